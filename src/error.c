@@ -1,0 +1,25 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "error.h"
+
+static _Thread_local char last_error[1024];
+
+void
+md_error_set (const char *fmt, ...)
+{
+  int saved_errno = errno;
+  va_list ap;
+
+  va_start (ap, fmt);
+  vsnprintf (last_error, sizeof last_error, fmt, ap);
+  va_end (ap);
+  errno = saved_errno;
+}
+
+const char *
+md_error (void)
+{
+  return last_error;
+}

@@ -1,0 +1,98 @@
+/* The store: a sparse in-memory disk of up to 2^63-1 bytes.
+ *
+ * Unallocated pages read as zeros and cost no memory.  There is no global
+ * lock on the I/O path: each page has its own reader/writer spinlock, and
+ * the page table is a radix tree whose nodes are installed with
+ * compare-and-swap and never freed while the store lives.
+ *
+ * Snapshots are point-in-time without fork(): store_snapshot_begin fixes
+ * an instant; a client write that reaches a page the snapshot has not yet
+ * visited first hands the page's old contents to the snapshot (page-level
+ * copy-on-write), so extra memory is bounded by the pages written during
+ * the walk.  See docs/design.md for the protocol and what protects what.
+ *
+ * All functions are safe to call from many threads at once, except
+ * store_create/store_destroy and store_page_for_load (see there).
+ */
+#ifndef MEMDISK_STORE_H
+#define MEMDISK_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define STORE_DEFAULT_PAGE_SIZE 32768u
+#define STORE_MIN_PAGE_SIZE 4096u
+#define STORE_MAX_PAGE_SIZE (1024u * 1024u)
+#define STORE_MAX_SIZE ((uint64_t) INT64_MAX)
+
+struct store;
+
+/* A store of SIZE bytes (0 .. STORE_MAX_SIZE) with pages of PAGE_SIZE
+ * bytes (a power of two in STORE_MIN_PAGE_SIZE .. STORE_MAX_PAGE_SIZE).
+ * Returns NULL with md_error() set on bad arguments or ENOMEM. */
+struct store *store_create (uint64_t size, uint32_t page_size);
+void store_destroy (struct store *store);
+
+uint64_t store_size (const struct store *store);
+uint32_t store_page_size (const struct store *store);
+/* Bytes held in allocated pages (a multiple of the page size). */
+uint64_t store_allocated_bytes (const struct store *store);
+
+/* I/O.  OFFSET+LEN must lie within the store (else -1, EINVAL).
+ * Writes may fail with ENOMEM.  Return 0 or -1 with md_error() set. */
+int store_read (struct store *store, void *buf, uint64_t len, uint64_t offset);
+int store_write (struct store *store, const void *buf, uint64_t len, uint64_t offset);
+/* Zero the range: whole pages are freed, partial pages zeroed in place.
+ * Trim has the same effect (a trimmed range reads back as zeros). */
+int store_zero (struct store *store, uint64_t len, uint64_t offset);
+int store_trim (struct store *store, uint64_t len, uint64_t offset);
+
+/* Report the range [OFFSET, OFFSET+LEN) as maximal runs of allocated
+ * (data) or unallocated (hole, reads as zeros) bytes, in order, clipped
+ * to the range.  Stops early and returns -1 when FN returns -1. */
+typedef int (*store_extent_fn) (void *opaque, uint64_t offset, uint64_t len,
+                                bool allocated);
+int store_extents (struct store *store, uint64_t offset, uint64_t len,
+                   store_extent_fn fn, void *opaque);
+
+/* Change tracking, for "save only when something changed".  Every write,
+ * zero or trim sets the flag; store_snapshot_begin clears it at the
+ * snapshot's instant.  After a failed save call store_mark_changed so the
+ * next trigger retries; after loading call store_clear_changed. */
+bool store_changed (const struct store *store);
+void store_mark_changed (struct store *store);
+void store_clear_changed (struct store *store);
+
+/* Point-in-time snapshots.  One at a time per store.
+ *
+ * store_snapshot_begin fixes the instant: it waits only for writes already
+ * in flight to finish (microseconds) and never blocks new ones.  Every
+ * write acknowledged before the call is in the snapshot; no write that
+ * starts after it returns is.
+ *
+ * store_snapshot_next copies the next page that was allocated at the
+ * instant, in increasing page index order, into BUF (page_size bytes) and
+ * sets *PAGE_INDEX.  Returns 1 for a page, 0 at the end.  Pages that were
+ * allocated but hold only zeros are returned too; skipping them is the
+ * writer's choice.
+ *
+ * store_snapshot_end finishes or abandons the snapshot and frees every
+ * page still preserved for it.  Returns NULL from begin with md_error()
+ * set (EBUSY) when another snapshot is running. */
+struct store_snapshot;
+struct store_snapshot *store_snapshot_begin (struct store *store);
+int store_snapshot_next (struct store_snapshot *snap, uint64_t *page_index, void *buf);
+void store_snapshot_end (struct store_snapshot *snap);
+/* Whether the store had changed since the previous snapshot (or load) at
+ * the instant this snapshot began. */
+bool store_snapshot_had_changes (const struct store_snapshot *snap);
+/* Bytes preserved right now for the running snapshot (copy-on-write). */
+uint64_t store_snapshot_preserved_bytes (const struct store_snapshot *snap);
+
+/* Loading: the page PAGE_INDEX, allocated (zero-filled) if absent, for the
+ * caller to fill in place.  Only while no client I/O or snapshot runs;
+ * safe to call from several loader threads on distinct pages.  Returns
+ * NULL with md_error() set on ENOMEM or an index beyond the store. */
+void *store_page_for_load (struct store *store, uint64_t page_index);
+
+#endif
