@@ -1,0 +1,28 @@
+/* The plugin's parameters: parsed and validated here, in one place, so
+ * that every later parameter (snapshot=, ...) is added next to size=.
+ * Everything that can be wrong with the command line is reported by
+ * memdisk_config_key or memdisk_config_complete, before nbdkit forks.
+ */
+#ifndef MEMDISK_PLUGIN_CONFIG_H
+#define MEMDISK_PLUGIN_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct memdisk_config {
+  uint64_t size;                /* size=: the disk's virtual size in bytes */
+  bool size_given;
+};
+
+/* The parsed parameters; valid after memdisk_config_complete succeeds. */
+extern struct memdisk_config memdisk_config;
+
+/* The text `nbdkit memdisk --help` shows: one entry per parameter. */
+extern const char memdisk_config_help[];
+
+/* nbdkit's .config and .config_complete.  Return 0 or -1 after
+ * nbdkit_error() with a message naming the parameter. */
+int memdisk_config_key (const char *key, const char *value);
+int memdisk_config_complete (void);
+
+#endif

@@ -1,0 +1,232 @@
+/* nbdkit-memdisk-plugin: a sparse RAM disk, a drop-in for nbdkit's
+ * memory plugin.  Every callback maps one NBD request onto the store
+ * (src/store.h); parameters are handled in config.c.
+ */
+#define NBDKIT_API_VERSION 2
+#include <nbdkit-plugin.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "error.h"
+#include "store.h"
+
+/* The single disk every connection shares: created in get_ready (before
+ * nbdkit forks, so a failure stops nbdkit at start), destroyed in unload. */
+static struct store *disk;
+
+/* Forward the store's message to the client's log; keep the store's
+ * errno, which nbdkit sends to the client (errno_is_preserved). */
+static int
+report_store_error (void)
+{
+  int saved_errno = errno;
+
+  nbdkit_error ("%s", md_error ());
+  errno = saved_errno;
+  return -1;
+}
+
+static void
+memdisk_dump_plugin (void)
+{
+  printf ("memdisk_version=%s\n", MEMDISK_VERSION);
+  printf ("memdisk_page_size=%u\n", STORE_DEFAULT_PAGE_SIZE);
+  printf ("memdisk_max_size=%" PRIu64 "\n", (uint64_t) STORE_MAX_SIZE);
+}
+
+static int
+memdisk_get_ready (void)
+{
+  disk = store_create (memdisk_config.size, STORE_DEFAULT_PAGE_SIZE);
+  if (disk == NULL)
+    return report_store_error ();
+  return 0;
+}
+
+static void
+memdisk_unload (void)
+{
+  if (disk != NULL)
+    store_destroy (disk);
+  disk = NULL;
+}
+
+static void *
+memdisk_open (int readonly)
+{
+  (void) readonly;
+  return NBDKIT_HANDLE_NOT_NEEDED;
+}
+
+static int64_t
+memdisk_get_size (void *handle)
+{
+  (void) handle;
+  return (int64_t) store_size (disk);
+}
+
+/* RAM has no volatile cache to flush, no seek cost, and every
+ * connection sees the same bytes at once. */
+static int
+memdisk_can_fua (void *handle)
+{
+  (void) handle;
+  return NBDKIT_FUA_NATIVE;
+}
+
+static int
+memdisk_can_cache (void *handle)
+{
+  (void) handle;
+  return NBDKIT_CACHE_NATIVE;
+}
+
+static int
+memdisk_can_multi_conn (void *handle)
+{
+  (void) handle;
+  return 1;
+}
+
+/* Zeroing frees or clears pages and never falls back to writing zeros,
+ * so it is always fast. */
+static int
+memdisk_can_fast_zero (void *handle)
+{
+  (void) handle;
+  return 1;
+}
+
+static int
+memdisk_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
+               uint32_t flags)
+{
+  (void) handle; (void) flags;
+  if (store_read (disk, buf, count, offset) == -1)
+    return report_store_error ();
+  return 0;
+}
+
+/* FUA needs no work: once the store returns, the data is as durable as
+ * RAM gets. */
+static int
+memdisk_pwrite (void *handle, const void *buf, uint32_t count,
+                uint64_t offset, uint32_t flags)
+{
+  (void) handle; (void) flags;
+  if (store_write (disk, buf, count, offset) == -1)
+    return report_store_error ();
+  return 0;
+}
+
+static int
+memdisk_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
+{
+  (void) handle; (void) flags;
+  if (store_zero (disk, count, offset) == -1)
+    return report_store_error ();
+  return 0;
+}
+
+static int
+memdisk_trim (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
+{
+  (void) handle; (void) flags;
+  if (store_trim (disk, count, offset) == -1)
+    return report_store_error ();
+  return 0;
+}
+
+static int
+memdisk_flush (void *handle, uint32_t flags)
+{
+  (void) handle; (void) flags;
+  return 0;
+}
+
+static int
+memdisk_cache (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
+{
+  (void) handle; (void) count; (void) offset; (void) flags;
+  return 0;
+}
+
+struct extents_request {
+  struct nbdkit_extents *extents;
+  bool only_one;                /* NBDKIT_FLAG_REQ_ONE */
+  bool stopped;                 /* we ended the walk; not an error */
+  bool add_failed;              /* nbdkit_add_extent already reported */
+};
+
+static int
+add_extent (void *opaque, uint64_t offset, uint64_t len, bool allocated)
+{
+  struct extents_request *req = opaque;
+  uint32_t type = allocated ? 0 : NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO;
+
+  if (nbdkit_add_extent (req->extents, offset, len, type) == -1) {
+    req->add_failed = true;
+    return -1;
+  }
+  if (req->only_one) {
+    req->stopped = true;
+    return -1;
+  }
+  return 0;
+}
+
+static int
+memdisk_extents (void *handle, uint32_t count, uint64_t offset,
+                 uint32_t flags, struct nbdkit_extents *extents)
+{
+  struct extents_request req = {
+    .extents = extents,
+    .only_one = (flags & NBDKIT_FLAG_REQ_ONE) != 0,
+  };
+
+  (void) handle;
+  if (store_extents (disk, offset, count, add_extent, &req) == -1) {
+    if (req.stopped)
+      return 0;
+    if (req.add_failed)
+      return -1;
+    return report_store_error ();
+  }
+  return 0;
+}
+
+#define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
+
+static struct nbdkit_plugin plugin = {
+  .name              = "memdisk",
+  .longname          = "nbdkit memdisk: sparse RAM disk plugin",
+  .version           = MEMDISK_VERSION,
+  .description       = "A sparse RAM disk, like the memory plugin.",
+  .magic_config_key  = "size",
+  .config            = memdisk_config_key,
+  .config_complete   = memdisk_config_complete,
+  .config_help       = memdisk_config_help,
+  .dump_plugin       = memdisk_dump_plugin,
+  .get_ready         = memdisk_get_ready,
+  .unload            = memdisk_unload,
+  .open              = memdisk_open,
+  .get_size          = memdisk_get_size,
+  .can_fua           = memdisk_can_fua,
+  .can_cache         = memdisk_can_cache,
+  .can_multi_conn    = memdisk_can_multi_conn,
+  .can_fast_zero     = memdisk_can_fast_zero,
+  .pread             = memdisk_pread,
+  .pwrite            = memdisk_pwrite,
+  .zero              = memdisk_zero,
+  .trim              = memdisk_trim,
+  .flush             = memdisk_flush,
+  .cache             = memdisk_cache,
+  .extents           = memdisk_extents,
+  .errno_is_preserved = 1,
+};
+
+NBDKIT_REGISTER_PLUGIN (plugin)
