@@ -1,0 +1,214 @@
+# Shared helpers for the integration tests.  Source it first:
+#
+#   set -euo pipefail
+#   source "$(dirname "$0")/lib.sh"
+#
+# On sourcing it:
+#   - puts /usr/bin first in PATH, so nbdsh runs Debian's python3 (the one
+#     with the libnbd module);
+#   - checks that MEMDISK_PLUGIN (set by ctest) names the built plugin;
+#   - makes a private temporary directory, $MD_TMP;
+#   - installs an EXIT trap that stops every nbdkit started with
+#     nbdkit_start (TERM, then KILL if it does not exit), shows the servers'
+#     logs if the test failed, and removes $MD_TMP.
+#
+# Servers are known by a NAME (letters, digits, - and _).  Each NAME owns
+# three files in $MD_TMP: NAME.pid, NAME.sock and NAME.log.  Restarting a
+# NAME reuses them, so a test can stop a server and start it again on the
+# same socket.  nbdkit runs daemonized; it writes its pid file only once it
+# is ready to accept clients, so nothing here sleeps: everything polls.
+#
+# Functions (all fail the test with a clear message on error):
+#
+#   fail MESSAGE...             print "FAIL: MESSAGE" on stderr and exit 1.
+#   require_commands CMD...     fail unless every CMD is on PATH.
+#   wait_until SECONDS WHAT CMD...
+#                               run CMD every 50 ms until it succeeds; fail
+#                               saying "timed out waiting for WHAT".
+#
+#   nbdkit_start NAME ARG...    run `nbdkit -P NAME.pid -U NAME.sock
+#                               --log=stderr ARG...` and wait for the pid
+#                               file (up to $MD_START_TIMEOUT seconds, default
+#                               60).  Fails if nbdkit exits with an error or
+#                               never becomes ready.
+#                               nbdkit's stderr is appended to NAME.log; after
+#                               the fork nbdkit keeps stderr only with -v, so
+#                               pass -v in ARG if the test reads its messages.
+#   memdisk_start NAME ARG...   nbdkit_start NAME "$MEMDISK_PLUGIN" ARG...
+#   nbdkit_restart NAME ARG...  nbdkit_stop NAME, then nbdkit_start NAME ARG...
+#   nbdkit_stop NAME [SECONDS]  SIGTERM, then wait until the process is gone
+#                               (default 60 s; the caller may time a clean
+#                               shutdown, e.g. one that saves a snapshot).
+#   nbdkit_signal NAME SIGNAL   send SIGNAL (e.g. USR1) to the server.
+#   nbdkit_wait_exit NAME [SECONDS]
+#                               wait until the server's process is gone.
+#   nbdkit_running NAME         succeed if the server's process is alive.
+#   nbdkit_pid NAME             print the server's pid (from NAME.pid).
+#   nbdkit_uri NAME             print nbd+unix:///?socket=$MD_TMP/NAME.sock
+#   nbdkit_socket NAME, nbdkit_pidfile NAME, nbdkit_log NAME
+#                               print the path of that file.
+
+export PATH=/usr/bin:/bin:$PATH
+
+MD_START_TIMEOUT=${MD_START_TIMEOUT:-60}
+MD_TMP=$(mktemp -d "${TMPDIR:-/tmp}/memdisk-test.XXXXXX")
+MD_NBDKIT_NAMES=()
+
+fail ()
+{
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+require_commands ()
+{
+  local cmd
+  for cmd in "$@"; do
+    command -v "$cmd" >/dev/null || fail "required command '$cmd' is not installed"
+  done
+}
+
+wait_until ()
+{
+  local seconds=$1 what=$2
+  shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@"; do
+    ((SECONDS < deadline)) || fail "timed out after ${seconds}s waiting for $what"
+    sleep 0.05
+  done
+}
+
+nbdkit_pidfile () { echo "$MD_TMP/$1.pid"; }
+nbdkit_socket () { echo "$MD_TMP/$1.sock"; }
+nbdkit_log () { echo "$MD_TMP/$1.log"; }
+nbdkit_uri () { echo "nbd+unix:///?socket=$MD_TMP/$1.sock"; }
+
+nbdkit_pid ()
+{
+  local pid
+  pid=$(cat "$(nbdkit_pidfile "$1")" 2>/dev/null) ||
+    fail "nbdkit '$1' has no pid file"
+  [[ $pid =~ ^[0-9]+$ ]] || fail "nbdkit '$1': bad pid file contents '$pid'"
+  echo "$pid"
+}
+
+# A daemonized nbdkit is not our child, so it cannot be wait(2)ed for:
+# it is alive while /proc has it and it is not a zombie awaiting its reaper.
+md_pid_alive ()
+{
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [[ ${stat%% *} != Z ]]
+}
+
+nbdkit_running ()
+{
+  [[ -s $(nbdkit_pidfile "$1") ]] && md_pid_alive "$(nbdkit_pid "$1")"
+}
+
+md_show_log ()
+{
+  local log
+  log=$(nbdkit_log "$1")
+  if [[ -s $log ]]; then
+    echo "--- nbdkit '$1' log ($log):" >&2
+    cat "$log" >&2
+    echo "---" >&2
+  fi
+}
+
+nbdkit_start ()
+{
+  local name=$1
+  shift
+  [[ $name =~ ^[A-Za-z0-9_-]+$ ]] || fail "nbdkit_start: bad server name '$name'"
+  local pidfile sock log deadline
+  pidfile=$(nbdkit_pidfile "$name")
+  sock=$(nbdkit_socket "$name")
+  log=$(nbdkit_log "$name")
+
+  if nbdkit_running "$name"; then
+    fail "nbdkit_start: server '$name' is already running"
+  fi
+  # nbdkit leaves both behind when it exits; a stale pid file would make
+  # us think the new server is ready.
+  rm -f "$pidfile" "$sock"
+  [[ " ${MD_NBDKIT_NAMES[*]} " == *" $name "* ]] || MD_NBDKIT_NAMES+=("$name")
+
+  # The foreground part does all configuration (config, config_complete,
+  # get_ready) and exits non-zero if any of it fails.
+  if ! nbdkit -P "$pidfile" -U "$sock" --log=stderr "$@" </dev/null 2>>"$log"; then
+    fail "nbdkit '$name' failed to start: nbdkit $*"
+  fi
+  deadline=$((SECONDS + MD_START_TIMEOUT))
+  until [[ -s $pidfile ]]; do
+    ((SECONDS < deadline)) ||
+      fail "nbdkit '$name' did not write its pid file within ${MD_START_TIMEOUT}s"
+    sleep 0.05
+  done
+  nbdkit_running "$name" || fail "nbdkit '$name' exited right after starting"
+}
+
+memdisk_start ()
+{
+  local name=$1
+  shift
+  nbdkit_start "$name" "$MEMDISK_PLUGIN" "$@"
+}
+
+nbdkit_signal ()
+{
+  kill -s "$2" "$(nbdkit_pid "$1")" || fail "could not send $2 to nbdkit '$1'"
+}
+
+nbdkit_wait_exit ()
+{
+  local name=$1 seconds=${2:-60} pid
+  pid=$(nbdkit_pid "$name")
+  wait_until "$seconds" "nbdkit '$name' (pid $pid) to exit" \
+    eval "! md_pid_alive $pid"
+}
+
+nbdkit_stop ()
+{
+  local name=$1 seconds=${2:-60}
+  nbdkit_running "$name" || fail "nbdkit_stop: server '$name' is not running"
+  nbdkit_signal "$name" TERM
+  nbdkit_wait_exit "$name" "$seconds"
+}
+
+nbdkit_restart ()
+{
+  local name=$1
+  shift
+  nbdkit_stop "$name"
+  nbdkit_start "$name" "$@"
+}
+
+md_cleanup ()
+{
+  local status=$? name pid
+  for name in "${MD_NBDKIT_NAMES[@]}"; do
+    nbdkit_running "$name" 2>/dev/null || continue
+    pid=$(nbdkit_pid "$name")
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do
+      md_pid_alive "$pid" || continue 2
+      sleep 0.05
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  if ((status != 0)); then
+    for name in "${MD_NBDKIT_NAMES[@]}"; do md_show_log "$name"; done
+  fi
+  rm -rf "$MD_TMP"
+  exit "$status"
+}
+trap md_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+[[ -n ${MEMDISK_PLUGIN:-} ]] || fail "MEMDISK_PLUGIN is not set (run the tests with ctest)"
+[[ -f $MEMDISK_PLUGIN ]] || fail "MEMDISK_PLUGIN=$MEMDISK_PLUGIN does not exist (build first)"
