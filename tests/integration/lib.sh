@@ -17,6 +17,9 @@
 # NAME reuses them, so a test can stop a server and start it again on the
 # same socket.  nbdkit runs daemonized; it writes its pid file only once it
 # is ready to accept clients, so nothing here sleeps: everything polls.
+# Note: nbdkit 1.32 writes the pid file just BEFORE it calls the plugin's
+# .after_fork, so anything a test relies on right after nbdkit_start (such
+# as a SIGUSR1 handler) must be set up in .config_complete or .get_ready.
 #
 # Functions (all fail the test with a clear message on error):
 #
@@ -35,7 +38,10 @@
 #                               the fork nbdkit keeps stderr only with -v, so
 #                               pass -v in ARG if the test reads its messages.
 #   memdisk_start NAME ARG...   nbdkit_start NAME "$MEMDISK_PLUGIN" ARG...
-#   nbdkit_restart NAME ARG...  nbdkit_stop NAME, then nbdkit_start NAME ARG...
+#   nbdkit_restart NAME [ARG...]
+#                               nbdkit_stop NAME, then nbdkit_start NAME with
+#                               ARG, or with the arguments of its last start
+#                               if there are none.
 #   nbdkit_stop NAME [SECONDS]  SIGTERM, then wait until the process is gone
 #                               (default 60 s; the caller may time a clean
 #                               shutdown, e.g. one that saves a snapshot).
@@ -53,6 +59,7 @@ export PATH=/usr/bin:/bin:$PATH
 MD_START_TIMEOUT=${MD_START_TIMEOUT:-60}
 MD_TMP=$(mktemp -d "${TMPDIR:-/tmp}/memdisk-test.XXXXXX")
 MD_NBDKIT_NAMES=()
+declare -A MD_NBDKIT_ARGS       # NAME -> its last start's arguments, quoted
 
 fail ()
 {
@@ -136,6 +143,7 @@ nbdkit_start ()
   # us think the new server is ready.
   rm -f "$pidfile" "$sock"
   [[ " ${MD_NBDKIT_NAMES[*]} " == *" $name "* ]] || MD_NBDKIT_NAMES+=("$name")
+  MD_NBDKIT_ARGS[$name]=$(printf '%q ' "$@")
 
   # The foreground part does all configuration (config, config_complete,
   # get_ready) and exits non-zero if any of it fails.
@@ -184,7 +192,11 @@ nbdkit_restart ()
   local name=$1
   shift
   nbdkit_stop "$name"
-  nbdkit_start "$name" "$@"
+  if (($# > 0)); then
+    nbdkit_start "$name" "$@"
+  else
+    eval "nbdkit_start \"\$name\" ${MD_NBDKIT_ARGS[$name]}"
+  fi
 }
 
 md_cleanup ()
