@@ -24,7 +24,7 @@
 #define PAGE 4096u
 #define THREADS 8
 #define REGION (64 * PAGE + 1234)     /* not a multiple of the page size */
-#define OPS 20000
+#define OPS 10000
 #define MAX_LEN (4 * PAGE + 100)
 #define SIZE ((uint64_t) THREADS * REGION + 3 * PAGE)
 
@@ -154,7 +154,7 @@ region_worker_run (void *arg)
  * the same pages at once (and zeros that leave a page all zeros free it
  * while neighbours write).  SHADOW covers the whole store. */
 #define STRIPE 256u
-#define SHARED_SIZE (16 * PAGE)
+#define SHARED_SIZE (4 * PAGE)
 
 static void *
 stripe_worker_run (void *arg)
