@@ -1,0 +1,130 @@
+/* The snapshot file format's constants and fixed-size parts, as defined in
+ * docs/snapshot-format.md (section numbers below refer to it).  Writer and
+ * reader both take every number from here.
+ */
+#ifndef MEMDISK_SNAPFMT_H
+#define MEMDISK_SNAPFMT_H
+
+#include <stdint.h>
+#include <string.h>
+
+#define SNAP_VERSION_MAJOR 1
+#define SNAP_VERSION_MINOR 0
+/* Required-feature bits this program implements (section 11: none yet;
+ * bit 0 is reserved for delta snapshots). */
+#define SNAP_FEATURES_KNOWN 0u
+#define SNAP_FEATURE_DELTA 1u
+
+/* Section 2: every skippable frame of ours uses this magic. */
+#define SNAP_SKIPPABLE_MAGIC 0x184D2A5Du
+#define SNAP_SKIPPABLE_HEADER_SIZE 8u
+#define SNAP_ZSTD_MAGIC 0xFD2FB528u
+
+/* Section 3: header. */
+#define SNAP_HEADER_SIZE 32u
+#define SNAP_HEADER_PAYLOAD_SIZE 24u
+#define SNAP_HEADER_SIGNATURE "MDSNAPSH"
+#define SNAP_HEADER_OFF_SIGNATURE 8
+#define SNAP_HEADER_OFF_MAJOR 16
+#define SNAP_HEADER_OFF_MINOR 18
+#define SNAP_HEADER_OFF_FEATURES 20
+#define SNAP_HEADER_OFF_CHECKSUM 24
+
+/* Section 9: footer, the last SNAP_FOOTER_SIZE bytes of the file. */
+#define SNAP_FOOTER_SIZE 56u
+#define SNAP_FOOTER_PAYLOAD_SIZE 48u
+#define SNAP_FOOTER_SIGNATURE "MDSNAPFT"
+#define SNAP_FOOTER_OFF_SIGNATURE 8
+#define SNAP_FOOTER_OFF_META_OFFSET 16
+#define SNAP_FOOTER_OFF_META_CHECKSUM 24
+#define SNAP_FOOTER_OFF_INDEX_OFFSET 32
+#define SNAP_FOOTER_OFF_INDEX_CHECKSUM 40
+#define SNAP_FOOTER_OFF_CHECKSUM 48
+
+#define SNAP_SIGNATURE_SIZE 8u
+#define SNAP_MIN_FILE_SIZE (SNAP_HEADER_SIZE + SNAP_FOOTER_SIZE)
+
+/* Section 1: pages.  The same bounds as the store's. */
+#define SNAP_MIN_PAGE_SIZE 4096u
+#define SNAP_MAX_PAGE_SIZE (1024u * 1024u)
+#define SNAP_MAX_VIRTUAL_SIZE ((uint64_t) INT64_MAX)
+
+/* Section 4: the most a data frame may decompress to. */
+#define SNAP_MAX_FRAME_CONTENT (64u * 1024u * 1024u)
+/* What this writer puts in a frame (a choice, not a rule of the format). */
+#define SNAP_FRAME_TARGET (4u * 1024u * 1024u)
+
+/* Section 6 and 8: limits on the CBOR parts. */
+#define SNAP_MAX_METADATA_SIZE 65536u
+#define SNAP_MAX_INDEX_SIZE UINT32_MAX
+#define SNAP_MAX_CREATOR_SIZE 256u
+
+/* Section 7: the content digest works on blocks of this size. */
+#define SNAP_DIGEST_BLOCK_SIZE 4096u
+
+/* Little-endian access to the fixed-size parts. */
+static inline uint16_t
+snap_get_le16 (const unsigned char *p)
+{
+  return (uint16_t) (p[0] | (p[1] << 8));
+}
+
+static inline uint32_t
+snap_get_le32 (const unsigned char *p)
+{
+  return (uint32_t) p[0] | ((uint32_t) p[1] << 8) | ((uint32_t) p[2] << 16)
+         | ((uint32_t) p[3] << 24);
+}
+
+static inline uint64_t
+snap_get_le64 (const unsigned char *p)
+{
+  return (uint64_t) snap_get_le32 (p) | ((uint64_t) snap_get_le32 (p + 4) << 32);
+}
+
+static inline void
+snap_put_le16 (unsigned char *p, uint16_t v)
+{
+  p[0] = (unsigned char) v;
+  p[1] = (unsigned char) (v >> 8);
+}
+
+static inline void
+snap_put_le32 (unsigned char *p, uint32_t v)
+{
+  for (int i = 0; i < 4; i++)
+    p[i] = (unsigned char) (v >> (8 * i));
+}
+
+static inline void
+snap_put_le64 (unsigned char *p, uint64_t v)
+{
+  for (int i = 0; i < 8; i++)
+    p[i] = (unsigned char) (v >> (8 * i));
+}
+
+/* Whether PAGE_SIZE is one the format allows. */
+static inline int
+snap_page_size_valid (uint64_t page_size)
+{
+  return page_size >= SNAP_MIN_PAGE_SIZE && page_size <= SNAP_MAX_PAGE_SIZE
+         && (page_size & (page_size - 1)) == 0;
+}
+
+/* Number of pages of a disk: ceil(virtual_size / page_size). */
+static inline uint64_t
+snap_page_count (uint64_t virtual_size, uint32_t page_size)
+{
+  return virtual_size / page_size + (virtual_size % page_size != 0);
+}
+
+/* Whether the first 16 bytes in BUF (LEN bytes) start a snapshot file. */
+static inline int
+snap_is_snapshot_prefix (const unsigned char *buf, size_t len)
+{
+  return len >= 16 && snap_get_le32 (buf) == SNAP_SKIPPABLE_MAGIC
+         && snap_get_le32 (buf + 4) == SNAP_HEADER_PAYLOAD_SIZE
+         && memcmp (buf + 8, SNAP_HEADER_SIGNATURE, SNAP_SIGNATURE_SIZE) == 0;
+}
+
+#endif
