@@ -1,0 +1,54 @@
+/* The index of a snapshot (docs/snapshot-format.md section 8): for every
+ * data frame, where it is, its checksum, and which pages it holds. */
+#ifndef MEMDISK_SNAPINDEX_H
+#define MEMDISK_SNAPINDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "snapcbor.h"
+#include "snapmeta.h"
+
+/* Pages first_page .. first_page + page_count - 1. */
+struct snap_run {
+  uint64_t first_page;
+  uint64_t page_count;
+};
+
+struct snap_frame {
+  uint64_t offset;              /* in the file */
+  uint64_t compressed_size;
+  uint64_t checksum;            /* XXH64 of the compressed bytes */
+  size_t first_run;             /* into snap_index.runs */
+  size_t run_count;
+  uint64_t page_count;          /* sum of its runs' page counts */
+};
+
+struct snap_index {
+  struct snap_frame *frames;
+  size_t frame_count;
+  size_t frame_cap;
+  struct snap_run *runs;
+  size_t run_count;
+  size_t run_cap;
+  uint64_t page_count;          /* pages in all frames */
+};
+
+void snap_index_init (struct snap_index *index);
+void snap_index_free (struct snap_index *index);
+
+/* Writer side: append the frame written at OFFSET holding the pages
+ * PAGES[0..NPAGES-1] (strictly increasing), merged into runs. */
+int snap_index_add_frame (struct snap_index *index, uint64_t offset,
+                          uint64_t compressed_size, uint64_t checksum,
+                          const uint64_t *pages, size_t npages);
+int snap_index_encode (const struct snap_index *index, struct snap_cbor_buffer *out);
+
+/* Reader side: parse LEN bytes found at FILE_OFFSET and check them against
+ * the metadata and against DATA_END, the offset where the data frames must
+ * end (the metadata frame's offset). */
+int snap_index_decode (const void *buf, size_t len, uint64_t file_offset,
+                       const struct snap_metadata *meta, uint64_t data_end,
+                       struct snap_index *index);
+
+#endif

@@ -1,0 +1,236 @@
+/* Snapshot metadata: a CBOR map with text keys (format section 6). */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "error.h"
+#include "snapmeta.h"
+
+#define KEY_FORMAT_VERSION "format-version"
+#define KEY_VIRTUAL_SIZE "virtual-size"
+#define KEY_PAGE_SIZE "page-size"
+#define KEY_ALLOCATED_SIZE "allocated-size"
+#define KEY_COMPRESSION_LEVEL "compression-level"
+#define KEY_CREATOR "creator"
+#define KEY_CREATION_TIME "creation-time"
+#define KEY_CONTENT_DIGEST "content-digest"
+#define KEY_COUNT 8
+
+int
+snap_meta_encode (const struct snap_metadata *meta, struct snap_cbor_buffer *out)
+{
+  snap_cbor_put_map (out, KEY_COUNT);
+  snap_cbor_put_text (out, KEY_FORMAT_VERSION);
+  snap_cbor_put_array (out, 2);
+  snap_cbor_put_uint (out, meta->version_major);
+  snap_cbor_put_uint (out, meta->version_minor);
+  snap_cbor_put_text (out, KEY_VIRTUAL_SIZE);
+  snap_cbor_put_uint (out, meta->virtual_size);
+  snap_cbor_put_text (out, KEY_PAGE_SIZE);
+  snap_cbor_put_uint (out, meta->page_size);
+  snap_cbor_put_text (out, KEY_ALLOCATED_SIZE);
+  snap_cbor_put_uint (out, meta->allocated_size);
+  snap_cbor_put_text (out, KEY_COMPRESSION_LEVEL);
+  snap_cbor_put_int (out, meta->compression_level);
+  snap_cbor_put_text (out, KEY_CREATOR);
+  snap_cbor_put_text (out, meta->creator);
+  snap_cbor_put_text (out, KEY_CREATION_TIME);
+  snap_cbor_put_uint (out, meta->creation_time);
+  snap_cbor_put_text (out, KEY_CONTENT_DIGEST);
+  snap_cbor_put_uint (out, meta->content_digest);
+  if (out->failed) {
+    md_error_set ("encoding the snapshot metadata: out of memory");
+    return -1;
+  }
+  return 0;
+}
+
+static bool
+key_is (const struct snap_cbor_item *key, const char *name)
+{
+  return key->value == strlen (name) && memcmp (key->data, name, key->value) == 0;
+}
+
+static int
+decode_version (struct snap_cbor_reader *r, struct snap_metadata *meta)
+{
+  struct snap_cbor_item head;
+  uint64_t major, minor;
+
+  if (snap_cbor_expect (r, SNAP_CBOR_ARRAY, KEY_FORMAT_VERSION, &head) == -1)
+    return -1;
+  if (head.value != 2) {
+    md_error_set ("metadata at byte %llu: " KEY_FORMAT_VERSION
+                  " must be [major, minor]", (unsigned long long) head.offset);
+    return -1;
+  }
+  if (snap_cbor_expect_uint (r, "the major version", &major) == -1
+      || snap_cbor_expect_uint (r, "the minor version", &minor) == -1)
+    return -1;
+  if (major > UINT16_MAX || minor > UINT16_MAX) {
+    md_error_set ("metadata at byte %llu: format version %llu.%llu is out of range",
+                  (unsigned long long) head.offset, (unsigned long long) major,
+                  (unsigned long long) minor);
+    return -1;
+  }
+  meta->version_major = (uint16_t) major;
+  meta->version_minor = (uint16_t) minor;
+  return 0;
+}
+
+static int
+decode_level (struct snap_cbor_reader *r, struct snap_metadata *meta)
+{
+  struct snap_cbor_item item;
+
+  if (snap_cbor_next (r, &item) == -1)
+    return -1;
+  if ((item.type != SNAP_CBOR_UINT && item.type != SNAP_CBOR_NEGINT)
+      || item.value > INT64_MAX) {
+    md_error_set ("metadata at byte %llu: " KEY_COMPRESSION_LEVEL
+                  " must be an integer", (unsigned long long) item.offset);
+    return -1;
+  }
+  if (item.type == SNAP_CBOR_UINT)
+    meta->compression_level = (int64_t) item.value;
+  else
+    meta->compression_level = -1 - (int64_t) item.value;
+  return 0;
+}
+
+static int
+decode_creator (struct snap_cbor_reader *r, struct snap_metadata *meta)
+{
+  struct snap_cbor_item item;
+
+  if (snap_cbor_expect (r, SNAP_CBOR_TEXT, KEY_CREATOR, &item) == -1)
+    return -1;
+  if (item.value > SNAP_MAX_CREATOR_SIZE || memchr (item.data, 0, item.value)) {
+    md_error_set ("metadata at byte %llu: " KEY_CREATOR " is longer than %u "
+                  "bytes or holds a NUL byte", (unsigned long long) item.offset,
+                  SNAP_MAX_CREATOR_SIZE);
+    return -1;
+  }
+  memcpy (meta->creator, item.data, item.value);
+  meta->creator[item.value] = '\0';
+  return 0;
+}
+
+/* Rules that relate several keys, checked once all are known. */
+static int
+check_consistency (const struct snap_metadata *meta, uint64_t offset)
+{
+  if (meta->virtual_size > SNAP_MAX_VIRTUAL_SIZE) {
+    md_error_set ("metadata at byte %llu: virtual size %llu is larger than "
+                  "2^63-1", (unsigned long long) offset,
+                  (unsigned long long) meta->virtual_size);
+    return -1;
+  }
+  if (!snap_page_size_valid (meta->page_size)) {
+    md_error_set ("metadata at byte %llu: page size %u is not a power of two "
+                  "from 4096 to 1048576", (unsigned long long) offset,
+                  meta->page_size);
+    return -1;
+  }
+  uint64_t pages = snap_page_count (meta->virtual_size, meta->page_size);
+  if (meta->allocated_size % meta->page_size != 0
+      || meta->allocated_size / meta->page_size > pages) {
+    md_error_set ("metadata at byte %llu: allocated size %llu is not a whole "
+                  "number of pages within the disk", (unsigned long long) offset,
+                  (unsigned long long) meta->allocated_size);
+    return -1;
+  }
+  return 0;
+}
+
+int
+snap_meta_decode (const void *buf, size_t len, uint64_t file_offset,
+                  struct snap_metadata *meta)
+{
+  static const char *const keys[KEY_COUNT] = {
+    KEY_FORMAT_VERSION, KEY_VIRTUAL_SIZE, KEY_PAGE_SIZE, KEY_ALLOCATED_SIZE,
+    KEY_COMPRESSION_LEVEL, KEY_CREATOR, KEY_CREATION_TIME, KEY_CONTENT_DIGEST,
+  };
+  bool seen[KEY_COUNT] = { false };
+  struct snap_cbor_reader r;
+  uint64_t pairs, page_size = 0;
+
+  memset (meta, 0, sizeof *meta);
+  snap_cbor_reader_init (&r, buf, len, file_offset, "metadata");
+  if (snap_cbor_expect_count (&r, SNAP_CBOR_MAP, "the metadata", 2, &pairs) == -1)
+    return -1;
+
+  for (uint64_t i = 0; i < pairs; i++) {
+    struct snap_cbor_item key;
+    int k, err = 0;
+
+    if (snap_cbor_expect (&r, SNAP_CBOR_TEXT, "a metadata key", &key) == -1)
+      return -1;
+    for (k = 0; k < KEY_COUNT && !key_is (&key, keys[k]); k++)
+      ;
+    if (k == KEY_COUNT) {
+      /* Unknown keys belong to later minor versions: skip them. */
+      if (snap_cbor_skip (&r) == -1)
+        return -1;
+      continue;
+    }
+    if (seen[k]) {
+      md_error_set ("metadata at byte %llu: key \"%s\" appears twice",
+                    (unsigned long long) key.offset, keys[k]);
+      return -1;
+    }
+    seen[k] = true;
+    switch (k) {
+    case 0: err = decode_version (&r, meta); break;
+    case 1: err = snap_cbor_expect_uint (&r, KEY_VIRTUAL_SIZE, &meta->virtual_size); break;
+    case 2: err = snap_cbor_expect_uint (&r, KEY_PAGE_SIZE, &page_size); break;
+    case 3: err = snap_cbor_expect_uint (&r, KEY_ALLOCATED_SIZE, &meta->allocated_size); break;
+    case 4: err = decode_level (&r, meta); break;
+    case 5: err = decode_creator (&r, meta); break;
+    case 6: err = snap_cbor_expect_uint (&r, KEY_CREATION_TIME, &meta->creation_time); break;
+    case 7: err = snap_cbor_expect_uint (&r, KEY_CONTENT_DIGEST, &meta->content_digest); break;
+    }
+    if (err == -1)
+      return -1;
+  }
+  if (snap_cbor_expect_end (&r) == -1)
+    return -1;
+  for (int k = 0; k < KEY_COUNT; k++)
+    if (!seen[k]) {
+      md_error_set ("metadata at byte %llu: required key \"%s\" is missing",
+                    (unsigned long long) file_offset, keys[k]);
+      return -1;
+    }
+  if (!snap_page_size_valid (page_size)) {
+    md_error_set ("metadata at byte %llu: page size %llu is not a power of two "
+                  "from 4096 to 1048576", (unsigned long long) file_offset,
+                  (unsigned long long) page_size);
+    return -1;
+  }
+  meta->page_size = (uint32_t) page_size;
+  return check_consistency (meta, file_offset);
+}
+
+int
+snap_meta_creation_time (uint64_t *seconds)
+{
+  const char *epoch = getenv ("SOURCE_DATE_EPOCH");
+
+  if (epoch == NULL || *epoch == '\0') {
+    time_t now = time (NULL);
+    *seconds = now < 0 ? 0 : (uint64_t) now;
+    return 0;
+  }
+
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull (epoch, &end, 10);
+  if (errno != 0 || *end != '\0' || epoch[0] < '0' || epoch[0] > '9') {
+    md_error_set ("SOURCE_DATE_EPOCH=\"%s\" is not a number of seconds", epoch);
+    return -1;
+  }
+  *seconds = v;
+  return 0;
+}

@@ -1,0 +1,36 @@
+/* The metadata part of a snapshot (docs/snapshot-format.md section 6):
+ * encoding, decoding with validation, and the creation time rule. */
+#ifndef MEMDISK_SNAPMETA_H
+#define MEMDISK_SNAPMETA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "snapcbor.h"
+#include "snapfmt.h"
+
+struct snap_metadata {
+  uint16_t version_major;
+  uint16_t version_minor;
+  uint64_t virtual_size;
+  uint32_t page_size;
+  uint64_t allocated_size;      /* bytes of stored pages */
+  int64_t compression_level;
+  char creator[SNAP_MAX_CREATOR_SIZE + 1];
+  uint64_t creation_time;       /* seconds since the Unix epoch */
+  uint64_t content_digest;      /* section 7 */
+};
+
+/* Append the CBOR map to OUT.  -1 with md_error set when out of memory. */
+int snap_meta_encode (const struct snap_metadata *meta, struct snap_cbor_buffer *out);
+
+/* Parse and validate LEN bytes of metadata found at FILE_OFFSET.
+ * -1 with md_error set (naming the byte offset) when they break a rule. */
+int snap_meta_decode (const void *buf, size_t len, uint64_t file_offset,
+                      struct snap_metadata *meta);
+
+/* The creation time to record: $SOURCE_DATE_EPOCH when set, else now.
+ * -1 with md_error set when SOURCE_DATE_EPOCH is not a number. */
+int snap_meta_creation_time (uint64_t *seconds);
+
+#endif
