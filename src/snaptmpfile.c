@@ -1,0 +1,132 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "snaptmpfile.h"
+
+/* The folder holding PATH ("." for a bare name); malloc'd. */
+static char *
+folder_of (const char *path)
+{
+  char *copy = strdup (path);
+  if (copy == NULL)
+    return NULL;
+  char *dir = strdup (dirname (copy));
+  free (copy);
+  return dir;
+}
+
+static void
+release (struct snap_tmpfile *tmp)
+{
+  if (tmp->fd >= 0)
+    close (tmp->fd);
+  free (tmp->path);
+  free (tmp->target);
+  tmp->fd = -1;
+  tmp->path = tmp->target = NULL;
+}
+
+int
+snap_tmpfile_create (struct snap_tmpfile *tmp, const char *target)
+{
+  char *copy = NULL, *dir = NULL;
+  struct stat st;
+
+  tmp->fd = -1;
+  tmp->path = NULL;
+  tmp->target = strdup (target);
+  copy = strdup (target);
+  dir = folder_of (target);
+  if (tmp->target == NULL || copy == NULL || dir == NULL
+      || asprintf (&tmp->path, "%s/.%s.tmp.XXXXXX", dir, basename (copy)) == -1) {
+    tmp->path = NULL;
+    md_error_set ("%s: out of memory", target);
+    goto fail;
+  }
+  /* mkostemp creates the file with mode 0600. */
+  tmp->fd = mkostemp (tmp->path, O_CLOEXEC);
+  if (tmp->fd == -1) {
+    md_error_set ("%s: cannot create a temporary file in %s: %s", target, dir,
+                  strerror (errno));
+    goto fail;
+  }
+  if (stat (target, &st) == 0 && S_ISREG (st.st_mode)
+      && fchmod (tmp->fd, st.st_mode & 07777) == -1) {
+    md_error_set ("%s: cannot copy the mode of the existing file: %s", target,
+                  strerror (errno));
+    unlink (tmp->path);
+    goto fail;
+  }
+  free (copy);
+  free (dir);
+  return 0;
+
+fail:
+  free (copy);
+  free (dir);
+  release (tmp);
+  return -1;
+}
+
+static int
+fsync_folder (const char *target)
+{
+  char *dir = folder_of (target);
+  int fd, r = 0;
+
+  if (dir == NULL) {
+    md_error_set ("%s: out of memory", target);
+    return -1;
+  }
+  fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd == -1 || fsync (fd) == -1) {
+    md_error_set ("%s: cannot fsync the folder %s: %s", target, dir, strerror (errno));
+    r = -1;
+  }
+  if (fd >= 0)
+    close (fd);
+  free (dir);
+  return r;
+}
+
+int
+snap_tmpfile_commit (struct snap_tmpfile *tmp)
+{
+  if (fsync (tmp->fd) == -1) {
+    md_error_set ("%s: fsync of %s failed: %s", tmp->target, tmp->path, strerror (errno));
+    snap_tmpfile_abort (tmp);
+    return -1;
+  }
+  if (close (tmp->fd) == -1) {
+    tmp->fd = -1;
+    md_error_set ("%s: closing %s failed: %s", tmp->target, tmp->path, strerror (errno));
+    snap_tmpfile_abort (tmp);
+    return -1;
+  }
+  tmp->fd = -1;
+  if (rename (tmp->path, tmp->target) == -1) {
+    md_error_set ("%s: cannot rename %s over it: %s", tmp->target, tmp->path,
+                  strerror (errno));
+    snap_tmpfile_abort (tmp);
+    return -1;
+  }
+  /* The new file is in place; only its durability is in question now. */
+  int r = fsync_folder (tmp->target);
+  release (tmp);
+  return r;
+}
+
+void
+snap_tmpfile_abort (struct snap_tmpfile *tmp)
+{
+  if (tmp->path != NULL)
+    unlink (tmp->path);
+  release (tmp);
+}

@@ -1,0 +1,23 @@
+/* Replacing a file atomically: write a temporary file in the target's
+ * folder, then fsync it, rename it over the target and fsync the folder.
+ * Until the commit the target is untouched; after a crash it is either the
+ * old file or the complete new one.  A new file gets mode 0600 (disk
+ * images can hold secrets); replacing a file keeps that file's mode. */
+#ifndef MEMDISK_SNAPTMPFILE_H
+#define MEMDISK_SNAPTMPFILE_H
+
+struct snap_tmpfile {
+  int fd;                       /* open for writing, -1 when closed */
+  char *path;                   /* the temporary's name */
+  char *target;
+};
+
+/* Create the temporary for TARGET.  -1 with md_error set on failure. */
+int snap_tmpfile_create (struct snap_tmpfile *tmp, const char *target);
+/* fsync, rename over the target, fsync the folder, release.  On failure
+ * the temporary is removed and the target untouched. */
+int snap_tmpfile_commit (struct snap_tmpfile *tmp);
+/* Close and remove the temporary; the target is untouched. */
+void snap_tmpfile_abort (struct snap_tmpfile *tmp);
+
+#endif

@@ -1,0 +1,631 @@
+/* The snapshot writer: a three-stage pipeline.
+ *
+ *   producer (the caller's thread): pulls pages from the callback, drops
+ *     all-zero ones, and fills a slot with the next frame's pages;
+ *   workers (N threads): compress a slot into a zstd frame, hash it, and
+ *     hash its 4 KiB blocks for the content digest;
+ *   emitter (1 thread): writes finished frames in order, builds the index
+ *     and folds the digest records.
+ *
+ * Slots form a ring: frame number SEQ lives in slots[SEQ % nslots].  The
+ * counters below only grow and satisfy
+ *     next_write <= next_compress <= produced <= next_write + nslots,
+ * so a slot is owned by exactly one stage at a time: the producer owns
+ * slots[produced % nslots], a worker owns the slot it took until it marks
+ * it done, the emitter owns slots[next_write % nslots] once it is done.
+ * Writer.lock protects the counters, slot states, input_done and the
+ * error; slot contents are touched only by their owner.
+ *
+ * Frame boundaries are decided by the producer from the page sequence
+ * alone, so the output does not depend on the thread count or timing.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "error.h"
+#include "snapdigest.h"
+#include "snapfmt.h"
+#include "snapindex.h"
+#include "snapmeta.h"
+#include "snaptmpfile.h"
+#include "snapwrite.h"
+#include "snapxxh64.h"
+#include "snapzero.h"
+
+enum slot_state { SLOT_FREE, SLOT_FILLED, SLOT_DONE };
+
+struct slot {
+  enum slot_state state;
+  unsigned char *pages;         /* frame_pages * page_size bytes */
+  uint64_t *page_index;         /* frame_pages entries */
+  size_t npages;
+  unsigned char *out;           /* the compressed frame */
+  size_t out_cap;
+  size_t out_len;
+  uint64_t checksum;            /* XXH64 of out[0..out_len) */
+  struct snap_digest_record *records;
+  size_t nrecords;
+};
+
+struct writer {
+  int fd;
+  uint32_t page_size;
+  uint64_t virtual_size;
+  size_t frame_pages;
+  int level;
+  unsigned nworkers;
+
+  struct slot *slots;
+  size_t nslots;
+
+  pthread_mutex_t lock;
+  pthread_cond_t work_ready;    /* produced grew, or input_done, or failed */
+  pthread_cond_t frame_done;    /* a slot became SLOT_DONE, or ... */
+  pthread_cond_t slot_free;     /* next_write grew, or failed */
+  uint64_t produced;
+  uint64_t next_compress;
+  uint64_t next_write;
+  bool input_done;
+  bool failed;
+  char error[1024];
+
+  /* Owned by the emitter while threads run, by the caller afterwards. */
+  uint64_t file_offset;
+  struct snap_index index;
+  struct snap_digest digest;
+
+  /* Owned by the producer. */
+  uint64_t pages_read;
+};
+
+/* Record the first failure (the message is in this thread's md_error) and
+ * wake every stage so that it stops. */
+static void
+writer_fail (struct writer *w)
+{
+  pthread_mutex_lock (&w->lock);
+  if (!w->failed) {
+    w->failed = true;
+    snprintf (w->error, sizeof w->error, "%s", md_error ());
+  }
+  pthread_cond_broadcast (&w->work_ready);
+  pthread_cond_broadcast (&w->frame_done);
+  pthread_cond_broadcast (&w->slot_free);
+  pthread_mutex_unlock (&w->lock);
+}
+
+static int
+write_all (int fd, const void *buf, size_t len)
+{
+  const unsigned char *p = buf;
+
+  while (len > 0) {
+    ssize_t n = write (fd, p, len);
+    if (n == -1 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      md_error_set ("writing the snapshot: %s", n == 0 ? "no progress" : strerror (errno));
+      return -1;
+    }
+    p += n;
+    len -= (size_t) n;
+  }
+  return 0;
+}
+
+/* ---- workers ---- */
+
+static int
+compress_slot (struct writer *w, ZSTD_CCtx *cctx, struct slot *s)
+{
+  s->nrecords = 0;
+  for (size_t i = 0; i < s->npages; i++)
+    s->nrecords += snap_digest_page (s->page_index[i], w->page_size,
+                                     s->pages + i * w->page_size,
+                                     s->records + s->nrecords);
+
+  size_t r = ZSTD_compress2 (cctx, s->out, s->out_cap, s->pages,
+                             s->npages * w->page_size);
+  if (ZSTD_isError (r)) {
+    md_error_set ("compressing a frame of %zu pages: %s", s->npages,
+                  ZSTD_getErrorName (r));
+    return -1;
+  }
+  s->out_len = r;
+  s->checksum = snap_xxh64 (s->out, s->out_len, 0);
+  return 0;
+}
+
+static ZSTD_CCtx *
+create_cctx (int level)
+{
+  ZSTD_CCtx *cctx = ZSTD_createCCtx ();
+  if (cctx == NULL) {
+    md_error_set ("creating a zstd compression context: out of memory");
+    return NULL;
+  }
+  /* Each frame carries its content size and checksum (format section 4). */
+  size_t r = ZSTD_CCtx_setParameter (cctx, ZSTD_c_compressionLevel, level);
+  if (!ZSTD_isError (r))
+    r = ZSTD_CCtx_setParameter (cctx, ZSTD_c_checksumFlag, 1);
+  if (!ZSTD_isError (r))
+    r = ZSTD_CCtx_setParameter (cctx, ZSTD_c_contentSizeFlag, 1);
+  if (ZSTD_isError (r)) {
+    md_error_set ("setting zstd level %d: %s", level, ZSTD_getErrorName (r));
+    ZSTD_freeCCtx (cctx);
+    return NULL;
+  }
+  return cctx;
+}
+
+static void *
+worker_main (void *arg)
+{
+  struct writer *w = arg;
+  ZSTD_CCtx *cctx = create_cctx (w->level);
+
+  if (cctx == NULL) {
+    writer_fail (w);
+    return NULL;
+  }
+  for (;;) {
+    pthread_mutex_lock (&w->lock);
+    while (!w->failed && w->next_compress == w->produced && !w->input_done)
+      pthread_cond_wait (&w->work_ready, &w->lock);
+    if (w->failed || w->next_compress == w->produced) {
+      pthread_mutex_unlock (&w->lock);
+      break;
+    }
+    struct slot *s = &w->slots[w->next_compress++ % w->nslots];
+    pthread_mutex_unlock (&w->lock);
+
+    if (compress_slot (w, cctx, s) == -1) {
+      writer_fail (w);
+      break;
+    }
+
+    pthread_mutex_lock (&w->lock);
+    s->state = SLOT_DONE;
+    pthread_cond_broadcast (&w->frame_done);
+    pthread_mutex_unlock (&w->lock);
+  }
+  ZSTD_freeCCtx (cctx);
+  return NULL;
+}
+
+/* ---- emitter ---- */
+
+static int
+emit_slot (struct writer *w, struct slot *s)
+{
+  if (write_all (w->fd, s->out, s->out_len) == -1)
+    return -1;
+  if (snap_index_add_frame (&w->index, w->file_offset, s->out_len, s->checksum,
+                            s->page_index, s->npages) == -1)
+    return -1;
+  snap_digest_add (&w->digest, s->records, s->nrecords);
+  w->file_offset += s->out_len;
+  return 0;
+}
+
+static void *
+emitter_main (void *arg)
+{
+  struct writer *w = arg;
+
+  for (;;) {
+    pthread_mutex_lock (&w->lock);
+    struct slot *s = &w->slots[w->next_write % w->nslots];
+    while (!w->failed && !(w->next_write < w->produced && s->state == SLOT_DONE)
+           && !(w->input_done && w->next_write == w->produced))
+      pthread_cond_wait (&w->frame_done, &w->lock);
+    if (w->failed || w->next_write == w->produced) {
+      pthread_mutex_unlock (&w->lock);
+      break;
+    }
+    pthread_mutex_unlock (&w->lock);
+
+    if (emit_slot (w, s) == -1) {
+      writer_fail (w);
+      break;
+    }
+
+    pthread_mutex_lock (&w->lock);
+    s->state = SLOT_FREE;
+    s->npages = 0;
+    w->next_write++;
+    pthread_cond_signal (&w->slot_free);
+    pthread_mutex_unlock (&w->lock);
+  }
+  return NULL;
+}
+
+/* ---- producer ---- */
+
+static int
+slot_allocate (struct writer *w, struct slot *s)
+{
+  size_t frame_bytes = w->frame_pages * w->page_size;
+
+  if (s->pages != NULL)
+    return 0;
+  s->out_cap = ZSTD_compressBound (frame_bytes);
+  s->pages = malloc (frame_bytes);
+  s->page_index = malloc (w->frame_pages * sizeof *s->page_index);
+  s->out = malloc (s->out_cap);
+  s->records = malloc (frame_bytes / SNAP_DIGEST_BLOCK_SIZE * sizeof *s->records);
+  if (s->pages == NULL || s->page_index == NULL || s->out == NULL || s->records == NULL) {
+    md_error_set ("writing a snapshot: out of memory for frame buffers");
+    return -1;
+  }
+  return 0;
+}
+
+/* The slot for the next frame, once the emitter has freed it; NULL when
+ * another stage failed or memory ran out. */
+static struct slot *
+acquire_slot (struct writer *w)
+{
+  pthread_mutex_lock (&w->lock);
+  while (!w->failed && w->produced - w->next_write >= w->nslots)
+    pthread_cond_wait (&w->slot_free, &w->lock);
+  bool failed = w->failed;
+  struct slot *s = &w->slots[w->produced % w->nslots];
+  pthread_mutex_unlock (&w->lock);
+
+  if (failed)
+    return NULL;
+  if (slot_allocate (w, s) == -1) {
+    writer_fail (w);
+    return NULL;
+  }
+  return s;
+}
+
+static void
+publish_slot (struct writer *w, struct slot *s)
+{
+  pthread_mutex_lock (&w->lock);
+  s->state = SLOT_FILLED;
+  w->produced++;
+  pthread_cond_signal (&w->work_ready);
+  pthread_mutex_unlock (&w->lock);
+}
+
+static bool
+writer_failed (struct writer *w)
+{
+  pthread_mutex_lock (&w->lock);
+  bool failed = w->failed;
+  pthread_mutex_unlock (&w->lock);
+  return failed;
+}
+
+/* Check what the callback returned before trusting it. */
+static int
+check_page (struct writer *w, uint64_t page_index, bool first, uint64_t previous,
+            const unsigned char *buf)
+{
+  uint64_t pages = snap_page_count (w->virtual_size, w->page_size);
+  uint32_t tail = (uint32_t) (w->virtual_size % w->page_size);
+
+  if (!first && page_index <= previous) {
+    md_error_set ("writing a snapshot: the page source returned page %llu "
+                  "after page %llu (indexes must increase)",
+                  (unsigned long long) page_index, (unsigned long long) previous);
+    return -1;
+  }
+  if (page_index >= pages) {
+    md_error_set ("writing a snapshot: the page source returned page %llu, "
+                  "beyond the disk's %llu pages", (unsigned long long) page_index,
+                  (unsigned long long) pages);
+    return -1;
+  }
+  if (page_index == pages - 1 && tail != 0
+      && !snap_is_zero (buf + tail, w->page_size - tail)) {
+    md_error_set ("writing a snapshot: page %llu holds data past the end of "
+                  "the disk", (unsigned long long) page_index);
+    return -1;
+  }
+  return 0;
+}
+
+/* Pull pages until the callback says the end, filling and publishing
+ * slots.  Returns with input_done set, whatever happened. */
+static void
+produce (struct writer *w, snap_next_page_fn next_page, void *opaque)
+{
+  struct slot *s = acquire_slot (w);
+  uint64_t previous = 0;
+  bool first = true;
+
+  while (s != NULL) {
+    unsigned char *buf = s->pages + s->npages * w->page_size;
+    uint64_t page_index;
+    int r = next_page (opaque, &page_index, buf);
+    if (r == 0)
+      break;
+    if (r != 1) {
+      if (r != -1 || md_error ()[0] == '\0')
+        md_error_set ("writing a snapshot: the page source failed");
+      writer_fail (w);
+      s = NULL;
+      break;
+    }
+    if (check_page (w, page_index, first, previous, buf) == -1) {
+      writer_fail (w);
+      s = NULL;
+      break;
+    }
+    first = false;
+    previous = page_index;
+    w->pages_read++;
+    if (snap_is_zero (buf, w->page_size))
+      continue;
+    s->page_index[s->npages++] = page_index;
+    if (s->npages == w->frame_pages) {
+      publish_slot (w, s);
+      s = acquire_slot (w);
+    }
+  }
+  if (s != NULL && s->npages > 0 && !writer_failed (w))
+    publish_slot (w, s);
+
+  pthread_mutex_lock (&w->lock);
+  w->input_done = true;
+  pthread_cond_broadcast (&w->work_ready);
+  pthread_cond_broadcast (&w->frame_done);
+  pthread_mutex_unlock (&w->lock);
+}
+
+/* ---- the fixed parts of the file ---- */
+
+static int
+write_header (struct writer *w)
+{
+  unsigned char h[SNAP_HEADER_SIZE] = { 0 };
+
+  snap_put_le32 (h, SNAP_SKIPPABLE_MAGIC);
+  snap_put_le32 (h + 4, SNAP_HEADER_PAYLOAD_SIZE);
+  memcpy (h + SNAP_HEADER_OFF_SIGNATURE, SNAP_HEADER_SIGNATURE, SNAP_SIGNATURE_SIZE);
+  snap_put_le16 (h + SNAP_HEADER_OFF_MAJOR, SNAP_VERSION_MAJOR);
+  snap_put_le16 (h + SNAP_HEADER_OFF_MINOR, SNAP_VERSION_MINOR);
+  snap_put_le32 (h + SNAP_HEADER_OFF_FEATURES, 0);
+  snap_put_le64 (h + SNAP_HEADER_OFF_CHECKSUM,
+                 snap_xxh64 (h + SNAP_HEADER_OFF_SIGNATURE,
+                             SNAP_HEADER_OFF_CHECKSUM - SNAP_HEADER_OFF_SIGNATURE, 0));
+  if (write_all (w->fd, h, sizeof h) == -1)
+    return -1;
+  w->file_offset = SNAP_HEADER_SIZE;
+  return 0;
+}
+
+/* A skippable frame holding PAYLOAD; returns its offset in *OFFSET. */
+static int
+write_skippable (struct writer *w, const struct snap_cbor_buffer *payload,
+                 const char *what, uint64_t *offset)
+{
+  unsigned char h[SNAP_SKIPPABLE_HEADER_SIZE];
+
+  if (payload->len > UINT32_MAX) {
+    md_error_set ("writing a snapshot: the %s is %zu bytes, more than a "
+                  "skippable frame holds", what, payload->len);
+    return -1;
+  }
+  snap_put_le32 (h, SNAP_SKIPPABLE_MAGIC);
+  snap_put_le32 (h + 4, (uint32_t) payload->len);
+  if (write_all (w->fd, h, sizeof h) == -1
+      || write_all (w->fd, payload->data, payload->len) == -1)
+    return -1;
+  *offset = w->file_offset;
+  w->file_offset += sizeof h + payload->len;
+  return 0;
+}
+
+static int
+write_trailer (struct writer *w, const struct snap_metadata *meta)
+{
+  struct snap_cbor_buffer mbuf, ibuf;
+  uint64_t meta_offset, index_offset;
+  int r = -1;
+
+  snap_cbor_buffer_init (&mbuf);
+  snap_cbor_buffer_init (&ibuf);
+  if (snap_meta_encode (meta, &mbuf) == -1 || snap_index_encode (&w->index, &ibuf) == -1
+      || write_skippable (w, &mbuf, "metadata", &meta_offset) == -1
+      || write_skippable (w, &ibuf, "index", &index_offset) == -1)
+    goto out;
+
+  unsigned char f[SNAP_FOOTER_SIZE];
+  snap_put_le32 (f, SNAP_SKIPPABLE_MAGIC);
+  snap_put_le32 (f + 4, SNAP_FOOTER_PAYLOAD_SIZE);
+  memcpy (f + SNAP_FOOTER_OFF_SIGNATURE, SNAP_FOOTER_SIGNATURE, SNAP_SIGNATURE_SIZE);
+  snap_put_le64 (f + SNAP_FOOTER_OFF_META_OFFSET, meta_offset);
+  snap_put_le64 (f + SNAP_FOOTER_OFF_META_CHECKSUM, snap_xxh64 (mbuf.data, mbuf.len, 0));
+  snap_put_le64 (f + SNAP_FOOTER_OFF_INDEX_OFFSET, index_offset);
+  snap_put_le64 (f + SNAP_FOOTER_OFF_INDEX_CHECKSUM, snap_xxh64 (ibuf.data, ibuf.len, 0));
+  snap_put_le64 (f + SNAP_FOOTER_OFF_CHECKSUM,
+                 snap_xxh64 (f + SNAP_FOOTER_OFF_SIGNATURE,
+                             SNAP_FOOTER_OFF_CHECKSUM - SNAP_FOOTER_OFF_SIGNATURE, 0));
+  if (write_all (w->fd, f, sizeof f) == -1)
+    goto out;
+  w->file_offset += sizeof f;
+  r = 0;
+out:
+  snap_cbor_buffer_free (&mbuf);
+  snap_cbor_buffer_free (&ibuf);
+  return r;
+}
+
+/* ---- putting it together ---- */
+
+static int
+check_options (const struct snap_write_options *o, int *level)
+{
+  if (o->virtual_size > SNAP_MAX_VIRTUAL_SIZE) {
+    md_error_set ("writing a snapshot: virtual size %llu is larger than 2^63-1",
+                  (unsigned long long) o->virtual_size);
+    return -1;
+  }
+  if (!snap_page_size_valid (o->page_size)) {
+    md_error_set ("writing a snapshot: page size %u is not a power of two "
+                  "from 4096 to 1048576", o->page_size);
+    return -1;
+  }
+  *level = o->level == 0 ? ZSTD_CLEVEL_DEFAULT : o->level;
+  if (*level < ZSTD_minCLevel () || *level > ZSTD_maxCLevel ()) {
+    md_error_set ("writing a snapshot: compression level %d is outside "
+                  "zstd's range %d .. %d", o->level, ZSTD_minCLevel (),
+                  ZSTD_maxCLevel ());
+    return -1;
+  }
+  if (o->creator != NULL && strlen (o->creator) > SNAP_MAX_CREATOR_SIZE) {
+    md_error_set ("writing a snapshot: the creator name is longer than %u bytes",
+                  SNAP_MAX_CREATOR_SIZE);
+    return -1;
+  }
+  return 0;
+}
+
+static void
+writer_free (struct writer *w)
+{
+  if (w->slots != NULL)
+    for (size_t i = 0; i < w->nslots; i++) {
+      free (w->slots[i].pages);
+      free (w->slots[i].page_index);
+      free (w->slots[i].out);
+      free (w->slots[i].records);
+    }
+  free (w->slots);
+  snap_index_free (&w->index);
+  pthread_mutex_destroy (&w->lock);
+  pthread_cond_destroy (&w->work_ready);
+  pthread_cond_destroy (&w->frame_done);
+  pthread_cond_destroy (&w->slot_free);
+}
+
+/* Start the workers and the emitter, produce, and wait for them all. */
+static int
+run_pipeline (struct writer *w, snap_next_page_fn next_page, void *opaque)
+{
+  pthread_t *threads = calloc (w->nworkers + 1, sizeof *threads);
+  size_t started = 0;
+
+  if (threads == NULL) {
+    md_error_set ("writing a snapshot: out of memory");
+    return -1;
+  }
+  for (; started < w->nworkers + 1; started++) {
+    int err = pthread_create (&threads[started], NULL,
+                              started == 0 ? emitter_main : worker_main, w);
+    if (err != 0) {
+      md_error_set ("writing a snapshot: cannot start a thread: %s", strerror (err));
+      writer_fail (w);
+      break;
+    }
+  }
+  if (started == w->nworkers + 1)
+    produce (w, next_page, opaque);
+  else {
+    pthread_mutex_lock (&w->lock);
+    w->input_done = true;
+    pthread_mutex_unlock (&w->lock);
+  }
+  for (size_t i = 0; i < started; i++)
+    pthread_join (threads[i], NULL);
+  free (threads);
+
+  if (w->failed) {
+    md_error_set ("%s", w->error);
+    return -1;
+  }
+  return 0;
+}
+
+int
+snap_write_fd (int fd, const struct snap_write_options *options,
+               snap_next_page_fn next_page, void *opaque)
+{
+  struct writer w = { .fd = fd };
+  struct snap_metadata meta = { 0 };
+  int level, r = -1;
+
+  if (check_options (options, &level) == -1)
+    return -1;
+  if (snap_meta_creation_time (&meta.creation_time) == -1)
+    return -1;
+
+  w.page_size = options->page_size;
+  w.virtual_size = options->virtual_size;
+  w.frame_pages = SNAP_FRAME_TARGET / options->page_size;
+  if (w.frame_pages == 0)
+    w.frame_pages = 1;
+  w.level = level;
+  w.nworkers = snap_resolve_threads (options->threads);
+  w.nslots = w.nworkers + 2;
+  pthread_mutex_init (&w.lock, NULL);
+  pthread_cond_init (&w.work_ready, NULL);
+  pthread_cond_init (&w.frame_done, NULL);
+  pthread_cond_init (&w.slot_free, NULL);
+  snap_index_init (&w.index);
+  snap_digest_init (&w.digest);
+  w.slots = calloc (w.nslots, sizeof *w.slots);
+  if (w.slots == NULL) {
+    md_error_set ("writing a snapshot: out of memory");
+    goto out;
+  }
+
+  if (write_header (&w) == -1 || run_pipeline (&w, next_page, opaque) == -1)
+    goto out;
+
+  meta.version_major = SNAP_VERSION_MAJOR;
+  meta.version_minor = SNAP_VERSION_MINOR;
+  meta.virtual_size = options->virtual_size;
+  meta.page_size = options->page_size;
+  meta.allocated_size = w.index.page_count * options->page_size;
+  meta.compression_level = level;
+  snprintf (meta.creator, sizeof meta.creator, "%s",
+            options->creator ? options->creator : "libmemdisk " MEMDISK_VERSION);
+  meta.content_digest = snap_digest_final (&w.digest);
+  if (write_trailer (&w, &meta) == -1)
+    goto out;
+
+  if (options->stats != NULL)
+    *options->stats = (struct snap_write_stats) {
+      .pages_read = w.pages_read,
+      .pages_written = w.index.page_count,
+      .allocated_bytes = meta.allocated_size,
+      .file_bytes = w.file_offset,
+      .frames = w.index.frame_count,
+      .content_digest = meta.content_digest,
+    };
+  r = 0;
+out:
+  writer_free (&w);
+  return r;
+}
+
+int
+snap_write_file (const char *path, const struct snap_write_options *options,
+                 snap_next_page_fn next_page, void *opaque)
+{
+  struct snap_tmpfile tmp;
+
+  if (snap_tmpfile_create (&tmp, path) == -1)
+    return -1;
+  if (snap_write_fd (tmp.fd, options, next_page, opaque) == -1) {
+    char msg[1024];
+    snprintf (msg, sizeof msg, "%s", md_error ());
+    snap_tmpfile_abort (&tmp);
+    md_error_set ("%s: %s", path, msg);
+    return -1;
+  }
+  return snap_tmpfile_commit (&tmp);
+}

@@ -1,0 +1,53 @@
+/* Writing snapshot files (docs/snapshot-format.md).
+ *
+ * The writer pulls pages from a callback, skips all-zero pages, and
+ * compresses frames on several threads.  The file is the same byte for
+ * byte whatever the thread count: frame boundaries depend only on the
+ * pages, and frames are written in order.
+ *
+ * The callback is called only from the thread that called the writer.
+ * It has the shape of store_snapshot_next: it copies the next page into
+ * BUF (page_size bytes), sets *PAGE_INDEX (strictly increasing, below the
+ * disk's page count) and returns 1; returns 0 at the end, or -1 with
+ * md_error set on failure.
+ */
+#ifndef MEMDISK_SNAPWRITE_H
+#define MEMDISK_SNAPWRITE_H
+
+#include <stdint.h>
+
+#include "snapthreads.h"
+
+typedef int (*snap_next_page_fn) (void *opaque, uint64_t *page_index, void *buf);
+
+struct snap_write_stats {
+  uint64_t pages_read;          /* pages the callback returned */
+  uint64_t pages_written;       /* non-zero pages stored */
+  uint64_t allocated_bytes;     /* pages_written * page_size */
+  uint64_t file_bytes;          /* size of the snapshot file */
+  uint64_t frames;
+  uint64_t content_digest;
+};
+
+struct snap_write_options {
+  uint64_t virtual_size;        /* 0 .. 2^63-1 */
+  uint32_t page_size;           /* power of two, 4096 .. 1 MiB */
+  int level;                    /* zstd level; 0 means zstd's default (3) */
+  unsigned threads;             /* compression threads; 0 means online CPUs */
+  const char *creator;          /* "name version"; NULL: "libmemdisk VERSION" */
+  struct snap_write_stats *stats; /* optional: filled in on success */
+};
+
+/* Write a snapshot to PATH atomically: a temporary file in the same folder
+ * (mode 0600 for a new file), fsync'd and renamed over PATH, then the
+ * folder fsync'd.  On any error PATH is untouched and the temporary
+ * removed.  Returns 0, or -1 with md_error set. */
+int snap_write_file (const char *path, const struct snap_write_options *options,
+                     snap_next_page_fn next_page, void *opaque);
+
+/* Write a snapshot sequentially to FD (a new file, or a pipe), which the
+ * caller owns.  Returns 0, or -1 with md_error set. */
+int snap_write_fd (int fd, const struct snap_write_options *options,
+                   snap_next_page_fn next_page, void *opaque);
+
+#endif
