@@ -1,0 +1,90 @@
+/* Reading snapshot files (docs/snapshot-format.md).
+ *
+ * The reader trusts nothing in the file until it has checked it: opening
+ * validates the header, footer, metadata and index (cheap: it reads only
+ * those parts); each data frame is checked when it is read.  Errors name
+ * what is wrong and the byte offset, e.g. "frame 3 at byte 1234: checksum
+ * mismatch"; callers add the file name.
+ *
+ * snapread.c: opening, metadata, decoding one frame, sequential reading.
+ * snapload.c: decoding all frames on several threads.
+ */
+#ifndef MEMDISK_SNAPREAD_H
+#define MEMDISK_SNAPREAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "snapdigest.h"
+#include "snapindex.h"
+#include "snapmeta.h"
+#include "snapthreads.h"
+
+struct snap_reader;
+
+/* Open PATH and validate its structure.  NULL with md_error set. */
+struct snap_reader *snap_reader_open (const char *path);
+/* The same on an open file; FD stays the caller's and must stay open
+ * until snap_reader_close. */
+struct snap_reader *snap_reader_open_fd (int fd);
+void snap_reader_close (struct snap_reader *reader);
+
+const struct snap_metadata *snap_reader_metadata (const struct snap_reader *reader);
+const struct snap_index *snap_reader_index (const struct snap_reader *reader);
+uint64_t snap_reader_file_size (const struct snap_reader *reader);
+
+/* ---- one frame at a time ---- */
+
+/* Per-thread buffers and zstd context for decoding frames. */
+struct snap_frame_decoder;
+struct snap_frame_decoder *snap_frame_decoder_new (void);
+void snap_frame_decoder_free (struct snap_frame_decoder *decoder);
+
+/* Read frame FRAME, check it and decompress it.  Returns its pages, in
+ * index order, page_size bytes each, valid until the decoder's next use;
+ * NULL with md_error set when the frame is damaged.  Thread-safe for
+ * distinct decoders. */
+const unsigned char *snap_reader_decode_frame (struct snap_reader *reader, size_t frame,
+                                               struct snap_frame_decoder *decoder);
+
+/* The content digest records of the frame DECODER decoded last. */
+const struct snap_digest_record *snap_frame_decoder_records (const struct snap_frame_decoder *decoder,
+                                                             size_t *count);
+/* Compare a digest of all frames' records, folded in frame order, with the
+ * metadata's.  -1 with md_error set when they differ. */
+int snap_reader_check_digest (const struct snap_reader *reader,
+                              const struct snap_digest *digest);
+
+/* Sequential reading with the shape of store_snapshot_next: the next
+ * stored page into BUF (page_size bytes), 1; 0 at the end (after the
+ * content digest has been checked); -1 with md_error set.  One thread. */
+int snap_reader_next_page (void *reader, uint64_t *page_index, void *buf);
+
+/* ---- all frames, in parallel (snapload.c) ---- */
+
+/* Where a loaded page goes: a writable page_size buffer for PAGE_INDEX,
+ * or NULL with md_error set.  Called from several threads at once, never
+ * twice for the same page.  store_page_for_load has this shape. */
+typedef void *(*snap_page_dest_fn) (void *opaque, uint64_t page_index);
+
+/* Receives PAGE_COUNT consecutive pages from FIRST_PAGE at DATA; returns
+ * 0, or -1 with md_error set to stop the reading. */
+typedef int (*snap_run_sink_fn) (void *opaque, uint64_t first_page,
+                                 uint64_t page_count, const void *data);
+
+/* Decode every frame with THREADS threads (0: online CPUs), copying each
+ * page into the buffer PAGE_DEST gives for it, and check the content
+ * digest.  On failure some pages may have been loaded. */
+int snap_reader_load (struct snap_reader *reader, unsigned threads,
+                      snap_page_dest_fn page_dest, void *opaque);
+
+/* Decode every frame and hand each run of pages to SINK.  With IN_ORDER,
+ * SINK sees the runs in increasing page order, one call at a time;
+ * otherwise from several threads at once, in any order. */
+int snap_reader_read_runs (struct snap_reader *reader, unsigned threads, bool in_order,
+                           snap_run_sink_fn sink, void *opaque);
+
+/* Check everything: every frame, every checksum, the content digest. */
+int snap_reader_verify (struct snap_reader *reader, unsigned threads);
+
+#endif
