@@ -3,6 +3,8 @@
 #include <nbdkit-plugin.h>
 
 #include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -11,8 +13,25 @@
 struct memdisk_config memdisk_config;
 
 const char memdisk_config_help[] =
-  "[size=]<SIZE>     (required) Virtual size of the disk in bytes; suffixes\n"
-  "                  k, M, G, T, P, E are accepted (e.g. 10G), up to 2^63-1.";
+  "[size=]<SIZE>            Virtual size of the disk in bytes; suffixes k, M,\n"
+  "                         G, T, P, E are accepted (e.g. 10G), up to 2^63-1.\n"
+  "                         Required unless snapshot=FILE exists (then the\n"
+  "                         snapshot's size; a larger size grows the disk).\n"
+  "snapshot=<FILE>          Load FILE at start when it exists; save the disk\n"
+  "                         to FILE on SIGUSR1, at exit and every\n"
+  "                         snapshot-interval seconds (atomically: a crash\n"
+  "                         leaves the old file or the new one).\n"
+  "snapshot-readonly=<BOOL> Load FILE but never write it (default false).\n"
+  "snapshot-interval=<SECS> Also save every SECS seconds when the disk changed\n"
+  "                         since the last save (default 0: off).\n"
+  "snapshot-level=<N>       zstd compression level of saves, 1..19\n"
+  "                         (default 1).\n"
+  "snapshot-threads=<N>     Threads that compress and decompress snapshots\n"
+  "                         (default: online CPUs).";
+
+#define DEFAULT_SNAPSHOT_LEVEL 1
+#define MAX_SNAPSHOT_LEVEL 19
+#define MAX_SNAPSHOT_THREADS 256
 
 static int
 parse_size (const char *value)
@@ -40,11 +59,71 @@ parse_size (const char *value)
   return 0;
 }
 
+static int
+parse_snapshot (const char *value)
+{
+  if (memdisk_config.snapshot) {
+    nbdkit_error ("snapshot: given more than once (second value '%s')", value);
+    return -1;
+  }
+  if (*value == '\0') {
+    nbdkit_error ("snapshot: the file name is empty");
+    return -1;
+  }
+  /* nbdkit changes directory to / when it daemonizes. */
+  memdisk_config.snapshot = nbdkit_absolute_path (value);
+  return memdisk_config.snapshot ? 0 : -1;
+}
+
+static int
+parse_snapshot_readonly (const char *value)
+{
+  int r = nbdkit_parse_bool (value);
+
+  if (r == -1) {
+    nbdkit_error ("snapshot-readonly: invalid value '%s' (expected true or false)", value);
+    return -1;
+  }
+  memdisk_config.snapshot_readonly = r;
+  return 0;
+}
+
+static int
+parse_snapshot_number (const char *key, const char *value,
+                       unsigned min, unsigned max, unsigned *result)
+{
+  if (nbdkit_parse_unsigned (key, value, result) == -1)
+    return -1;
+  if (*result < min || *result > max) {
+    nbdkit_error ("%s: %u is out of range (%u to %u)", key, *result, min, max);
+    return -1;
+  }
+  return 0;
+}
+
 int
 memdisk_config_key (const char *key, const char *value)
 {
+  unsigned number;
+
   if (strcmp (key, "size") == 0)
     return parse_size (value);
+  if (strcmp (key, "snapshot") == 0)
+    return parse_snapshot (value);
+  if (strcmp (key, "snapshot-readonly") == 0)
+    return parse_snapshot_readonly (value);
+  if (strcmp (key, "snapshot-interval") == 0)
+    return parse_snapshot_number (key, value, 0, UINT_MAX,
+                                  &memdisk_config.snapshot_interval);
+  if (strcmp (key, "snapshot-level") == 0) {
+    if (parse_snapshot_number (key, value, 1, MAX_SNAPSHOT_LEVEL, &number) == -1)
+      return -1;
+    memdisk_config.snapshot_level = (int) number;
+    return 0;
+  }
+  if (strcmp (key, "snapshot-threads") == 0)
+    return parse_snapshot_number (key, value, 1, MAX_SNAPSHOT_THREADS,
+                                  &memdisk_config.snapshot_threads);
 
   nbdkit_error ("unknown parameter '%s' (see nbdkit memdisk --help)", key);
   return -1;
@@ -53,9 +132,26 @@ memdisk_config_key (const char *key, const char *value)
 int
 memdisk_config_complete (void)
 {
-  if (!memdisk_config.size_given) {
+  if (memdisk_config.snapshot_level == 0)
+    memdisk_config.snapshot_level = DEFAULT_SNAPSHOT_LEVEL;
+  /* Without a snapshot file the size can come from nowhere else.  (With
+   * one, whether the file exists decides; that is checked when it is
+   * loaded.) */
+  if (!memdisk_config.size_given && memdisk_config.snapshot == NULL) {
     nbdkit_error ("size: parameter is required, e.g. nbdkit memdisk size=1G");
     return -1;
   }
+  if (memdisk_config.snapshot == NULL &&
+      (memdisk_config.snapshot_readonly || memdisk_config.snapshot_interval)) {
+    nbdkit_error ("snapshot-readonly and snapshot-interval need snapshot=FILE");
+    return -1;
+  }
   return 0;
+}
+
+void
+memdisk_config_unload (void)
+{
+  free (memdisk_config.snapshot);
+  memdisk_config.snapshot = NULL;
 }

@@ -12,6 +12,11 @@
 struct memdisk_config {
   uint64_t size;                /* size=: the disk's virtual size in bytes */
   bool size_given;
+  char *snapshot;               /* snapshot=: absolute path, or NULL */
+  bool snapshot_readonly;       /* snapshot-readonly=: load, never write */
+  unsigned snapshot_interval;   /* snapshot-interval=: seconds, 0 = off */
+  int snapshot_level;           /* snapshot-level=: zstd level */
+  unsigned snapshot_threads;    /* snapshot-threads=: 0 = online CPUs */
 };
 
 /* The parsed parameters; valid after memdisk_config_complete succeeds. */
@@ -24,5 +29,7 @@ extern const char memdisk_config_help[];
  * nbdkit_error() with a message naming the parameter. */
 int memdisk_config_key (const char *key, const char *value);
 int memdisk_config_complete (void);
+/* .unload: free what parsing allocated. */
+void memdisk_config_unload (void);
 
 #endif

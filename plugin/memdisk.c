@@ -1,6 +1,7 @@
 /* nbdkit-memdisk-plugin: a sparse RAM disk, a drop-in for nbdkit's
- * memory plugin.  Every callback maps one NBD request onto the store
- * (src/store.h); parameters are handled in config.c.
+ * memory plugin, that persists to a snapshot file.  Every callback maps
+ * one NBD request onto the store (src/store.h); parameters are handled in
+ * config.c, loading and saving in persist.c.
  */
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
@@ -12,10 +13,12 @@
 
 #include "config.h"
 #include "error.h"
+#include "persist.h"
 #include "store.h"
 
-/* The single disk every connection shares: created in get_ready (before
- * nbdkit forks, so a failure stops nbdkit at start), destroyed in unload. */
+/* The single disk every connection shares: created or loaded in get_ready
+ * (before nbdkit forks, so a failure stops nbdkit at start), saved in
+ * cleanup, destroyed in unload. */
 static struct store *disk;
 
 /* Forward the store's message to the client's log; keep the store's
@@ -41,10 +44,21 @@ memdisk_dump_plugin (void)
 static int
 memdisk_get_ready (void)
 {
-  disk = store_create (memdisk_config.size, STORE_DEFAULT_PAGE_SIZE);
-  if (disk == NULL)
-    return report_store_error ();
-  return 0;
+  disk = persist_open_disk ();
+  return disk ? 0 : -1;
+}
+
+static int
+memdisk_after_fork (void)
+{
+  return persist_start (disk);
+}
+
+/* Clients are gone: the final save. */
+static void
+memdisk_cleanup (void)
+{
+  persist_stop (disk);
 }
 
 static void
@@ -53,6 +67,7 @@ memdisk_unload (void)
   if (disk != NULL)
     store_destroy (disk);
   disk = NULL;
+  memdisk_config_unload ();
 }
 
 static void *
@@ -212,6 +227,8 @@ static struct nbdkit_plugin plugin = {
   .config_help       = memdisk_config_help,
   .dump_plugin       = memdisk_dump_plugin,
   .get_ready         = memdisk_get_ready,
+  .after_fork        = memdisk_after_fork,
+  .cleanup           = memdisk_cleanup,
   .unload            = memdisk_unload,
   .open              = memdisk_open,
   .get_size          = memdisk_get_size,

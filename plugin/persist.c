@@ -1,0 +1,301 @@
+/* Load at start; save on SIGUSR1, on a timer and at exit (see persist.h). */
+#define NBDKIT_API_VERSION 2
+#include <nbdkit-plugin.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "error.h"
+#include "persist.h"
+#include "snapstore.h"
+#include "snapstale.h"
+#include "snaptmpfile.h"
+
+/* SIGUSR1 writes a byte here; the saving thread polls the other end.  A
+ * pipe because write(2) is async-signal-safe, and because bytes that pile
+ * up during a save are drained at once: signals coalesce into one save. */
+static int wake_pipe[2] = { -1, -1 };
+static pthread_t saver_thread;
+static bool saver_running;
+static atomic_bool saver_stopping;
+
+static double
+seconds_since (const struct timespec *start)
+{
+  struct timespec now;
+
+  clock_gettime (CLOCK_MONOTONIC, &now);
+  return (double) (now.tv_sec - start->tv_sec) + (now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+/* Save the disk now, logging one line; WHY names the trigger.  A failure
+ * is logged and leaves the previous file; the next trigger retries. */
+static void
+save_disk (struct store *disk, const char *why)
+{
+  struct snap_write_stats stats = { 0 };
+  struct snap_write_options options = {
+    .level = memdisk_config.snapshot_level,
+    .threads = memdisk_config.snapshot_threads,
+    .creator = "nbdkit-memdisk-plugin " MEMDISK_VERSION,
+    .stats = &stats,
+  };
+  struct timespec start;
+  double seconds;
+
+  clock_gettime (CLOCK_MONOTONIC, &start);
+  if (snapstore_save (disk, memdisk_config.snapshot, &options) == -1) {
+    nbdkit_error ("saving %s (%s) failed, the previous file is kept: %s",
+                  memdisk_config.snapshot, why, md_error ());
+    return;
+  }
+  seconds = seconds_since (&start);
+  nbdkit_debug ("saved %s (%s) in %.3f s: %" PRIu64 " bytes allocated, "
+                "%" PRIu64 " bytes in the file, ratio %.2f",
+                memdisk_config.snapshot, why, seconds,
+                stats.allocated_bytes, stats.file_bytes,
+                stats.file_bytes ? (double) stats.allocated_bytes / stats.file_bytes : 0.0);
+}
+
+static void
+sigusr1_handler (int sig)
+{
+  int saved_errno = errno;
+  char byte = 1;
+
+  (void) sig;
+  /* A full pipe means a save is already pending: the signal coalesces. */
+  if (write (wake_pipe[1], &byte, 1) == -1) { /* nothing to do */ }
+  errno = saved_errno;
+}
+
+static int
+install_sigusr1_handler (void)
+{
+  struct sigaction sa = { .sa_handler = sigusr1_handler, .sa_flags = SA_RESTART };
+
+  if (pipe2 (wake_pipe, O_CLOEXEC | O_NONBLOCK) == -1) {
+    nbdkit_error ("pipe2: %m");
+    return -1;
+  }
+  sigemptyset (&sa.sa_mask);
+  if (sigaction (SIGUSR1, &sa, NULL) == -1) {
+    nbdkit_error ("sigaction SIGUSR1: %m");
+    return -1;
+  }
+  return 0;
+}
+
+/* Empty the wake pipe; true if anything was in it. */
+static bool
+drain_wake_pipe (void)
+{
+  char buf[64];
+  bool woken = false;
+
+  while (read (wake_pipe[0], buf, sizeof buf) > 0)
+    woken = true;
+  return woken;
+}
+
+/* Better to refuse to start than to find out at exit, with the data in
+ * hand, that the save cannot be written.  Creating a temporary the way a
+ * save does is the one test that tells (permissions, read-only mounts,
+ * root's exemptions). */
+static int
+check_folder_writable (const char *path)
+{
+  struct snap_tmpfile tmp;
+
+  if (snap_tmpfile_create (&tmp, path) == -1) {
+    nbdkit_error ("snapshot: cannot write the folder of %s (saves would fail): %s",
+                  path, md_error ());
+    return -1;
+  }
+  snap_tmpfile_abort (&tmp);
+  return 0;
+}
+
+static struct store *
+load_disk (const char *path)
+{
+  struct store *disk;
+  struct timespec start;
+  uint64_t min_size = memdisk_config.size_given ? memdisk_config.size : 0;
+
+  uint64_t file_size;
+
+  clock_gettime (CLOCK_MONOTONIC, &start);
+  disk = snapstore_load (path, min_size, memdisk_config.snapshot_threads, &file_size);
+  if (disk == NULL) {
+    nbdkit_error ("snapshot: cannot load %s: %s", path, md_error ());
+    return NULL;
+  }
+  if (memdisk_config.size_given && memdisk_config.size < file_size) {
+    nbdkit_error ("size: %" PRIu64 " is smaller than the virtual size of the "
+                  "snapshot %s (%" PRIu64 " bytes); refusing to shrink the disk",
+                  memdisk_config.size, path, file_size);
+    store_destroy (disk);
+    return NULL;
+  }
+  if (store_size (disk) > file_size) {
+    nbdkit_debug ("growing the disk of %s from %" PRIu64 " to %" PRIu64 " bytes",
+                  path, file_size, store_size (disk));
+    /* The disk now differs from the file: the next save records the size. */
+    store_mark_changed (disk);
+  }
+  nbdkit_debug ("loaded %s in %.3f s: %" PRIu64 " bytes, %" PRIu64 " allocated",
+                path, seconds_since (&start), store_size (disk),
+                store_allocated_bytes (disk));
+  return disk;
+}
+
+struct store *
+persist_open_disk (void)
+{
+  const char *path = memdisk_config.snapshot;
+  struct store *disk;
+  struct stat st;
+
+  if (path == NULL) {
+    disk = store_create (memdisk_config.size, STORE_DEFAULT_PAGE_SIZE);
+    if (disk == NULL)
+      nbdkit_error ("%s", md_error ());
+    return disk;
+  }
+
+  if (!memdisk_config.snapshot_readonly) {
+    unsigned removed = 0;
+    if (snap_stale_remove (path, &removed) == -1)
+      nbdkit_debug ("snapshot: %s", md_error ());
+    if (removed)
+      nbdkit_debug ("snapshot: removed %u temporaries left by an interrupted save of %s",
+                    removed, path);
+    if (check_folder_writable (path) == -1)
+      return NULL;
+  }
+
+  if (stat (path, &st) == 0) {
+    disk = load_disk (path);
+    if (disk == NULL)
+      return NULL;
+  }
+  else if (errno == ENOENT) {
+    if (!memdisk_config.size_given) {
+      nbdkit_error ("size: parameter is required when the snapshot %s does "
+                    "not exist yet", path);
+      return NULL;
+    }
+    if (memdisk_config.snapshot_readonly) {
+      nbdkit_error ("snapshot-readonly: the snapshot %s does not exist", path);
+      return NULL;
+    }
+    disk = store_create (memdisk_config.size, STORE_DEFAULT_PAGE_SIZE);
+    if (disk == NULL) {
+      nbdkit_error ("%s", md_error ());
+      return NULL;
+    }
+  }
+  else {
+    nbdkit_error ("snapshot: %s: %m", path);
+    return NULL;
+  }
+
+  if (install_sigusr1_handler () == -1) {
+    store_destroy (disk);
+    return NULL;
+  }
+  return disk;
+}
+
+/* The saving thread: a save per SIGUSR1 (coalesced), and one every
+ * snapshot-interval seconds when the disk changed. */
+static void *
+saver_main (void *arg)
+{
+  struct store *disk = arg;
+  const unsigned interval = memdisk_config.snapshot_interval;
+  struct timespec next_interval;
+
+  clock_gettime (CLOCK_MONOTONIC, &next_interval);
+  next_interval.tv_sec += interval;
+
+  while (!atomic_load (&saver_stopping)) {
+    struct pollfd pfd = { .fd = wake_pipe[0], .events = POLLIN };
+    int timeout_ms = -1;
+
+    if (interval > 0) {
+      struct timespec now;
+      clock_gettime (CLOCK_MONOTONIC, &now);
+      int64_t ms = (int64_t) (next_interval.tv_sec - now.tv_sec) * 1000
+                   + (next_interval.tv_nsec - now.tv_nsec) / 1000000;
+      timeout_ms = ms < 0 ? 0 : ms > 3600000 ? 3600000 : (int) ms;
+    }
+    int r = poll (&pfd, 1, timeout_ms);
+    if (atomic_load (&saver_stopping))
+      break;
+    if (r > 0 && drain_wake_pipe ()) {
+      if (memdisk_config.snapshot_readonly)
+        nbdkit_debug ("SIGUSR1: snapshot-readonly is set, %s is not written",
+                      memdisk_config.snapshot);
+      else
+        save_disk (disk, "SIGUSR1");
+    }
+    else if (r == 0 && interval > 0) {
+      if (store_changed (disk) && !memdisk_config.snapshot_readonly)
+        save_disk (disk, "interval");
+      clock_gettime (CLOCK_MONOTONIC, &next_interval);
+      next_interval.tv_sec += interval;
+    }
+  }
+  return NULL;
+}
+
+int
+persist_start (struct store *disk)
+{
+  int err;
+
+  if (memdisk_config.snapshot == NULL)
+    return 0;
+  err = pthread_create (&saver_thread, NULL, saver_main, disk);
+  if (err != 0) {
+    errno = err;
+    nbdkit_error ("cannot start the snapshot thread: %m");
+    return -1;
+  }
+  saver_running = true;
+  return 0;
+}
+
+void
+persist_stop (struct store *disk)
+{
+  char byte = 1;
+
+  if (saver_running) {
+    atomic_store (&saver_stopping, true);
+    if (write (wake_pipe[1], &byte, 1) == -1) { /* the thread polls anyway */ }
+    pthread_join (saver_thread, NULL);
+    saver_running = false;
+  }
+  if (disk != NULL && memdisk_config.snapshot && !memdisk_config.snapshot_readonly) {
+    if (store_changed (disk))
+      save_disk (disk, "exit");
+    else
+      nbdkit_debug ("exit: %s is up to date, not saved", memdisk_config.snapshot);
+  }
+}

@@ -1,0 +1,67 @@
+#include <errno.h>
+
+#include "error.h"
+#include "snapread.h"
+#include "snapstore.h"
+
+static int
+next_snapshot_page (void *opaque, uint64_t *page_index, void *buf)
+{
+  return store_snapshot_next (opaque, page_index, buf);
+}
+
+int
+snapstore_save (struct store *store, const char *path,
+                const struct snap_write_options *options)
+{
+  struct snap_write_options opts = *options;
+  struct store_snapshot *snap;
+  int r;
+
+  snap = store_snapshot_begin (store);
+  if (snap == NULL)
+    return -1;
+  opts.virtual_size = store_size (store);
+  opts.page_size = store_page_size (store);
+  r = snap_write_file (path, &opts, next_snapshot_page, snap);
+  store_snapshot_end (snap);
+  if (r == -1)
+    store_mark_changed (store);
+  return r;
+}
+
+static void *
+load_page_dest (void *opaque, uint64_t page_index)
+{
+  return store_page_for_load (opaque, page_index);
+}
+
+struct store *
+snapstore_load (const char *path, uint64_t min_size, unsigned threads,
+                uint64_t *file_virtual_size)
+{
+  struct snap_reader *reader;
+  const struct snap_metadata *meta;
+  struct store *store;
+
+  reader = snap_reader_open (path);
+  if (reader == NULL)
+    return NULL;
+  meta = snap_reader_metadata (reader);
+  *file_virtual_size = meta->virtual_size;
+  store = store_create (meta->virtual_size > min_size ? meta->virtual_size : min_size,
+                        meta->page_size);
+  if (store == NULL)
+    goto fail;
+  if (snap_reader_load (reader, threads, load_page_dest, store) == -1)
+    goto fail;
+  snap_reader_close (reader);
+  store_clear_changed (store);
+  return store;
+
+ fail:
+  /* Never a half-loaded disk: the caller gets nothing to serve. */
+  store_destroy (store);
+  snap_reader_close (reader);
+  return NULL;
+}

@@ -1,0 +1,30 @@
+/* Saving a store to a snapshot file and loading one into a new store:
+ * the bridge between src/store.h and the snapshot codec (src/snap*.h).
+ */
+#ifndef MEMDISK_SNAPSTORE_H
+#define MEMDISK_SNAPSTORE_H
+
+#include <stdint.h>
+
+#include "snapwrite.h"
+#include "store.h"
+
+/* Write a point-in-time snapshot of STORE to PATH (atomically replacing
+ * it).  OPTIONS supplies level, threads, creator and stats; the virtual
+ * and page sizes come from the store.  Clients may keep writing: the
+ * snapshot is the store at the instant this call began.  On failure PATH
+ * is untouched, the store is marked changed (so the next save retries),
+ * and -1 is returned with md_error set. */
+int snapstore_save (struct store *store, const char *path,
+                    const struct snap_write_options *options);
+
+/* Load the snapshot PATH into a new store of the snapshot's page size and
+ * of max(its virtual size, MIN_SIZE) bytes, decompressing on THREADS
+ * threads (0: online CPUs); *FILE_VIRTUAL_SIZE is set to the snapshot's
+ * virtual size.  The new store is marked unchanged.  Returns NULL with
+ * md_error set when PATH is unreadable or damaged (the message names what
+ * is wrong and where). */
+struct store *snapstore_load (const char *path, uint64_t min_size, unsigned threads,
+                              uint64_t *file_virtual_size);
+
+#endif
