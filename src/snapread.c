@@ -321,7 +321,7 @@ snap_reader_open (const char *path)
   int fd = open (path, O_RDONLY | O_CLOEXEC);
 
   if (fd == -1) {
-    md_error_set ("%s: %s", path, strerror (errno));
+    md_error_set ("cannot open: %s", strerror (errno));
     return NULL;
   }
   struct snap_reader *r = snap_reader_open_fd (fd);

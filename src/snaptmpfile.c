@@ -47,20 +47,18 @@ snap_tmpfile_create (struct snap_tmpfile *tmp, const char *target)
   if (tmp->target == NULL || copy == NULL || dir == NULL
       || asprintf (&tmp->path, "%s/.%s.tmp.XXXXXX", dir, basename (copy)) == -1) {
     tmp->path = NULL;
-    md_error_set ("%s: out of memory", target);
+    md_error_set ("out of memory");
     goto fail;
   }
   /* mkostemp creates the file with mode 0600. */
   tmp->fd = mkostemp (tmp->path, O_CLOEXEC);
   if (tmp->fd == -1) {
-    md_error_set ("%s: cannot create a temporary file in %s: %s", target, dir,
-                  strerror (errno));
+    md_error_set ("cannot create a temporary file in %s: %s", dir, strerror (errno));
     goto fail;
   }
   if (stat (target, &st) == 0 && S_ISREG (st.st_mode)
       && fchmod (tmp->fd, st.st_mode & 07777) == -1) {
-    md_error_set ("%s: cannot copy the mode of the existing file: %s", target,
-                  strerror (errno));
+    md_error_set ("cannot copy the mode of the existing file: %s", strerror (errno));
     unlink (tmp->path);
     goto fail;
   }
@@ -82,12 +80,12 @@ fsync_folder (const char *target)
   int fd, r = 0;
 
   if (dir == NULL) {
-    md_error_set ("%s: out of memory", target);
+    md_error_set ("out of memory");
     return -1;
   }
   fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd == -1 || fsync (fd) == -1) {
-    md_error_set ("%s: cannot fsync the folder %s: %s", target, dir, strerror (errno));
+    md_error_set ("cannot fsync the folder %s: %s", dir, strerror (errno));
     r = -1;
   }
   if (fd >= 0)
@@ -100,20 +98,19 @@ int
 snap_tmpfile_commit (struct snap_tmpfile *tmp)
 {
   if (fsync (tmp->fd) == -1) {
-    md_error_set ("%s: fsync of %s failed: %s", tmp->target, tmp->path, strerror (errno));
+    md_error_set ("fsync of %s failed: %s", tmp->path, strerror (errno));
     snap_tmpfile_abort (tmp);
     return -1;
   }
   if (close (tmp->fd) == -1) {
     tmp->fd = -1;
-    md_error_set ("%s: closing %s failed: %s", tmp->target, tmp->path, strerror (errno));
+    md_error_set ("closing %s failed: %s", tmp->path, strerror (errno));
     snap_tmpfile_abort (tmp);
     return -1;
   }
   tmp->fd = -1;
   if (rename (tmp->path, tmp->target) == -1) {
-    md_error_set ("%s: cannot rename %s over it: %s", tmp->target, tmp->path,
-                  strerror (errno));
+    md_error_set ("cannot rename %s into place: %s", tmp->path, strerror (errno));
     snap_tmpfile_abort (tmp);
     return -1;
   }

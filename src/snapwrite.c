@@ -621,10 +621,7 @@ snap_write_file (const char *path, const struct snap_write_options *options,
   if (snap_tmpfile_create (&tmp, path) == -1)
     return -1;
   if (snap_write_fd (tmp.fd, options, next_page, opaque) == -1) {
-    char msg[1024];
-    snprintf (msg, sizeof msg, "%s", md_error ());
-    snap_tmpfile_abort (&tmp);
-    md_error_set ("%s: %s", path, msg);
+    snap_tmpfile_abort (&tmp);  /* keeps md_error: it sets none */
     return -1;
   }
   return snap_tmpfile_commit (&tmp);

@@ -10,6 +10,8 @@
  * BUF (page_size bytes), sets *PAGE_INDEX (strictly increasing, below the
  * disk's page count) and returns 1; returns 0 at the end, or -1 with
  * md_error set on failure.
+ *
+ * Error messages do not name the target file; callers add it.
  */
 #ifndef MEMDISK_SNAPWRITE_H
 #define MEMDISK_SNAPWRITE_H
