@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# snapshot-interval=1: a write reaches the file within a few intervals; an
+# idle disk is not rewritten interval after interval (same inode and
+# mtime, no save logged); and exit with nothing changed since the last
+# save does not rewrite the file.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/persist_lib.sh"
+require_commands nbdsh
+
+snap=$MD_TMP/disk.zst
+size=$((8 * 1024 * 1024))
+truncate -s "$size" "$MD_TMP/expected.img"
+
+# write_patch OFFSET: write 64 KiB of random data at OFFSET, through the
+# server and into expected.img.
+write_patch ()
+{
+  head -c 65536 /dev/urandom >"$MD_TMP/patch"
+  dd if="$MD_TMP/patch" of="$MD_TMP/expected.img" bs=65536 seek=$(($1 / 65536)) \
+     conv=notrunc status=none
+  nbdsh -u "$(nbdkit_uri disk)" \
+    -c "h.pwrite(open('$MD_TMP/patch', 'rb').read(), $1)" || fail "nbdsh pwrite failed"
+}
+
+expect_saved_disk ()
+{
+  persist_verify "$snap"
+  persist_snapshot_image "$snap" "$MD_TMP/saved.img"
+  cmp -- "$MD_TMP/expected.img" "$MD_TMP/saved.img" || fail "$snap does not hold $1"
+}
+
+file_replaced () { [[ -e $snap && $(persist_file_id "$snap") != "$1" ]]; }
+
+memdisk_start disk -v "$size" snapshot="$snap" snapshot-interval=1
+
+write_patch $((3 * 1024 * 1024))
+wait_until 10 "the interval save of the first write" test -e "$snap"
+persist_wait_saves disk 1 10
+expect_saved_disk "the first write"
+id=$(persist_file_id "$snap")
+
+# Idle: several intervals pass, nothing is saved.  (Waiting on time is
+# the point here: an absence cannot be polled for.)
+sleep 3.5
+[[ $(persist_file_id "$snap") == "$id" ]] ||
+  fail "the idle disk was rewritten ($id -> $(persist_file_id "$snap"))"
+(($(persist_saves disk) == 1)) || fail "the idle disk was saved $(persist_saves disk) times, expected once"
+
+write_patch $((5 * 1024 * 1024))
+wait_until 10 "the interval save of the second write" file_replaced "$id"
+persist_wait_saves disk 2 10
+expect_saved_disk "the second write"
+id=$(persist_file_id "$snap")
+
+# Every save was an interval save, and one per write.
+grep ': debug: saved ' "$(nbdkit_log disk)" | grep -vq "saved $snap (interval) in" &&
+  fail "a save other than an interval save was logged"
+
+# Exit with nothing changed since the last save: the file stays as it is.
+nbdkit_stop disk
+[[ $(persist_file_id "$snap") == "$id" ]] || fail "exit rewrote an up-to-date $snap"
+(($(persist_saves disk) == 2)) || fail "$(persist_saves disk) saves logged, expected 2"
+grep -q "exit: $snap is up to date, not saved" "$(nbdkit_log disk)" ||
+  fail "exit did not log that $snap was up to date"
+[[ -z $(persist_temporaries "$snap") ]] || fail "temporaries left: $(persist_temporaries "$snap")"
+
+echo "ok: snapshot-interval saves when the disk changed, and only then"
