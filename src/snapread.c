@@ -424,11 +424,14 @@ check_zstd_frame (const unsigned char *in, size_t len, size_t k, uint64_t at,
                   (unsigned long long) at);
     return -1;
   }
+  if (content == ZSTD_CONTENTSIZE_UNKNOWN) {
+    md_error_set ("frame %zu at byte %llu: the zstd frame header declares no "
+                  "content size", k, (unsigned long long) at);
+    return -1;
+  }
   if (content != expected) {
-    md_error_set ("frame %zu at byte %llu: the zstd frame header declares %s "
-                  "%llu bytes, the index %llu", k, (unsigned long long) at,
-                  content == ZSTD_CONTENTSIZE_UNKNOWN ? "no size, not" : "",
-                  content == ZSTD_CONTENTSIZE_UNKNOWN ? 0 : content,
+    md_error_set ("frame %zu at byte %llu: the zstd frame header declares %llu "
+                  "bytes, the index %llu", k, (unsigned long long) at, content,
                   (unsigned long long) expected);
     return -1;
   }
