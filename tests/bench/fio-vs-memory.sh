@@ -156,6 +156,14 @@ figure ()
   esac
 }
 
+# spread FIGURES...: half the range of the rounds, in % of their median.
+spread ()
+{
+  tr ' ' '\n' | grep -v '^$' | sort -n | awk '{ v[NR] = $1 } END {
+    m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+    printf "+-%.0f%%", (m > 0 ? (v[NR] - v[1]) / 2 / m * 100 : 0) }'
+}
+
 ratio () { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else printf "-" }'; }
 
 # goal WORKLOAD VS RATIO: the goal for memdisk/VS and whether it is met.
@@ -172,17 +180,20 @@ goal ()
 }
 
 echo
-echo "fio --ioengine=nbd, disk $BENCH_SIZE, ${BENCH_RUNTIME} s per job, median of $BENCH_ROUNDS rounds; $(nproc) CPUs"
+echo "fio --ioengine=nbd, disk $BENCH_SIZE, ${BENCH_RUNTIME} s per job, median of $BENCH_ROUNDS rounds"
+echo "(+-N%: half the range of the rounds); $(nproc) CPUs, load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "memdisk: $MEMDISK_PLUGIN"
 echo
-printf '%-26s %13s %13s %13s %13s\n' workload memdisk memory-sparse memory-malloc null
+printf '%-26s %19s %19s %19s %19s\n' workload memdisk memory-sparse memory-malloc null
 for w in "${workloads[@]}"; do
   declare -A med=()
   for s in "${servers[@]}"; do
     med[$s]=$(median <<<"${results[$w,$s]}")
   done
   printf '%-26s' "${workload_title[$w]}"
-  for s in "${servers[@]}"; do printf ' %13s' "$(figure "$w" "${med[$s]}")"; done
+  for s in "${servers[@]}"; do
+    printf ' %19s' "$(figure "$w" "${med[$s]}") $(spread <<<"${results[$w,$s]}")"
+  done
   printf '\n'
 done
 echo
