@@ -23,6 +23,9 @@
 #                               wait until NAME.log holds at least N of them.
 #   persist_file_id FILE        print FILE's inode, size and mtime (ns):
 #                               a save replaces the file, changing the inode.
+#   persist_mount DIR MOUNT-ARG...
+#                               mkdir DIR and `mount MOUNT-ARG... DIR` (root
+#                               only); unmounted when the test exits.
 #   persist_expect_refusal ARG... -- TEXT...
 #                               nbdkit memdisk ARG must refuse to start: a
 #                               non-zero exit that is not a crash, with every
@@ -114,3 +117,29 @@ persist_expect_refusal ()
       fail "nbdkit memdisk ${args[*]}: the error does not mention '$text': $err"
   done
 }
+
+PERSIST_MOUNTS=()
+
+persist_mount ()
+{
+  local dir=$1
+  shift
+  ((EUID == 0)) || fail "this test mounts file systems: run it as root"
+  mkdir -p -- "$dir"
+  mount "$@" "$dir" || fail "mount $* $dir failed"
+  PERSIST_MOUNTS=("$dir" "${PERSIST_MOUNTS[@]}")
+  trap persist_cleanup EXIT
+}
+
+# Unmount (lazily: a server may still be running), then lib.sh's cleanup,
+# which must see the test's exit status.
+persist_cleanup ()
+{
+  local status=$? dir
+  for dir in "${PERSIST_MOUNTS[@]}"; do
+    umount -l -- "$dir" 2>/dev/null || true
+  done
+  (exit "$status")
+  md_cleanup
+}
+
