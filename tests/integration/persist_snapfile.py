@@ -1,0 +1,108 @@
+#!/usr/bin/python3
+"""Edit the version fields of a memdisk snapshot, keeping it consistent.
+
+    persist_snapfile.py set-version FILE MAJOR MINOR
+        header major/minor and the metadata's "format-version"
+    persist_snapfile.py set-features FILE BITS
+        the header's required-features bit set
+
+Checksums are recomputed (header, metadata, footer: docs/snapshot-format.md
+sections 3, 6 and 9), so the result is what a later writer would produce,
+not a damaged file.  Only the Python standard library is used; XXH64 is
+written from section 12 of the spec.
+"""
+import struct
+import sys
+
+MASK = (1 << 64) - 1
+P1, P2, P3 = 0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9
+P4, P5 = 0x85EBCA77C2B2AE63, 0x27D4EB2F165667C5
+FOOTER_SIZE = 56
+
+
+def rotl(x, r):
+    return ((x << r) | (x >> (64 - r))) & MASK
+
+
+def xxh_round(acc, x):
+    return (rotl((acc + x * P2) & MASK, 31) * P1) & MASK
+
+
+def xxh_merge(acc, v):
+    return ((acc ^ xxh_round(0, v)) * P1 + P4) & MASK
+
+
+def xxh64(data, seed=0):
+    n, i = len(data), 0
+    if n >= 32:
+        v = [(seed + P1 + P2) & MASK, (seed + P2) & MASK, seed, (seed - P1) & MASK]
+        while i + 32 <= n:
+            for k in range(4):
+                v[k] = xxh_round(v[k], struct.unpack_from("<Q", data, i + 8 * k)[0])
+            i += 32
+        h = (rotl(v[0], 1) + rotl(v[1], 7) + rotl(v[2], 12) + rotl(v[3], 18)) & MASK
+        for k in range(4):
+            h = xxh_merge(h, v[k])
+    else:
+        h = (seed + P5) & MASK
+    h = (h + n) & MASK
+    while i + 8 <= n:
+        h = (rotl(h ^ xxh_round(0, struct.unpack_from("<Q", data, i)[0]), 27) * P1 + P4) & MASK
+        i += 8
+    if i + 4 <= n:
+        h = (rotl(h ^ (struct.unpack_from("<I", data, i)[0] * P1 & MASK), 23) * P2 + P3) & MASK
+        i += 4
+    while i < n:
+        h = (rotl(h ^ (data[i] * P5 & MASK), 11) * P1) & MASK
+        i += 1
+    h ^= h >> 33
+    h = (h * P2) & MASK
+    h ^= h >> 29
+    h = (h * P3) & MASK
+    h ^= h >> 32
+    return h
+
+
+assert xxh64(b"") == 0xEF46DB3751D8E999 and xxh64(b"abc") == 0x44BC2CF5AD770999
+
+
+def fix_header_checksum(buf):
+    struct.pack_into("<Q", buf, 24, xxh64(bytes(buf[8:24])))
+
+
+def set_metadata_version(buf, major, minor):
+    footer = len(buf) - FOOTER_SIZE
+    meta_off, _, index_off, _ = struct.unpack_from("<QQQQ", buf, footer + 16)
+    payload = bytes(buf[meta_off + 8:index_off])
+    # "format-version" as CBOR text (0x6e = text of 14 bytes), then the
+    # array [major, minor]; small numbers (< 24) are one byte each.
+    key = b"\x6eformat-version\x82"
+    at = payload.find(key)
+    if at < 0 or major >= 24 or minor >= 24:
+        sys.exit("persist_snapfile.py: cannot find a small format-version in the metadata")
+    at += meta_off + 8 + len(key)
+    buf[at], buf[at + 1] = major, minor
+    payload = bytes(buf[meta_off + 8:index_off])
+    struct.pack_into("<Q", buf, footer + 24, xxh64(payload))
+    struct.pack_into("<Q", buf, footer + 48, xxh64(bytes(buf[footer + 8:footer + 48])))
+
+
+def main(argv):
+    if len(argv) < 3 or argv[1] not in ("set-version", "set-features"):
+        sys.exit(__doc__)
+    path = argv[2]
+    with open(path, "rb") as f:
+        buf = bytearray(f.read())
+    if argv[1] == "set-version":
+        major, minor = int(argv[3]), int(argv[4])
+        struct.pack_into("<HH", buf, 16, major, minor)
+        set_metadata_version(buf, major, minor)
+    else:
+        struct.pack_into("<I", buf, 20, int(argv[3], 0))
+    fix_header_checksum(buf)
+    with open(path, "wb") as f:
+        f.write(buf)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
