@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# SIGUSR1 sent many times while a save runs: the signals coalesce into one
+# more save after it (two in all, not one per signal), the server keeps
+# serving, and exit then has nothing left to save.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/persist_lib.sh"
+
+snap=$MD_TMP/disk.zst
+# Incompressible, one thread, level 3: a save long enough (about a second)
+# to send a burst of signals into it.
+size=$((128 * 1024 * 1024))
+signals=25
+
+head -c "$size" /dev/urandom >"$MD_TMP/disk.img"
+memdisk_start disk -v "$size" snapshot="$snap" snapshot-threads=1 snapshot-level=3
+nbdcopy -- "$MD_TMP/disk.img" "$(nbdkit_uri disk)" || fail "nbdcopy into the disk failed"
+pid=$(nbdkit_pid disk)
+
+has_temporary () { [[ -n $(persist_temporaries "$snap") ]]; }
+
+nbdkit_signal disk USR1
+wait_until 20 "the first save to start writing" has_temporary
+for ((i = 0; i < signals; i++)); do
+  kill -USR1 "$pid" || fail "could not send SIGUSR1 to nbdkit"
+done
+# Every signal must have come during the first save, or a third save
+# would be legitimate.
+(($(persist_saves disk) == 0)) ||
+  fail "the first save ended during the burst of signals: the disk is too small to test coalescing"
+
+persist_wait_saves disk 2 60
+# A third save would start at once; give it the time of a whole save to
+# show itself.  (An absence cannot be polled for.)
+save_s=$(sed -nE 's/.*debug: saved .* in ([0-9]+\.[0-9]+) s:.*/\1/p' "$(nbdkit_log disk)" | tail -1)
+sleep "$save_s"
+sleep 0.5
+! has_temporary || fail "a third save is running after $signals signals during one save"
+(($(persist_saves disk) == 2)) ||
+  fail "$signals signals during one save led to $(persist_saves disk) saves, expected 2"
+
+nbdkit_running disk || fail "the server died under a burst of SIGUSR1"
+persist_disk_image disk "$MD_TMP/readback.img"
+cmp -- "$MD_TMP/disk.img" "$MD_TMP/readback.img" || fail "the disk changed under a burst of SIGUSR1"
+
+nbdkit_stop disk
+(($(persist_saves disk) == 2)) || fail "exit saved a disk that did not change since the last save"
+persist_verify "$snap"
+persist_snapshot_image "$snap" "$MD_TMP/saved.img"
+cmp -- "$MD_TMP/disk.img" "$MD_TMP/saved.img" || fail "$snap does not hold the disk"
+
+echo "ok: $signals signals during a save led to one more save"
