@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Regenerate the seed corpus: small valid snapshots covering the format's
+# shapes (empty, one page, many runs, several frames, every page size
+# extreme, a partial last page).  Deterministic: SOURCE_DATE_EPOCH is fixed.
+#
+#   tests/fuzz/make-corpus.sh BUILD_DIR
+set -euo pipefail
+
+tool=${1:?usage: make-corpus.sh BUILD_DIR}/memdisk-tool
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export SOURCE_DATE_EPOCH=0
+
+seed() {  # NAME PAGE_SIZE: convert $tmp/raw into corpus/NAME.snap
+  "$tool" convert --page-size="$2" -l 1 -T 1 "$tmp/raw" "$here/corpus/$1.snap"
+}
+
+rm -f "$here"/corpus/*.snap
+: >"$tmp/raw"; seed empty 32K
+truncate -s 1G "$tmp/raw"; seed empty-1g 32K
+printf 'memdisk' | dd of="$tmp/raw" bs=1 seek=163840 conv=notrunc status=none; seed one-page 32K
+rm "$tmp/raw"; truncate -s 10000 "$tmp/raw"
+printf 'tail' | dd of="$tmp/raw" bs=1 seek=9990 conv=notrunc status=none; seed partial-last-page 4K
+rm "$tmp/raw"; truncate -s 1M "$tmp/raw"
+for off in 0 8192 12288 40960 524288 1044480; do
+  printf 'run%d' "$off" | dd of="$tmp/raw" bs=1 seek="$off" conv=notrunc status=none
+done
+seed many-runs 4K
+# Three frames of 4 MiB: constant bytes compress to almost nothing.
+head -c 9M /dev/zero | tr '\0' 'x' >"$tmp/raw"; seed three-frames 1M
+head -c 5M /dev/zero | tr '\0' 'y' >"$tmp/raw"; seed two-frames-4k 4K
+ls -l "$here/corpus"
