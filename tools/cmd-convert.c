@@ -25,6 +25,8 @@ struct convert {
   unsigned threads;
   uint64_t page_size;
   bool progress;
+  bool verbose;
+  bool force;
 };
 
 static void
@@ -32,13 +34,13 @@ convert_usage (FILE *out)
 {
   fprintf (out,
            "Usage: memdisk-tool convert [-O raw|snapshot] [-l LEVEL] [-T THREADS] [-p]\n"
-           "                            [--page-size=SIZE] IN OUT\n"
+           "                            [-v] [-f] [--page-size=SIZE] IN OUT\n"
            "\n"
            "Convert a raw disk image to a snapshot, a snapshot to a raw image, or a\n"
            "snapshot to a snapshot (recompress).  IN's format is detected from its\n"
            "content; OUT gets the other format unless -O says otherwise.  OUT is\n"
            "written to a temporary file and renamed at the end; '-' writes to\n"
-           "stdout.\n"
+           "stdout.  An existing OUT is left alone unless --force is given.\n"
            "\n"
            "Raw to snapshot skips zero pages and the holes of a sparse IN.  Snapshot\n"
            "to raw writes a sparse file, with holes where the disk is zero.\n"
@@ -47,7 +49,10 @@ convert_usage (FILE *out)
            "  -l, --level=LEVEL        zstd level for snapshots (default 3; 1 is fast,\n"
            "                           19 small, negative faster still)\n"
            "  -T, --threads=N          threads (default 0: all CPUs)\n"
-           "  -p, --progress           show progress and a summary on stderr\n"
+           "  -p, --progress           show progress (done, rate, time left) on stderr\n"
+           "                           when it is a terminal; nothing on a pipe\n"
+           "  -v, --verbose            print a one-line summary on stderr at the end\n"
+           "  -f, --force              replace OUT if it exists\n"
            "      --page-size=SIZE     page size of a new snapshot from a raw image\n"
            "                           (a power of two from 4K to 1M; default 32K)\n"
            "  -h, --help               show this help\n"
@@ -104,7 +109,7 @@ print_summary (const struct convert *c, uint64_t virtual_size, uint64_t data,
 {
   char a[32], b[32], f[32], rd[32];
 
-  if (!c->progress)
+  if (!c->verbose)
     return;
   fprintf (stderr, "%s -> %s: %s disk, %s of data, %s snapshot file, %s read\n",
            c->in, c->out, tool_format_size (virtual_size, a), tool_format_size (data, b),
@@ -125,7 +130,7 @@ raw_to_snapshot (const struct convert *c, int in_fd)
   feed.progress = tool_progress_new (c->progress, c->in, feed.source.size);
   r = write_snapshot (c, feed.source.size, (uint32_t) c->page_size, raw_feed_next,
                       &feed, &stats);
-  tool_progress_finish (feed.progress);
+  tool_progress_finish (feed.progress, r == 0);
   if (r == 0)
     print_summary (c, feed.source.size, stats.allocated_bytes, stats.file_bytes,
                    feed.source.bytes_read);
@@ -162,7 +167,7 @@ snapshot_to_snapshot (const struct convert *c, struct snap_reader *reader)
   int r;
 
   r = write_snapshot (c, m->virtual_size, m->page_size, snapshot_feed_next, &feed, &stats);
-  tool_progress_finish (feed.progress);
+  tool_progress_finish (feed.progress, r == 0);
   if (r == 0)
     print_summary (c, m->virtual_size, stats.allocated_bytes, stats.file_bytes,
                    snap_reader_file_size (reader));
@@ -207,7 +212,7 @@ snapshot_to_raw (const struct convert *c, struct snap_reader *reader)
     goto fail;
   out.progress = tool_progress_new (c->progress, c->in, m->allocated_size);
   int r = snap_reader_read_runs (reader, c->threads, to_stdout, raw_out_write, &out);
-  tool_progress_finish (out.progress);
+  tool_progress_finish (out.progress, r == 0);
   if (r == -1) {
     tool_error ("%s: %s", c->in, md_error ());
     if (!to_stdout)
@@ -242,13 +247,15 @@ parse_args (int argc, char **argv, struct convert *c)
     { "level", required_argument, NULL, 'l' },
     { "threads", required_argument, NULL, 'T' },
     { "progress", no_argument, NULL, 'p' },
+    { "verbose", no_argument, NULL, 'v' },
+    { "force", no_argument, NULL, 'f' },
     { "page-size", required_argument, NULL, OPT_PAGE_SIZE },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
   int opt;
 
-  while ((opt = getopt_long (argc, argv, "O:l:T:ph", longopts, NULL)) != -1) {
+  while ((opt = getopt_long (argc, argv, ":O:l:T:pvfh", longopts, NULL)) != -1) {
     switch (opt) {
     case 'O':
       if (strcmp (optarg, "raw") == 0)
@@ -271,6 +278,12 @@ parse_args (int argc, char **argv, struct convert *c)
     case 'p':
       c->progress = true;
       break;
+    case 'v':
+      c->verbose = true;
+      break;
+    case 'f':
+      c->force = true;
+      break;
     case OPT_PAGE_SIZE:
       if (tool_parse_size (optarg, "page size", &c->page_size) == -1)
         return TOOL_EXIT_USAGE;
@@ -282,7 +295,7 @@ parse_args (int argc, char **argv, struct convert *c)
       convert_usage (stdout);
       return -1;
     default:
-      return tool_usage_error ("convert", "bad option");
+      return tool_option_error ("convert", opt, argv);
     }
   }
   if (argc - optind != 2)
@@ -300,6 +313,8 @@ cmd_convert (int argc, char **argv)
 
   if (r != 0)
     return r == -1 ? TOOL_EXIT_OK : r;
+  if (tool_check_new_output (c.out, c.force) == -1)
+    return TOOL_EXIT_FAILURE;
 
   int in_fd = open (c.in, O_RDONLY | O_CLOEXEC);
   if (in_fd == -1) {

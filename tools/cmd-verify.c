@@ -36,7 +36,7 @@ cmd_verify (int argc, char **argv)
   unsigned threads = 0;
   int c;
 
-  while ((c = getopt_long (argc, argv, "T:h", longopts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, ":T:h", longopts, NULL)) != -1) {
     switch (c) {
     case 'T':
       if (tool_parse_threads (optarg, &threads) == -1)
@@ -46,7 +46,7 @@ cmd_verify (int argc, char **argv)
       verify_usage (stdout);
       return TOOL_EXIT_OK;
     default:
-      return tool_usage_error ("verify", "bad option");
+      return tool_option_error ("verify", c, argv);
     }
   }
   if (argc - optind != 1)

@@ -1,4 +1,6 @@
-/* memdisk-tool: inspect, verify and convert memdisk snapshot files. */
+/* memdisk-tool: inspect, compare, verify, convert and create memdisk
+ * snapshot files.  This file only dispatches to the commands. */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,9 +13,13 @@ struct command {
 };
 
 static const struct command commands[] = {
+  { "info", "show a snapshot's sizes, format, creator and digest", cmd_info },
+  { "map", "list the allocated extents of a snapshot's disk", cmd_map },
+  { "diff", "list the byte ranges where two snapshots' disks differ", cmd_diff },
+  { "verify", "check every checksum and structural rule of a snapshot", cmd_verify },
   { "convert", "convert between raw disk images and snapshots, or recompress",
     cmd_convert },
-  { "verify", "check every checksum and structural rule of a snapshot", cmd_verify },
+  { "create", "write a snapshot of an empty disk of a given size", cmd_create },
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -31,32 +37,68 @@ usage (FILE *out)
     fprintf (out, "  %-10s %s\n", commands[i].name, commands[i].summary);
   fprintf (out,
            "\n"
-           "'memdisk-tool COMMAND --help' describes a command.\n"
+           "Options:\n"
+           "  -h, --help     show this help\n"
+           "  -V, --version  show the version\n"
+           "\n"
+           "'memdisk-tool COMMAND --help' (or 'memdisk-tool help COMMAND') describes\n"
+           "a command; man memdisk-tool tells more.  Sizes take K, M, G, T, P, E\n"
+           "suffixes (powers of 1024): 512M, 10G.\n"
            "Exit status: 0 on success, 1 on failure or a damaged file, 2 on a\n"
-           "usage error.\n");
+           "usage error ('diff': 0 same, 1 different, 2 trouble).\n");
+}
+
+static const struct command *
+find_command (const char *name)
+{
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    if (strcmp (name, commands[i].name) == 0)
+      return &commands[i];
+  return NULL;
+}
+
+static int
+unknown_command (const char *name)
+{
+  fprintf (stderr, "memdisk-tool: unknown command '%s'\n"
+           "Try 'memdisk-tool --help'.\n", name);
+  return TOOL_EXIT_USAGE;
 }
 
 int
 main (int argc, char **argv)
 {
+  const struct command *command;
+
+  opterr = 0;                   /* tool_option_error tells what is wrong */
   if (argc < 2) {
     usage (stderr);
     return TOOL_EXIT_USAGE;
   }
-  if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0
-      || strcmp (argv[1], "help") == 0) {
+  if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0) {
     usage (stdout);
     return TOOL_EXIT_OK;
   }
-  if (strcmp (argv[1], "--version") == 0) {
-    printf ("memdisk-tool %s\n", MEMDISK_VERSION);
-    return TOOL_EXIT_OK;
+  if (strcmp (argv[1], "help") == 0) {
+    if (argc == 2) {
+      usage (stdout);
+      return TOOL_EXIT_OK;
+    }
+    if ((command = find_command (argv[2])) == NULL)
+      return unknown_command (argv[2]);
+    char *help_argv[] = { argv[2], (char *) "--help", NULL };
+    return command->run (2, help_argv);
   }
-  for (size_t i = 0; i < NCOMMANDS; i++)
-    if (strcmp (argv[1], commands[i].name) == 0)
-      return commands[i].run (argc - 1, argv + 1);
-
-  fprintf (stderr, "memdisk-tool: unknown command '%s'\n"
-           "Try 'memdisk-tool --help'.\n", argv[1]);
-  return TOOL_EXIT_USAGE;
+  if (strcmp (argv[1], "--version") == 0 || strcmp (argv[1], "-V") == 0) {
+    printf ("memdisk-tool %s\n", MEMDISK_VERSION);
+    return tool_finish_stdout ();
+  }
+  if (argv[1][0] == '-') {
+    fprintf (stderr, "memdisk-tool: unknown option '%s'; the command comes first\n"
+             "Try 'memdisk-tool --help'.\n", argv[1]);
+    return TOOL_EXIT_USAGE;
+  }
+  if ((command = find_command (argv[1])) == NULL)
+    return unknown_command (argv[1]);
+  return command->run (argc - 1, argv + 1);
 }

@@ -1,6 +1,7 @@
 /* Helpers shared by the commands: messages, option values, sizes in plain
  * words, format detection and progress. */
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
@@ -8,10 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zstd.h>
 
+#include "error.h"
 #include "snapfmt.h"
+#include "snapread.h"
 #include "snapthreads.h"
 #include "tool.h"
 
@@ -38,6 +43,21 @@ tool_usage_error (const char *command, const char *fmt, ...)
   va_end (ap);
   fprintf (stderr, "\nTry 'memdisk-tool %s --help'.\n", command);
   return TOOL_EXIT_USAGE;
+}
+
+int
+tool_option_error (const char *command, int c, char **argv)
+{
+  /* getopt leaves the offending word before optind; for a short option in
+   * a cluster ("-pz") optopt names it better. */
+  const char *word = argv[optind - 1];
+  char name[3] = { '-', (char) optopt, '\0' };
+
+  if (strncmp (word, "--", 2) != 0 && optopt > ' ' && optopt < 127)
+    word = name;
+  if (c == ':')
+    return tool_usage_error (command, "option '%s' needs a value", word);
+  return tool_usage_error (command, "unknown option '%s'", word);
 }
 
 static int
@@ -92,6 +112,8 @@ tool_parse_size (const char *arg, const char *what, uint64_t *size)
     case 'm': case 'M': shift = 20; end++; break;
     case 'g': case 'G': shift = 30; end++; break;
     case 't': case 'T': shift = 40; end++; break;
+    case 'p': case 'P': shift = 50; end++; break;
+    case 'e': case 'E': shift = 60; end++; break;
     }
     if (shift && (strcmp (end, "iB") == 0 || strcmp (end, "B") == 0))
       end += strlen (end);
@@ -101,7 +123,7 @@ tool_parse_size (const char *arg, const char *what, uint64_t *size)
     }
   }
   tool_error ("%s '%s' is not a size (a number of bytes, optionally with K, "
-              "M, G or T)", what, arg);
+              "M, G, T, P or E, e.g. 512M or 10G)", what, arg);
   return -1;
 }
 
@@ -125,6 +147,122 @@ tool_format_size (uint64_t bytes, char buf[32])
   else
     snprintf (buf, 32, "%.1f %s", v, units[u]);
   return buf;
+}
+
+const char *
+tool_format_size_exact (uint64_t bytes, char buf[64])
+{
+  char words[32];
+
+  if (bytes < 1024)
+    snprintf (buf, 64, "%s", tool_format_size (bytes, words));
+  else
+    snprintf (buf, 64, "%s (%" PRIu64 " bytes)", tool_format_size (bytes, words), bytes);
+  return buf;
+}
+
+/* The length of the UTF-8 sequence at S (1 to 4), or 0 if it is not a
+ * well-formed one (overlong forms, surrogates and values past U+10FFFF
+ * included). */
+static size_t
+utf8_sequence_length (const unsigned char *s)
+{
+  size_t len;
+  uint32_t c;
+
+  if (s[0] < 0x80)
+    return 1;
+  else if ((s[0] & 0xe0) == 0xc0)
+    len = 2, c = s[0] & 0x1f;
+  else if ((s[0] & 0xf0) == 0xe0)
+    len = 3, c = s[0] & 0x0f;
+  else if ((s[0] & 0xf8) == 0xf0)
+    len = 4, c = s[0] & 0x07;
+  else
+    return 0;
+  for (size_t i = 1; i < len; i++) {
+    if ((s[i] & 0xc0) != 0x80)
+      return 0;
+    c = (c << 6) | (s[i] & 0x3f);
+  }
+  static const uint32_t min_for_length[] = { 0, 0, 0x80, 0x800, 0x10000 };
+  if (c < min_for_length[len] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+    return 0;
+  return len;
+}
+
+void
+tool_print_json_string (FILE *out, const char *str)
+{
+  const unsigned char *s = (const unsigned char *) str;
+
+  fputc ('"', out);
+  while (*s) {
+    size_t len = utf8_sequence_length (s);
+    if (len == 0) {
+      fputs ("\\ufffd", out);
+      s++;
+    }
+    else if (*s == '"' || *s == '\\')
+      fprintf (out, "\\%c", *s++);
+    else if (*s < 0x20 || *s == 0x7f)
+      fprintf (out, "\\u%04x", *s++);
+    else {
+      fwrite (s, 1, len, out);
+      s += len;
+    }
+  }
+  fputc ('"', out);
+}
+
+void
+tool_print_text (FILE *out, const char *str)
+{
+  for (const unsigned char *s = (const unsigned char *) str; *s; s++)
+    fputc (*s < 0x20 || *s == 0x7f ? '?' : *s, out);
+}
+
+int
+tool_finish_stdout (void)
+{
+  if (fflush (stdout) == EOF || ferror (stdout)) {
+    tool_error ("cannot write to standard output: %s", strerror (errno));
+    return TOOL_EXIT_FAILURE;
+  }
+  return TOOL_EXIT_OK;
+}
+
+int
+tool_check_new_output (const char *path, bool force)
+{
+  struct stat st;
+
+  if (force)
+    return 0;
+  if (strcmp (path, "-") == 0) {
+    if (isatty (STDOUT_FILENO)) {
+      tool_error ("standard output is a terminal; not writing a binary file "
+                  "there (redirect it, or use --force)");
+      return -1;
+    }
+    return 0;
+  }
+  if (lstat (path, &st) == 0) {
+    tool_error ("%s: already exists; not overwritten (use --force to replace it)",
+                path);
+    return -1;
+  }
+  return 0;
+}
+
+struct snap_reader *
+tool_open_snapshot (const char *path)
+{
+  struct snap_reader *reader = snap_reader_open (path);
+
+  if (reader == NULL)
+    tool_error ("%s: %s", path, md_error ());
+  return reader;
 }
 
 int
@@ -165,13 +303,24 @@ tool_format_name (enum tool_file_format format)
 }
 
 struct tool_progress {
-  bool enabled;
+  bool shown;                   /* asked for, and stderr is a terminal */
   const char *name;
   uint64_t total;
   pthread_mutex_t lock;
   uint64_t done;
-  int shown;                    /* last percentage printed, -1 for none */
+  double started;               /* seconds, monotonic */
+  double last_shown;
+  int last_width;               /* characters of the last line shown */
 };
+
+static double
+now_seconds (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
 
 struct tool_progress *
 tool_progress_new (bool enabled, const char *name, uint64_t total)
@@ -180,48 +329,78 @@ tool_progress_new (bool enabled, const char *name, uint64_t total)
 
   if (p == NULL)
     return NULL;
-  p->enabled = enabled;
+  p->shown = enabled && isatty (STDERR_FILENO);
   p->name = name;
   p->total = total;
-  p->shown = -1;
+  p->started = now_seconds ();
+  p->last_shown = -1;
   pthread_mutex_init (&p->lock, NULL);
   return p;
 }
 
+/* "1:02:03" or "2:03". */
 static void
-progress_show (struct tool_progress *p, int percent)
+format_duration (double seconds, char buf[32])
 {
-  char done[32], total[32];
+  unsigned long s = seconds < 0 ? 0 : (unsigned long) (seconds + 0.5);
 
-  fprintf (stderr, "\r%s: %3d%% (%s of %s)", p->name, percent,
-           tool_format_size (p->done, done), tool_format_size (p->total, total));
+  if (s >= 3600)
+    snprintf (buf, 32, "%lu:%02lu:%02lu", s / 3600, s / 60 % 60, s % 60);
+  else
+    snprintf (buf, 32, "%lu:%02lu", s / 60, s % 60);
+}
+
+static void
+progress_show (struct tool_progress *p, double now, bool final)
+{
+  char done[32], total[32], rate[32], eta[32];
+  /* The last page may reach past the end of the disk. */
+  const uint64_t bytes = p->done < p->total ? p->done : p->total;
+  const double elapsed = now - p->started;
+  const double per_second = elapsed > 0 ? (double) bytes / elapsed : 0;
+  const int percent = p->total ? (int) ((double) bytes * 100.0 / (double) p->total) : 100;
+  int width;
+
+  if (final)
+    format_duration (elapsed, eta);
+  else if (per_second > 0 && bytes < p->total)
+    format_duration ((double) (p->total - bytes) / per_second, eta);
+  else
+    snprintf (eta, sizeof eta, "?");
+  width = fprintf (stderr, "\r%s: %3d%% %s of %s, %s/s, %s %s", p->name, percent,
+                   tool_format_size (bytes, done), tool_format_size (p->total, total),
+                   tool_format_size ((uint64_t) per_second, rate), eta,
+                   final ? "in all" : "left");
+  /* Blank out the rest of a longer previous line. */
+  if (width < p->last_width)
+    fprintf (stderr, "%*s", p->last_width - width, "");
+  p->last_width = width;
+  p->last_shown = now;
   fflush (stderr);
-  p->shown = percent;
 }
 
 void
 tool_progress_add (struct tool_progress *p, uint64_t done)
 {
-  if (p == NULL || !p->enabled)
+  if (p == NULL || !p->shown)
     return;
   pthread_mutex_lock (&p->lock);
   p->done += done;
-  int percent = p->total ? (int) (p->done * 100.0 / p->total) : 100;
-  if (percent > 100)
-    percent = 100;
-  if (percent != p->shown)
-    progress_show (p, percent);
+  double now = now_seconds ();
+  if (p->last_shown < 0 || now - p->last_shown >= 0.2)
+    progress_show (p, now, false);
   pthread_mutex_unlock (&p->lock);
 }
 
 void
-tool_progress_finish (struct tool_progress *p)
+tool_progress_finish (struct tool_progress *p, bool complete)
 {
   if (p == NULL)
     return;
-  if (p->enabled) {
-    p->done = p->total;
-    progress_show (p, 100);
+  if (p->shown) {
+    if (complete)
+      p->done = p->total;
+    progress_show (p, now_seconds (), true);
     fputc ('\n', stderr);
   }
   pthread_mutex_destroy (&p->lock);

@@ -5,6 +5,9 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+
+struct snap_reader;
 
 /* Exit codes shared by every command. */
 #define TOOL_EXIT_OK 0
@@ -12,6 +15,10 @@
 #define TOOL_EXIT_USAGE 2       /* bad command line */
 
 int cmd_convert (int argc, char **argv);
+int cmd_create (int argc, char **argv);
+int cmd_diff (int argc, char **argv);
+int cmd_info (int argc, char **argv);
+int cmd_map (int argc, char **argv);
 int cmd_verify (int argc, char **argv);
 
 /* "memdisk-tool: MESSAGE" on stderr. */
@@ -20,15 +27,42 @@ void tool_error (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 int tool_usage_error (const char *command, const char *fmt, ...)
   __attribute__ ((format (printf, 2, 3)));
 
+/* After getopt_long returned C, '?' or ':' (every optstring starts with
+ * ':' and opterr is 0): say which option is unknown or lacks its value,
+ * and return TOOL_EXIT_USAGE. */
+int tool_option_error (const char *command, int c, char **argv);
+
 /* Option values.  Each returns 0, or -1 after printing what is wrong. */
 int tool_parse_level (const char *arg, int *level);
 int tool_parse_threads (const char *arg, unsigned *threads);
-/* A byte count: digits with an optional K/M/G/T suffix (binary units,
- * "KiB" and "K" alike). */
+/* A byte count: digits with an optional K/M/G/T/P/E suffix (binary
+ * units; "512M", "512MiB" and "512MB" alike). */
 int tool_parse_size (const char *arg, const char *what, uint64_t *size);
 
 /* BYTES in plain words ("512 bytes", "32 KiB", "1.5 GiB"), in BUF. */
 const char *tool_format_size (uint64_t bytes, char buf[32]);
+/* The same followed by the exact count, as qemu-img info shows sizes:
+ * "2 GiB (2147483648 bytes)"; just "512 bytes" below 1 KiB. */
+const char *tool_format_size_exact (uint64_t bytes, char buf[64]);
+
+/* S as a JSON string, quoted and escaped; bytes that are not UTF-8
+ * become U+FFFD. */
+void tool_print_json_string (FILE *out, const char *s);
+/* S for a terminal: control characters (from a hostile file) become '?'. */
+void tool_print_text (FILE *out, const char *s);
+
+/* At the end of a command that printed to stdout: TOOL_EXIT_OK, or
+ * TOOL_EXIT_FAILURE after saying why stdout could not be written (a full
+ * disk, a closed pipe). */
+int tool_finish_stdout (void);
+
+/* Before writing a new file PATH: 0 when PATH does not exist or FORCE is
+ * set, else -1 after saying so.  "-" is stdout, refused on a terminal. */
+int tool_check_new_output (const char *path, bool force);
+
+/* Open the snapshot PATH and validate its structure (footer, metadata,
+ * index; no data frame is read).  NULL after printing "PATH: problem". */
+struct snap_reader *tool_open_snapshot (const char *path);
 
 enum tool_file_format { TOOL_FORMAT_RAW, TOOL_FORMAT_SNAPSHOT };
 /* Tell a snapshot from a raw image by its first bytes (never its name).
@@ -37,10 +71,15 @@ enum tool_file_format { TOOL_FORMAT_RAW, TOOL_FORMAT_SNAPSHOT };
 int tool_detect_format (int fd, const char *name, enum tool_file_format *format);
 const char *tool_format_name (enum tool_file_format format);
 
-/* Progress on stderr: "NAME: 42% (X of Y)" updated in place.  Thread-safe. */
+/* Progress on stderr, updated in place a few times a second:
+ * "NAME: 42% 1.2 GiB of 2 GiB, 310 MiB/s, 0:03 left".  Shown only when
+ * ENABLED (the user asked for it) and stderr is a terminal, so a log or a
+ * pipe never fills with carriage returns.  Thread-safe. */
 struct tool_progress;
 struct tool_progress *tool_progress_new (bool enabled, const char *name, uint64_t total);
 void tool_progress_add (struct tool_progress *progress, uint64_t done);
-void tool_progress_finish (struct tool_progress *progress);
+/* End the progress line: with COMPLETE the work is all done (a sparse
+ * input's trailing hole is never read, but it is done). */
+void tool_progress_finish (struct tool_progress *progress, bool complete);
 
 #endif

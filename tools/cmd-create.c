@@ -1,0 +1,106 @@
+/* memdisk-tool create: a snapshot of an all-zero disk, no pages stored. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "snapfmt.h"
+#include "snapwrite.h"
+#include "store.h"
+#include "tool.h"
+
+static void
+create_usage (FILE *out)
+{
+  fprintf (out,
+           "Usage: memdisk-tool create -s SIZE [--page-size=SIZE] [-f] FILE\n"
+           "\n"
+           "Write a snapshot of an empty (all zero) disk of SIZE bytes to FILE;\n"
+           "'-' writes to stdout.  nbdkit memdisk snapshot=FILE then serves it.\n"
+           "Sizes take K, M, G, T, P, E suffixes (powers of 1024): 512M, 10G.\n"
+           "\n"
+           "  -s, --size=SIZE       the disk's virtual size, up to 2^63-1 (required)\n"
+           "      --page-size=SIZE  page size (a power of two from 4K to 1M;\n"
+           "                        default 32K)\n"
+           "  -f, --force           replace FILE if it exists\n"
+           "  -h, --help            show this help\n"
+           "\n"
+           "Exit status: 0 on success, 1 when FILE exists or cannot be written,\n"
+           "2 on a usage error.\n");
+}
+
+/* An empty disk has no pages. */
+static int
+no_pages (void *opaque, uint64_t *page_index, void *buf)
+{
+  (void) opaque, (void) page_index, (void) buf;
+  return 0;
+}
+
+int
+cmd_create (int argc, char **argv)
+{
+  enum { OPT_PAGE_SIZE = 256 };
+  static const struct option longopts[] = {
+    { "size", required_argument, NULL, 's' },
+    { "page-size", required_argument, NULL, OPT_PAGE_SIZE },
+    { "force", no_argument, NULL, 'f' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  uint64_t size = 0, page_size = STORE_DEFAULT_PAGE_SIZE;
+  bool size_given = false, force = false;
+  int c;
+
+  while ((c = getopt_long (argc, argv, ":s:fh", longopts, NULL)) != -1) {
+    switch (c) {
+    case 's':
+      if (tool_parse_size (optarg, "size", &size) == -1)
+        return TOOL_EXIT_USAGE;
+      if (size > SNAP_MAX_VIRTUAL_SIZE)
+        return tool_usage_error ("create", "size %s is larger than the maximum, "
+                                 "2^63-1 bytes", optarg);
+      size_given = true;
+      break;
+    case OPT_PAGE_SIZE:
+      if (tool_parse_size (optarg, "page size", &page_size) == -1)
+        return TOOL_EXIT_USAGE;
+      if (!snap_page_size_valid (page_size))
+        return tool_usage_error ("create", "page size %s is not a power of two "
+                                 "from 4K to 1M", optarg);
+      break;
+    case 'f':
+      force = true;
+      break;
+    case 'h':
+      create_usage (stdout);
+      return TOOL_EXIT_OK;
+    default:
+      return tool_option_error ("create", c, argv);
+    }
+  }
+  if (!size_given)
+    return tool_usage_error ("create", "--size is required");
+  if (argc - optind != 1)
+    return tool_usage_error ("create", "expected one FILE");
+  const char *path = argv[optind];
+  if (tool_check_new_output (path, force) == -1)
+    return TOOL_EXIT_FAILURE;
+
+  struct snap_write_options options = {
+    .virtual_size = size,
+    .page_size = (uint32_t) page_size,
+    .creator = "memdisk-tool " MEMDISK_VERSION,
+  };
+  int r;
+  if (strcmp (path, "-") == 0)
+    r = snap_write_fd (STDOUT_FILENO, &options, no_pages, NULL);
+  else
+    r = snap_write_file (path, &options, no_pages, NULL);
+  if (r == -1) {
+    tool_error ("%s: %s", path, md_error ());
+    return TOOL_EXIT_FAILURE;
+  }
+  return TOOL_EXIT_OK;
+}
