@@ -122,6 +122,10 @@ tool_parse_size (const char *arg, const char *what, uint64_t *size)
       return 0;
     }
   }
+  if (errno == ERANGE || (end != arg && *end == '\0' && arg[0] >= '0' && arg[0] <= '9')) {
+    tool_error ("%s '%s' is too large", what, arg);
+    return -1;
+  }
   tool_error ("%s '%s' is not a size (a number of bytes, optionally with K, "
               "M, G, T, P or E, e.g. 512M or 10G)", what, arg);
   return -1;
