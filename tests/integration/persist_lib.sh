@@ -132,12 +132,14 @@ persist_mount ()
 }
 
 # Unmount (lazily: a server may still be running), then lib.sh's cleanup,
-# which must see the test's exit status.
+# which must see the test's exit status in $? (and without errexit, which
+# would end the trap right there when the status is a failure).
 persist_cleanup ()
 {
   local status=$? dir
+  set +e
   for dir in "${PERSIST_MOUNTS[@]}"; do
-    umount -l -- "$dir" 2>/dev/null || true
+    umount -l -- "$dir" 2>/dev/null
   done
   (exit "$status")
   md_cleanup
