@@ -88,6 +88,11 @@ snapfile set-version "$MD_TMP/minor.zst" 1 9
 persist_snapshot_image "$MD_TMP/minor.zst" "$MD_TMP/readback.img"
 cmp -- "$MD_TMP/good.img" "$MD_TMP/readback.img" || fail "a 1.9 snapshot did not load as its 1.0 twin"
 
+# --- a folder that does not exist ---
+persist_expect_refusal "$size" snapshot="$MD_TMP/missing/disk.zst" -- \
+  "cannot write the folder" "$MD_TMP/missing" "No such file or directory"
+[[ ! -e $MD_TMP/missing ]] || fail "a refused start created $MD_TMP/missing"
+
 # --- a read-only folder (root ignores permissions; a read-only mount does not) ---
 mkdir "$MD_TMP/folder"
 cp -p -- "$good" "$MD_TMP/folder/disk.zst"

@@ -37,8 +37,13 @@ grep -qE "debug: saved $snap \(exit\) in [0-9]+\.[0-9]+ s: [0-9]+ bytes allocate
   "$(nbdkit_log disk)" || fail "the exit save did not log its one line"
 (($(persist_saves disk) == 1)) || fail "one stop, but $(persist_saves disk) saves logged"
 
+# Disk images can hold secrets: a new file is the owner's alone.
+[[ $(stat -c %a "$snap") == 600 ]] || fail "a new $snap has mode $(stat -c %a "$snap"), expected 600"
+
 memdisk_start disk -v snapshot="$snap"
 expect_disk disk "$MD_TMP/gen1.img"
+# A mode the user chose survives the saves that replace the file.
+chmod 0640 "$snap"
 
 # --- SIGINT: written with nbdcopy over the loaded disk ---
 persist_make_image "$MD_TMP/gen2.img" "$size"
@@ -46,6 +51,7 @@ nbdcopy -- "$MD_TMP/gen2.img" "$(nbdkit_uri disk)" || fail "nbdcopy into the dis
 nbdkit_signal disk INT
 nbdkit_wait_exit disk
 persist_verify "$snap"
+[[ $(stat -c %a "$snap") == 640 ]] || fail "saving replaced mode 640 of $snap with $(stat -c %a "$snap")"
 memdisk_start disk -v snapshot="$snap"
 expect_disk disk "$MD_TMP/gen2.img"
 
