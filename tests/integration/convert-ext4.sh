@@ -22,7 +22,7 @@ rm -rf "$MD_TMP/content"
 export SOURCE_DATE_EPOCH=1700000000
 "$tool" convert -l 3 -T 1 "$img" "$MD_TMP/t1.snap"
 "$tool" convert -l 3 -T 2 "$img" "$MD_TMP/t2.snap"
-"$tool" convert -l 3 -p "$img" "$MD_TMP/disk.snap" 2>"$MD_TMP/convert.log"
+"$tool" convert -l 3 -v "$img" "$MD_TMP/disk.snap" 2>"$MD_TMP/convert.log"
 cmp "$MD_TMP/t1.snap" "$MD_TMP/t2.snap" || fail "1 and 2 threads wrote different files"
 cmp "$MD_TMP/t1.snap" "$MD_TMP/disk.snap" || fail "default threads wrote a different file"
 grep -q "256 MiB disk" "$MD_TMP/convert.log" || fail "no summary: $(cat "$MD_TMP/convert.log")"

@@ -13,7 +13,7 @@ head -c 1M /dev/urandom | dd of="$img" bs=1M seek=100 conv=notrunc status=none
 head -c 2M /dev/urandom | dd of="$img" bs=1M seek=1500 conv=notrunc status=none
 printf 'end' | dd of="$img" bs=1 seek=$(( (2 << 30) - 3 )) conv=notrunc status=none
 
-"$tool" convert -p "$img" "$MD_TMP/sparse.snap" 2>"$MD_TMP/log"
+"$tool" convert -v "$img" "$MD_TMP/sparse.snap" 2>"$MD_TMP/log"
 # The summary names what was read: 3 MiB of data plus the last page.
 grep -Eq "2 GiB disk, 3\.0 MiB of data, .* (3\.0|3\.1) MiB read" "$MD_TMP/log" \
   || fail "holes were read: $(tail -1 "$MD_TMP/log")"

@@ -55,10 +55,11 @@ grep -q "Usage: memdisk-tool convert" "$MD_TMP/out" || fail "no convert help"
 expect 0 "$MD_TMP/out" "$tool" --help
 grep -q "verify" "$MD_TMP/out" || fail "no tool help"
 
-# A failed convert keeps the old OUT and leaves no temporary.
+# A failed convert keeps the old OUT (even with --force, which allows
+# replacing it) and leaves no temporary.
 mkdir "$MD_TMP/dir"
 echo "precious" >"$MD_TMP/dir/out.img"
-expect 1 "$MD_TMP/out" "$tool" convert "$MD_TMP/bad.snap" "$MD_TMP/dir/out.img"
+expect 1 "$MD_TMP/out" "$tool" convert --force "$MD_TMP/bad.snap" "$MD_TMP/dir/out.img"
 grep -q "frame 0 at byte 32: checksum mismatch" "$MD_TMP/out" || fail "message: $(cat "$MD_TMP/out")"
 [[ $(cat "$MD_TMP/dir/out.img") == precious ]] || fail "a failed convert changed OUT"
 [[ $(ls -A "$MD_TMP/dir") == out.img ]] || fail "temporary left behind: $(ls -A "$MD_TMP/dir")"
