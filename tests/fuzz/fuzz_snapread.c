@@ -21,17 +21,25 @@
  * more bugs: the frame decoder is the same whatever the size. */
 #define FUZZ_MAX_CONTENT (16u << 20)
 
-/* Pages loaded in parallel land in one buffer per page slot (mod 64). */
+/* Pages loaded in parallel each get the next buffer of a pool as large as
+ * the declared content (the loader asks once per page). */
 struct fuzz_dest {
   unsigned char *pages;
   uint32_t page_size;
+  uint64_t count;
+  uint64_t next;                /* atomic */
 };
 
 static void *
 fuzz_page_dest (void *opaque, uint64_t page_index)
 {
   struct fuzz_dest *d = opaque;
-  return d->pages + (page_index % 64) * d->page_size;
+  uint64_t slot = __atomic_fetch_add (&d->next, 1, __ATOMIC_RELAXED);
+
+  (void) page_index;
+  if (slot >= d->count)
+    abort ();                   /* more pages than the metadata declared */
+  return d->pages + slot * d->page_size;
 }
 
 int snap_fuzz_one_input (const uint8_t *data, size_t size);
@@ -62,7 +70,11 @@ snap_fuzz_one_input (const uint8_t *data, size_t size)
         ;
       free (buf);
 
-      struct fuzz_dest dest = { malloc (64 * (size_t) m->page_size), m->page_size };
+      struct fuzz_dest dest = {
+        .pages = malloc (m->allocated_size + 1),
+        .page_size = m->page_size,
+        .count = m->allocated_size / m->page_size,
+      };
       if (dest.pages != NULL)
         (void) snap_reader_load (r, 2, fuzz_page_dest, &dest);
       free (dest.pages);
