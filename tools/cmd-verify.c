@@ -67,10 +67,11 @@ cmd_verify (int argc, char **argv)
   const struct snap_metadata *m = snap_reader_metadata (reader);
   const struct snap_index *ix = snap_reader_index (reader);
   char disk[32], data[32], file[32];
-  printf ("%s: OK: format %u.%u, %s disk, %s of data in %zu frames, %s file, "
+  printf ("%s: OK: format %u.%u, %s disk, %s of data in %zu frame%s, %s file, "
           "digest %016" PRIx64 "\n", path, m->version_major, m->version_minor,
           tool_format_size (m->virtual_size, disk),
           tool_format_size (m->allocated_size, data), ix->frame_count,
+          ix->frame_count == 1 ? "" : "s",
           tool_format_size (snap_reader_file_size (reader), file), m->content_digest);
   snap_reader_close (reader);
   return TOOL_EXIT_OK;
