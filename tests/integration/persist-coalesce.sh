@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SIGUSR1 sent many times while a save runs: the signals coalesce into one
 # more save after it (two in all, not one per signal), the server keeps
-# serving, and exit then has nothing left to save.
+# serving, and exit then has nothing left to save.  And SIGTERM during a
+# save: exit waits for it and saves the writes made meanwhile.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/persist_lib.sh"
@@ -67,4 +68,25 @@ persist_verify "$snap"
 persist_snapshot_image "$snap" "$MD_TMP/saved.img"
 cmp -- "$MD_TMP/disk.img" "$MD_TMP/saved.img" || fail "$snap does not hold the disk"
 
-echo "ok: $signals signals during a save led to one more save"
+# SIGTERM during a save: exit waits for it, then saves what was written
+# while it ran (acknowledged before SIGTERM, so it must be in the file).
+memdisk_start disk -v snapshot="$snap" snapshot-threads=1 snapshot-level=3
+before=$(persist_saves disk)
+nbdkit_signal disk USR1
+wait_until 20 "the save to start writing" has_temporary
+head -c 65536 /dev/urandom >"$MD_TMP/patch"
+dd if="$MD_TMP/patch" of="$MD_TMP/disk.img" bs=65536 seek=80 conv=notrunc status=none
+nbdsh -u "$(nbdkit_uri disk)" -c "h.pwrite(open('$MD_TMP/patch', 'rb').read(), 80 * 65536)" ||
+  fail "nbdsh pwrite failed"
+(($(persist_saves disk) == before)) && during="during" || during="after"
+nbdkit_stop disk
+echo "wrote $during the SIGUSR1 save, then SIGTERM"
+(($(persist_saves disk) == before + 2)) ||
+  fail "SIGUSR1 then SIGTERM after a write: $(($(persist_saves disk) - before)) saves, expected 2"
+grep -q "saved $snap (exit)" "$(nbdkit_log disk)" || fail "no exit save after a write during a save"
+persist_verify "$snap"
+persist_snapshot_image "$snap" "$MD_TMP/saved.img"
+cmp -- "$MD_TMP/disk.img" "$MD_TMP/saved.img" ||
+  fail "a write acknowledged during a save, before SIGTERM, is not in the file"
+
+echo "ok: $signals signals during a save led to one more save; SIGTERM during a save saves again"

@@ -107,4 +107,16 @@ echo "old kept: $kept_old, new saved: $got_new, temporaries left: $left_temporar
 ((kept_old > 0)) || fail "no kill came before a save completed"
 ((got_new > 0)) || fail "no save completed before the kill"
 ((left_temporaries > 0)) || fail "no kill interrupted a save while it was writing"
+# Only this file's temporaries are stale: another disk's in the same
+# folder (its save may be running) and look-alikes stay.
+nbdkit_stop disk
+folder=$(dirname -- "$snap")
+keep=(.other.zst.tmp.ABCDEF .disk.zst.tmp.ABCDEFG .disk.zst.tmp.ABCDE disk.zst.tmp.ABCDEF .disk.zst.tmp)
+for f in "${keep[@]}" .disk.zst.tmp.ABCDEF; do : >"$folder/$f"; done
+memdisk_start disk -v snapshot="$snap"
+[[ ! -e $folder/.disk.zst.tmp.ABCDEF ]] || fail "the stale .disk.zst.tmp.ABCDEF was not removed"
+for f in "${keep[@]}"; do
+  [[ -e $folder/$f ]] || fail "starting on $snap removed $f, which is not its temporary"
+done
+
 echo "ok: kill -9 during a save leaves the old file or the new one"
