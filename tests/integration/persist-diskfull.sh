@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# A save that does not fit (a 4 MiB tmpfs) is logged as an error naming
-# the file; the previous file stays intact, no temporary is left, the
-# server keeps serving, and the next trigger (SIGUSR1, or exit with no
-# write since the failure) saves once there is room again.
+# A save that does not fit (a 4 MiB tmpfs), or whose folder turned
+# read-only, is logged as an error naming the file; the previous file
+# stays intact, no temporary is left, the server keeps serving, and the
+# next trigger (SIGUSR1, or exit with no write since the failure) saves
+# once there is room again.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/persist_lib.sh"
@@ -93,4 +94,29 @@ nbdkit_stop disk
 grep -q "saved $snap (exit)" "$(nbdkit_log disk)" || fail "exit after a failed save did not save"
 expect_saved_disk
 
-echo "ok: a full disk fails a save cleanly and the next trigger retries"
+# A folder that turns read-only under a running server: the same story.
+mkdir "$MD_TMP/folder"
+rw=$MD_TMP/rw
+persist_mount "$rw" --bind "$MD_TMP/folder"
+snap=$rw/disk.zst
+truncate -s 0 "$MD_TMP/expected.img"
+truncate -s "$size" "$MD_TMP/expected.img"
+memdisk_start disk -v "$size" snapshot="$snap"
+write_random "$MiB" "$MiB"
+nbdkit_signal disk USR1
+persist_wait_saves disk 4
+cp -- "$snap" "$MD_TMP/copy.zst"
+write_random $((8 * MiB)) "$MiB"
+mount -o remount,bind,ro "$rw" || fail "cannot remount $rw read-only"
+nbdkit_signal disk USR1
+wait_until 20 "the failed save to be logged" has_failures 1
+grep "error: saving $snap (SIGUSR1) failed" "$(nbdkit_log disk)" | grep -q "Read-only file system" ||
+  fail "the failed save's error does not say the file system is read-only"
+expect_old_file_kept
+expect_serving
+mount -o remount,bind,rw "$rw" || fail "cannot remount $rw read-write"
+nbdkit_signal disk USR1
+persist_wait_saves disk 5
+expect_saved_disk
+
+echo "ok: a full disk or a read-only folder fails a save cleanly and the next trigger retries"
