@@ -93,13 +93,21 @@ wait_for_pidfile ()
   local i
   for ((i = 0; i < 12000; i++)); do
     [[ -s $work/$1.pid ]] && return 0
-    sleep 0.005
+    nap 0.005
   done
   die "nbdkit $1 wrote no pid file in 60 s"
 }
 
-# stop_server NAME: SIGTERM, then wait until the process is gone (it is
-# not our child: nbdkit daemonized).
+# process_alive PID: running, not a zombie (a daemonized nbdkit is not
+# our child: whoever adopted it reaps it, maybe late).
+process_alive ()
+{
+  local _pid _comm state
+  read -r _pid _comm state _ 2>/dev/null <"/proc/$1/stat" || return 1
+  [[ $state != Z ]]
+}
+
+# stop_server NAME: SIGTERM, then wait until the process is gone.
 stop_server ()
 {
   local pidfile=$work/$1.pid pid i
@@ -108,8 +116,8 @@ stop_server ()
   rm -f "$pidfile"
   kill "$pid" 2>/dev/null || return 0
   for ((i = 0; i < 2400; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.05
+    process_alive "$pid" || return 0
+    nap 0.05
   done
   kill -KILL "$pid" 2>/dev/null || true
 }
@@ -125,46 +133,100 @@ cleanup ()
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# nap SECONDS: sleep without forking a process (read with a timeout from a
+# FIFO nobody writes to).  Every poll loop here naps: on a small machine
+# a sleep(1) process per poll would take CPU from what is measured.
+mkfifo "$work/nap"
+exec {nap_fd}<>"$work/nap"
+nap () { read -r -t "$1" -u "$nap_fd" _ || true; }
+
 # --- measuring -----------------------------------------------------------
 
 now () { echo "$EPOCHREALTIME"; }
 elapsed () { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 
-# time_cmd COMMAND...: run it, print its wall time in seconds.
-time_cmd ()
+# children_cpu: user + system seconds of this shell's finished children
+# so far, into $cpu_total.  (`times` writes to a file so that it runs in
+# this shell, not in a subshell that has no children.)
+children_cpu ()
 {
-  local start
-  start=$(now)
-  "$@"
-  elapsed "$start"
+  local user sys
+  times >"$work/times"
+  { read -r _ _; read -r user sys; } <"$work/times"
+  cpu_total=$(awk -v u="$user" -v s="$sys" '
+    function seconds(t, a) { split(t, a, /[ms]/); return a[1] * 60 + a[2] }
+    BEGIN { printf "%.3f", seconds(u) + seconds(s) }')
 }
 
-inode_of () { stat -c %i "$1" 2>/dev/null || echo none; }
+# process_cpu PID: user + system seconds of the process, all its threads,
+# into $cpu_total.
+process_cpu ()
+{
+  local -a stat
+  read -r -a stat <"/proc/$1/stat"
+  cpu_total=$(awk -v t=$((stat[13] + stat[14])) -v hz="$clock_ticks" 'BEGIN { printf "%.3f", t / hz }')
+}
+clock_ticks=$(getconf CLK_TCK)
+
+difference () { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+
+# measure COMMAND...: run it in this shell; its wall time goes to $wall and
+# the CPU time of the processes it ran (and waited for) to $cpu.
+measure ()
+{
+  local start before
+  children_cpu
+  before=$cpu_total
+  start=$(now)
+  "$@"
+  wall=$(elapsed "$start")
+  children_cpu
+  cpu=$(difference "$before" "$cpu_total")
+}
+
+# A save is done when $snapshot is a new file: the save renames its
+# temporary over the old file.  hold_snapshot opens the current file (if
+# any) on $held_fd; snapshot_replaced tells, without forking, whether the
+# name now points elsewhere (bash's -ef fstat()s /dev/fd/N).
+hold_snapshot ()
+{
+  held_fd=
+  [[ ! -e $snapshot ]] || exec {held_fd}<"$snapshot"
+}
+release_snapshot () { [[ -z $held_fd ]] || exec {held_fd}<&-; held_fd=; }
+snapshot_replaced ()
+{
+  [[ -e $snapshot ]] && { [[ -z $held_fd ]] || ! [[ $snapshot -ef /dev/fd/$held_fd ]]; }
+}
 
 # save_once NAME: SIGUSR1 to the server, wait until $snapshot is a new
-# file; print the seconds.
+# file; the seconds go to $wall, the server's CPU seconds to $cpu.
 save_once ()
 {
-  local old start i
-  old=$(inode_of "$snapshot")
+  local start i pid before
+  pid=$(server_pid "$1")
+  hold_snapshot
+  process_cpu "$pid"
+  before=$cpu_total
   start=$(now)
-  kill -USR1 "$(server_pid "$1")"
-  for ((i = 0; i < 60000; i++)); do
-    [[ $(inode_of "$snapshot") == "$old" ]] || { elapsed "$start"; return 0; }
-    sleep 0.01
+  kill -USR1 "$pid"
+  for ((i = 0; i < 120000; i++)); do
+    snapshot_replaced && break
+    nap 0.005
   done
-  die "no new $snapshot 600 s after SIGUSR1"
+  wall=$(elapsed "$start")
+  process_cpu "$pid"
+  cpu=$(difference "$before" "$cpu_total")
+  release_snapshot
+  ((i < 120000)) || die "no new $snapshot 600 s after SIGUSR1"
 }
 
 # load_once NAME: start memdisk on $snapshot; the seconds until it is
-# ready go to $load_seconds (not printed: the server must be started by
-# this shell, not a subshell, for cleanup to know it).
+# ready go to $wall, the CPU seconds of loading to $cpu (nbdkit loads
+# before it forks, in the process this shell waits for).
 load_once ()
 {
-  local start
-  start=$(now)
-  start_server "$1" "$MEMDISK_PLUGIN" "snapshot=$snapshot" "${threads_arg[@]}"
-  load_seconds=$(elapsed "$start")
+  measure start_server "$1" "$MEMDISK_PLUGIN" "snapshot=$snapshot" "${threads_arg[@]}"
 }
 
 allocated_bytes ()
@@ -186,26 +248,28 @@ run_fio ()
 }
 fio_clat () { jq -r ".jobs[0].write.clat_ns | $2" "$1"; }   # FILE JQ-PATH
 
-# status_kb PID FIELD: a field of /proc/PID/status in KiB (read without
-# forking, so that sampling costs the server's CPUs little).
+# status_kb PID FIELD: a field of /proc/PID/status in KiB, into $kb
+# (without forking, so that sampling costs the server's CPUs little).
 status_kb ()
 {
   local key value _
+  kb=0
   while read -r key value _; do
-    [[ $key == "$2:" ]] && { echo "$value"; return 0; }
+    [[ $key == "$2:" ]] && { kb=$value; return 0; }
   done <"/proc/$1/status"
-  echo 0
 }
 
 # sample_rss PID OUTPUT: VmRSS every 10 ms until killed; the max to OUTPUT.
 sample_rss ()
 {
-  local max=0 rss
-  trap 'echo "$max" >"$2"; exit 0' TERM
+  local kb
+  # Globals of this background subshell: the trap may run inside nap.
+  max=0 out=$2
+  trap 'echo "$max" >"$out"; exit 0' TERM
   while :; do
-    rss=$(status_kb "$1" VmRSS)
-    ((rss > max)) && max=$rss
-    sleep 0.01
+    status_kb "$1" VmRSS
+    ((kb > max)) && max=$kb
+    nap 0.01
   done
 }
 
@@ -213,16 +277,21 @@ sample_rss ()
 # saves that completed (new files seen) to OUTPUT.
 send_saves ()
 {
-  local pid saves=0 last ino i
+  local pid i
+  # Globals of this background subshell: the trap may run inside nap.
+  saves=0 out=$2
   pid=$(server_pid "$1")
-  last=$(inode_of "$snapshot")
-  trap 'echo "$saves" >"$2"; exit 0' TERM
+  trap 'echo "$saves" >"$out"; exit 0' TERM
+  hold_snapshot
   while :; do
     kill -USR1 "$pid"
     for ((i = 0; i < 20; i++)); do
-      sleep 0.05
-      ino=$(inode_of "$snapshot")
-      [[ $ino == "$last" ]] || { saves=$((saves + 1)); last=$ino; }
+      nap 0.05
+      if snapshot_replaced; then
+        saves=$((saves + 1))
+        release_snapshot
+        hold_snapshot
+      fi
     done
   done
 }
@@ -253,11 +322,15 @@ nbdcopy "$image" "$(server_uri memory)"
 allocated=$(allocated_bytes fill)
 
 declare -a save_s zstd_s today_save_s load_s unzstd_s today_load_s
+declare -a save_cpu zstd_cpu load_cpu unzstd_cpu
 for ((round = 1; round <= BENCH_ROUNDS; round++)); do
   echo "Save round $round/$BENCH_ROUNDS ..."
-  save_s+=("$(save_once fill)")
-  zstd_s+=("$(time_cmd zstd_image)")
-  today_save_s+=("$(time_cmd today_save)")
+  save_once fill
+  save_s+=("$wall") save_cpu+=("$cpu")
+  measure zstd_image
+  zstd_s+=("$wall") zstd_cpu+=("$cpu")
+  measure today_save
+  today_save_s+=("$wall")
 done
 # The exit save is skipped: nothing changed since the last SIGUSR1 save.
 stop_server fill
@@ -269,36 +342,44 @@ sync
 for ((round = 1; round <= BENCH_ROUNDS; round++)); do
   echo "Load round $round/$BENCH_ROUNDS ..."
   load_once load
-  load_s+=("$load_seconds")
+  load_s+=("$wall") load_cpu+=("$cpu")
   [[ $(allocated_bytes load) == "$allocated" ]] ||
     die "the loaded disk has $(allocated_bytes load) bytes allocated, not $allocated"
   ((round == BENCH_ROUNDS)) || stop_server load
-  unzstd_s+=("$(time_cmd unzstd)")
+  measure unzstd
+  unzstd_s+=("$wall") unzstd_cpu+=("$cpu")
   start_server today memory "$disk_size"
-  today_load_s+=("$(time_cmd today_load)")
+  measure today_load
+  today_load_s+=("$wall")
   stop_server today
 done
 
 # The last loaded server takes the write load.
 pid=$(server_pid load)
+status_kb "$pid" VmRSS
+rss_loaded_kb=$kb
 declare -a base_max base_p999 save_max save_p999 save_count hwm_kb sampled_kb alloc_after
+declare -a base_iops save_iops
 for ((round = 1; round <= BENCH_ROUNDS; round++)); do
   echo "Stall round $round/$BENCH_ROUNDS: fio ${BENCH_FIO_RUNTIME} s without saves, then with saves ..."
   run_fio load "$work/base.json"
   base_max+=("$(fio_clat "$work/base.json" .max)")
+  base_iops+=("$(jq -r '.jobs[0].write.iops | floor' "$work/base.json")")
   base_p999+=("$(fio_clat "$work/base.json" '.percentile["99.900000"]')")
 
   echo 5 >"/proc/$pid/clear_refs"       # reset VmHWM
   sample_rss "$pid" "$work/sampled" & sampler_pid=$!
   send_saves load "$work/saves" & sender_pid=$!
   run_fio load "$work/save.json"
-  hwm_kb+=("$(status_kb "$pid" VmHWM)")
+  status_kb "$pid" VmHWM
+  hwm_kb+=("$kb")
   kill "$sender_pid" "$sampler_pid"
   wait "$sender_pid" "$sampler_pid" || true
   sender_pid='' sampler_pid=
   save_count+=("$(<"$work/saves")")
   sampled_kb+=("$(<"$work/sampled")")
   save_max+=("$(fio_clat "$work/save.json" .max)")
+  save_iops+=("$(jq -r '.jobs[0].write.iops | floor' "$work/save.json")")
   save_p999+=("$(fio_clat "$work/save.json" '.percentile["99.900000"]')")
   alloc_after+=("$(allocated_bytes load)")
 done
@@ -314,6 +395,10 @@ row () { printf '%-34s %12s   %-34s %12s %8s  %s\n' "$@"; }
 m_save=$(median "${save_s[@]}")
 m_zstd=$(median "${zstd_s[@]}")
 m_today_save=$(median "${today_save_s[@]}")
+m_save_cpu=$(median "${save_cpu[@]}")
+m_zstd_cpu=$(median "${zstd_cpu[@]}")
+m_load_cpu=$(median "${load_cpu[@]}")
+m_unzstd_cpu=$(median "${unzstd_cpu[@]}")
 m_load=$(median "${load_s[@]}")
 m_unzstd=$(median "${unzstd_s[@]}")
 m_today_load=$(median "${today_load_s[@]}")
@@ -335,18 +420,23 @@ row "figure" "memdisk" "reference" "" "ratio" "goal"
 r=$(ratio "$m_save" "$m_zstd")
 row "save (SIGUSR1 to file renamed)" "$m_save s" "zstd -T0 -1 image -o file" "$m_zstd s" "$r" "<= 0.8x $(verdict "$r" 0.8)"
 row "" "" "today: nbdcopy | zstd -T0 -1" "$m_today_save s" "$(ratio "$m_save" "$m_today_save")" ""
+row "  CPU time (user + sys)" "$m_save_cpu s" "zstd -T0 -1" "$m_zstd_cpu s" "$(ratio "$m_save_cpu" "$m_zstd_cpu")" ""
 r=$(ratio "$m_load" "$m_unzstd")
 row "load (start to pid file)" "$m_load s" "zstd -d >/dev/null" "$m_unzstd s" "$r" "<= 1.0x $(verdict "$r" 1.0)"
 row "" "" "today: zstd -dc | nbdcopy" "$m_today_load s" "$(ratio "$m_load" "$m_today_load")" ""
+row "  CPU time (user + sys)" "$m_load_cpu s" "zstd -d" "$m_unzstd_cpu s" "$(ratio "$m_load_cpu" "$m_unzstd_cpu")" ""
 r=$(ratio "$m_save_max" "$m_base_max")
 row "stall: max write latency" "$(us "$m_save_max")" "the same without a save" "$(us "$m_base_max")" "$r" "<= 2.0x $(verdict "$r" 2.0)"
 row "stall: p99.9 write latency" "$(us "$m_save_p999")" "the same without a save" "$(us "$m_base_p999")" "$(ratio "$m_save_p999" "$m_base_p999")" ""
 r=$(ratio "$peak_rss" "$max_alloc")
 row "memory: peak RSS during saves" "$(mib "$peak_rss")" "allocated data" "$(mib "$max_alloc")" "$r" "<= 1.25x $(verdict "$r" 1.25)"
+row "  RSS after loading, no save yet" "$(mib $((rss_loaded_kb * 1024)))" "allocated data" "$(mib "$allocated")" "$(ratio $((rss_loaded_kb * 1024)) "$allocated")" ""
 echo
 echo "per round: save ${save_s[*]} s; zstd ${zstd_s[*]} s; today ${today_save_s[*]} s"
 echo "           load ${load_s[*]} s; zstd -d ${unzstd_s[*]} s; today ${today_load_s[*]} s"
+echo "           CPU: save ${save_cpu[*]} s; zstd ${zstd_cpu[*]} s; load ${load_cpu[*]} s; zstd -d ${unzstd_cpu[*]} s"
 echo "           stall max without/with: ${base_max[*]} / ${save_max[*]} ns;" \
+     "write IOPS without/with: ${base_iops[*]} / ${save_iops[*]};" \
      "saves completed during fio: ${save_count[*]}"
 echo "           VmHWM ${hwm_kb[*]} KiB, sampled VmRSS max ${sampled_kb[*]} KiB," \
      "allocated after ${alloc_after[*]} bytes"
