@@ -25,6 +25,7 @@
 #include "error.h"
 #include "snapread.h"
 
+/* DELIVER_NOTHING is verification: it also checks zstd's content checksums. */
 enum delivery { DELIVER_PAGES, DELIVER_RUNS, DELIVER_NOTHING };
 
 struct parked {
@@ -167,7 +168,8 @@ static void *
 worker_main (void *arg)
 {
   struct loader *l = arg;
-  struct snap_frame_decoder *decoder = snap_frame_decoder_new ();
+  struct snap_frame_decoder *decoder
+    = snap_frame_decoder_new (l->delivery == DELIVER_NOTHING);
 
   if (decoder == NULL) {
     loader_fail (l);

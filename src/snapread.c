@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+/* For ZSTD_d_forceIgnoreChecksum (stable since zstd 1.4.7). */
+#define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
 
 #include "error.h"
@@ -379,7 +381,7 @@ snap_reader_file_size (const struct snap_reader *r)
 /* ---- frames ---- */
 
 struct snap_frame_decoder *
-snap_frame_decoder_new (void)
+snap_frame_decoder_new (bool zstd_checksums)
 {
   struct snap_frame_decoder *d = calloc (1, sizeof *d);
 
@@ -390,7 +392,15 @@ snap_frame_decoder_new (void)
   }
   /* Frames are decoded in one shot into a buffer of the validated size,
    * so the window limit is a second line of defence only. */
-  ZSTD_DCtx_setParameter (d->dctx, ZSTD_d_windowLogMax, 27);
+  size_t r = ZSTD_DCtx_setParameter (d->dctx, ZSTD_d_windowLogMax, 27);
+  if (!ZSTD_isError (r) && !zstd_checksums)
+    r = ZSTD_DCtx_setParameter (d->dctx, ZSTD_d_forceIgnoreChecksum,
+                                ZSTD_d_ignoreChecksum);
+  if (ZSTD_isError (r)) {
+    md_error_set ("configuring zstd decompression: %s", ZSTD_getErrorName (r));
+    snap_frame_decoder_free (d);
+    return NULL;
+  }
   return d;
 }
 
@@ -574,7 +584,7 @@ snap_reader_next_page (void *opaque, uint64_t *page_index, void *buf)
   if (r->seq_done)
     return 0;
   if (r->seq_decoder == NULL) {
-    r->seq_decoder = snap_frame_decoder_new ();
+    r->seq_decoder = snap_frame_decoder_new (false);
     if (r->seq_decoder == NULL)
       return -1;
     snap_digest_init (&r->seq_digest);

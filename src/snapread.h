@@ -35,9 +35,11 @@ uint64_t snap_reader_file_size (const struct snap_reader *reader);
 
 /* ---- one frame at a time ---- */
 
-/* Per-thread buffers and zstd context for decoding frames. */
+/* Per-thread buffers and zstd context for decoding frames.  With
+ * ZSTD_CHECKSUMS false the decoder skips zstd's content checksums, which
+ * is safe when the caller checks the content digest (format section 10). */
 struct snap_frame_decoder;
-struct snap_frame_decoder *snap_frame_decoder_new (void);
+struct snap_frame_decoder *snap_frame_decoder_new (bool zstd_checksums);
 void snap_frame_decoder_free (struct snap_frame_decoder *decoder);
 
 /* Read frame FRAME, check it and decompress it.  Returns its pages, in
@@ -84,7 +86,9 @@ int snap_reader_load (struct snap_reader *reader, unsigned threads,
 int snap_reader_read_runs (struct snap_reader *reader, unsigned threads, bool in_order,
                            snap_run_sink_fn sink, void *opaque);
 
-/* Check everything: every frame, every checksum, the content digest. */
+/* Loading and reading check every frame's checksum and the content
+ * digest, but skip zstd's own content checksums (format section 10).
+ * Verifying checks everything: every frame, every checksum, the digest. */
 int snap_reader_verify (struct snap_reader *reader, unsigned threads);
 
 #endif

@@ -620,6 +620,54 @@ test_frame_without_checksum (void **state)
   snap_cbor_buffer_free (&i);
 }
 
+/* A frame whose zstd content checksum is wrong but whose bytes match the
+ * index: verify rejects it; loading (which checks the digest instead)
+ * gets the right pages. */
+static void *
+discard_dest (void *opaque, uint64_t page_index)
+{
+  (void) page_index;
+  return opaque;
+}
+
+static void
+test_zstd_checksum_checked_by_verify (void **state)
+{
+  (void) state;
+  struct parts p;
+  const char *bad = scratch_path ("forged.snap");
+  struct snap_cbor_buffer m, i;
+
+  parts_load (make_multi_frame (), &p);
+  /* The last 4 bytes of frame 1 are its zstd content checksum. */
+  struct snap_frame *f = &p.index.frames[1];
+  unsigned char *frame = p.bytes + f->offset;
+  frame[f->compressed_size - 1] ^= 0x10;
+  f->checksum = snap_xxh64 (frame, f->compressed_size, 0);
+  snap_cbor_buffer_init (&m);
+  snap_cbor_buffer_init (&i);
+  snap_meta_encode (&p.meta, &m);
+  snap_index_encode (&p.index, &i);
+  forge (&p, p.bytes, p.bytes + 32, p.meta_offset - 32, &m, &i, bad);
+
+  char needle[80];
+  snprintf (needle, sizeof needle, "frame 1 at byte %" PRIu64 ": cannot decompress", f->offset);
+  expect_rejected (bad, needle);
+  assert_error_contains ("checksum");
+
+  struct snap_reader *r = snap_reader_open (bad);
+  assert_non_null (r);
+  void *page = malloc (1 << 20);
+  /* One thread: every page lands in the same scratch buffer. */
+  if (snap_reader_load (r, 1, discard_dest, page) == -1)
+    fail_msg ("load: %s", md_error ());
+  free (page);
+  snap_reader_close (r);
+  snap_cbor_buffer_free (&m);
+  snap_cbor_buffer_free (&i);
+  parts_free (&p);
+}
+
 /* Reading in order through the run sink gives runs in increasing order. */
 struct order_check {
   uint64_t next;
@@ -688,6 +736,7 @@ main (void)
     cmocka_unit_test (test_forged_metadata),
     cmocka_unit_test (test_forged_index),
     cmocka_unit_test (test_frame_without_checksum),
+    cmocka_unit_test (test_zstd_checksum_checked_by_verify),
     cmocka_unit_test (test_in_order_runs),
   };
   return cmocka_run_group_tests (tests, setup, teardown);
