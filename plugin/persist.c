@@ -58,8 +58,12 @@ save_disk (struct store *disk, const char *why)
 
   clock_gettime (CLOCK_MONOTONIC, &start);
   if (snapstore_save (disk, memdisk_config.snapshot, &options) == -1) {
-    nbdkit_error ("saving %s (%s) failed, the previous file is kept: %s",
-                  memdisk_config.snapshot, why, md_error ());
+    struct stat st;
+    nbdkit_error ("saving %s (%s) failed, %s: %s",
+                  memdisk_config.snapshot, why,
+                  stat (memdisk_config.snapshot, &st) == 0
+                  ? "the previous file is kept" : "no file was written",
+                  md_error ());
     return;
   }
   seconds = seconds_since (&start);
@@ -208,6 +212,9 @@ persist_open_disk (void)
       nbdkit_error ("%s", md_error ());
       return NULL;
     }
+    /* No file yet: the exit save creates it even if no client writes, so
+     * that the next start knows the size. */
+    store_mark_changed (disk);
   }
   else {
     nbdkit_error ("snapshot: %s: %m", path);

@@ -2,7 +2,8 @@
 # size= with snapshot=: optional when the file exists (its size is used);
 # a larger size grows the disk (logged, and saved at exit even with no
 # write); a smaller one, or no size for a missing file, refuses to start
-# with a message and leaves the file alone.
+# with a message and leaves the file alone.  A new disk is saved at exit
+# even unwritten, so that its size is known next time.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/persist_lib.sh"
@@ -17,6 +18,16 @@ disk_size () { nbdinfo --size "$(nbdkit_uri "$1")" || fail "nbdinfo --size faile
 # A missing file and no size: nothing says how large the disk is.
 persist_expect_refusal snapshot="$snap" -- "size" "$snap" "does not exist"
 [[ ! -e $snap ]] || fail "a refused start created $snap"
+
+# A new disk that no client writes is still saved at exit, so that the
+# next start knows its size without size=.
+fresh=$MD_TMP/fresh.zst
+memdisk_start fresh "$small" snapshot="$fresh"
+nbdkit_stop fresh
+[[ -f $fresh ]] || fail "exit did not create $fresh for a new, unwritten disk"
+memdisk_start fresh snapshot="$fresh"
+[[ $(disk_size fresh) == "$small" ]] || fail "restart of $fresh serves $(disk_size fresh) bytes"
+nbdkit_stop fresh
 
 persist_make_image "$MD_TMP/small.img" "$small"
 memdisk_start disk "$small" snapshot="$snap"
