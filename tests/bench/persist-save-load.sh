@@ -25,7 +25,14 @@
 #   memory  the server's peak RSS during those saves (VmHWM, reset through
 #           /proc/PID/clear_refs just before; cross-checked by sampling VmRSS)
 #           against the allocated data (nbdinfo --map: bytes not reported as
-#           holes).  Goal <= 1.25x.
+#           holes).  Goal <= 1.25x.  The peak is the highest of the rounds:
+#           memory that saves free can stay with the process, so later
+#           rounds show what repeated saves cost.
+#
+# Under save and load, a "CPU time" line compares user + system seconds
+# (the server's for a save, nbdkit's before it daemonizes for a load, the
+# zstd process's for the reference): work done, which other load on the
+# machine changes much less than it changes wall time.
 #
 # Save and load run BENCH_ROUNDS times and the table shows medians; the
 # stall runs BENCH_ROUNDS times too (max and p99.9 are medians of the
