@@ -7,14 +7,22 @@ source "$(dirname "$0")/lib.sh"
 require_commands mkfs.ext4 zstd cmp du stat
 tool=${MEMDISK_TOOL:?MEMDISK_TOOL must name the built memdisk-tool}
 
-# 256 MiB of ext4 holding ~160 MiB of real files: shared libraries (few,
-# large: mkfs.ext4 -d is slow on many small files) and locale sources.
+# 256 MiB of ext4 holding real files: shared libraries (few, large:
+# mkfs.ext4 -d is slow on many small files), locale sources, and the
+# Python and Perl libraries our test dependencies install, whichever of
+# them this machine has (a bare Debian with our packages has the last two).
 img=$MD_TMP/disk.img
 mkdir "$MD_TMP/content"
-cp -r /usr/share/i18n "$MD_TMP/content/"
-for f in /usr/lib/x86_64-linux-gnu/libLLVM-14.so.1 /usr/lib/x86_64-linux-gnu/libicudata.so.72.1; do
-  if [[ -f $f ]]; then cp "$f" "$MD_TMP/content/"; fi
+content_kib=0
+for f in /usr/lib/x86_64-linux-gnu/libLLVM-14.so.1 /usr/lib/x86_64-linux-gnu/libicudata.so.72.1 \
+         /usr/share/i18n /usr/lib/python3.11 /usr/share/perl; do
+  [[ -e $f ]] || continue
+  kib=$(du -sk "$f" | cut -f1)
+  ((content_kib + kib < 180 * 1024)) || continue   # keep within the image
+  cp -r "$f" "$MD_TMP/content/"
+  content_kib=$((content_kib + kib))
 done
+((content_kib > 20 * 1024)) || fail "found only ${content_kib} KiB of files to put in the image"
 truncate -s 256M "$img"
 mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 -d "$MD_TMP/content" "$img"
 rm -rf "$MD_TMP/content"

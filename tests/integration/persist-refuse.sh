@@ -118,12 +118,15 @@ mkdir -m 0755 "$MD_TMP/nobodys"
 chown nobody:nogroup "$MD_TMP/nobodys"
 cp -- "$good" "$MD_TMP/nobodys/disk.zst"
 chmod 0600 "$MD_TMP/nobodys/disk.zst"
+# nobody may not be able to read the build tree (a clone under /root).
+cp -- "$MEMDISK_PLUGIN" "$MD_TMP/plugin.so"
+chmod 0755 "$MD_TMP/plugin.so"
 
 refused_as_nobody ()
 {
   local file=$1 status=0 err
   shift
-  err=$(as_nobody nbdkit -U - "$MEMDISK_PLUGIN" "$size" snapshot="$file" --run true \
+  err=$(as_nobody nbdkit -U - "$MD_TMP/plugin.so" "$size" snapshot="$file" --run true \
         </dev/null 2>&1 >/dev/null) || status=$?
   ((status != 0 && status < 128)) || fail "as nobody, snapshot=$file: exit $status, expected a refusal"
   for text in "$file" "$@"; do
