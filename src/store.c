@@ -27,13 +27,28 @@
  * and by the zero path's hole test, hence atomic). */
 struct leaf {
   _Atomic (uint8_t *) data[FANOUT];    /* live page or NULL (hole) */
-  uint8_t *preserved[FANOUT];          /* lock[i]: old contents kept for the running snapshot */
+  struct kept *kept[FANOUT];           /* lock[i]: what the running snapshot keeps of the page */
   uint64_t written_epoch[FANOUT];      /* lock[i]: epoch of the last change to this slot */
   _Atomic uint32_t lock[FANOUT];       /* reader/writer spinlock of this slot */
 };
 
 struct inner {
   _Atomic (void *) child[FANOUT];
+};
+
+/* Copy-on-write granularity: a client write keeps for the snapshot only
+ * the 4 KiB blocks it overwrites, not the whole page, so a 4 KiB random
+ * write during a save costs 4 KiB, not a page. */
+#define KEEP_BLOCK 4096u
+
+/* What a running snapshot keeps of one page that clients changed after
+ * the instant and before the snapshot visited it.  Either the page as it
+ * was at the instant, moved aside whole (when a change replaced or freed
+ * the whole page), or the old contents of the blocks changed since: the
+ * live page with those blocks put back is the page at the instant. */
+struct kept {
+  uint8_t *whole;
+  uint8_t *blocks[];            /* page_size / KEEP_BLOCK entries */
 };
 
 /* Writers announce themselves in one of these counters, indexed by the
@@ -62,7 +77,7 @@ struct store {
   _Atomic uint64_t draining_epoch;     /* writers of this epoch wait; 0 = none */
   _Atomic uint64_t snap_epoch;         /* epoch that began the running snapshot */
   _Atomic uint64_t snap_cursor;        /* pages below it are visited; UINT64_MAX = no snapshot */
-  _Atomic uint64_t preserved_pages;
+  _Atomic uint64_t kept_bytes;         /* page data held in struct kept for the snapshot */
   pthread_mutex_t snapshot_lock;       /* guards snapshot_running */
   bool snapshot_running;
 
@@ -197,8 +212,87 @@ leaf_find (struct store *store, uint64_t page_index, bool create,
   }
 }
 
+/* ---- what snapshots keep ----------------------------------------------- */
+
+static unsigned
+kept_nblocks (const struct store *store)
+{
+  return store->page_size / KEEP_BLOCK;
+}
+
+static struct kept *
+kept_new (struct store *store)
+{
+  return calloc (1, sizeof (struct kept) + kept_nblocks (store) * sizeof (uint8_t *));
+}
+
 static void
-node_free (void *node, unsigned level)
+kept_free (struct store *store, struct kept *kept)
+{
+  uint64_t bytes = 0;
+
+  if (kept == NULL)
+    return;
+  if (kept->whole) {
+    free (kept->whole);
+    bytes += store->page_size;
+  }
+  for (unsigned b = 0; b < kept_nblocks (store); b++)
+    if (kept->blocks[b]) {
+      free (kept->blocks[b]);
+      bytes += KEEP_BLOCK;
+    }
+  atomic_fetch_sub_explicit (&store->kept_bytes, bytes, memory_order_relaxed);
+  free (kept);
+}
+
+/* Keep the old contents of the blocks of PAGE that [IN_PAGE, IN_PAGE+N)
+ * touches and that are not kept yet.  -1 on ENOMEM (what was kept stays
+ * right: each kept block holds the instant's contents). */
+static int
+kept_save_blocks (struct store *store, struct kept *kept, const uint8_t *page,
+                  uint32_t in_page, uint32_t n)
+{
+  for (uint32_t b = in_page / KEEP_BLOCK; b <= (in_page + n - 1) / KEEP_BLOCK; b++) {
+    if (kept->blocks[b])
+      continue;
+    kept->blocks[b] = malloc (KEEP_BLOCK);
+    if (kept->blocks[b] == NULL)
+      return -1;
+    memcpy (kept->blocks[b], page + (size_t) b * KEEP_BLOCK, KEEP_BLOCK);
+    atomic_fetch_add_explicit (&store->kept_bytes, KEEP_BLOCK, memory_order_relaxed);
+  }
+  return 0;
+}
+
+/* Put the kept blocks back into PAGE (a copy of the live page), making it
+ * the page as it was at the instant. */
+static void
+kept_apply_blocks (const struct store *store, const struct kept *kept, uint8_t *page)
+{
+  for (unsigned b = 0; b < kept_nblocks (store); b++)
+    if (kept->blocks[b])
+      memcpy (page + (size_t) b * KEEP_BLOCK, kept->blocks[b], KEEP_BLOCK);
+}
+
+/* The live PAGE leaves the slot (freed or replaced whole): restore it to
+ * the instant's contents and keep it whole instead of its blocks. */
+static void
+kept_take_page (struct store *store, struct kept *kept, uint8_t *page)
+{
+  kept_apply_blocks (store, kept, page);
+  for (unsigned b = 0; b < kept_nblocks (store); b++)
+    if (kept->blocks[b]) {
+      free (kept->blocks[b]);
+      kept->blocks[b] = NULL;
+      atomic_fetch_sub_explicit (&store->kept_bytes, KEEP_BLOCK, memory_order_relaxed);
+    }
+  kept->whole = page;
+  atomic_fetch_add_explicit (&store->kept_bytes, store->page_size, memory_order_relaxed);
+}
+
+static void
+node_free (struct store *store, void *node, unsigned level)
 {
   if (node == NULL)
     return;
@@ -206,13 +300,13 @@ node_free (void *node, unsigned level)
     struct leaf *leaf = node;
     for (unsigned i = 0; i < FANOUT; i++) {
       free (atomic_load_explicit (&leaf->data[i], memory_order_relaxed));
-      free (leaf->preserved[i]);
+      kept_free (store, leaf->kept[i]);
     }
   }
   else {
     struct inner *inner = node;
     for (unsigned i = 0; i < FANOUT; i++)
-      node_free (atomic_load_explicit (&inner->child[i], memory_order_relaxed), level - 1);
+      node_free (store, atomic_load_explicit (&inner->child[i], memory_order_relaxed), level - 1);
   }
   free (node);
 }
@@ -266,7 +360,7 @@ store_destroy (struct store *store)
 {
   if (store == NULL)
     return;
-  node_free (atomic_load_explicit (&store->root, memory_order_relaxed),
+  node_free (store, atomic_load_explicit (&store->root, memory_order_relaxed),
              store->inner_levels);
   pthread_mutex_destroy (&store->snapshot_lock);
   free (store);
@@ -438,26 +532,48 @@ is_zero (const uint8_t *p, size_t n)
   return n <= 16 || memcmp (p, p + 16, n - 16) == 0;
 }
 
-/* Whether a change in EPOCH to slot SLOT (page PAGE_INDEX) must first hand
- * the old contents to the running snapshot: the snapshot began with this
- * epoch, has not visited the page yet, and the page has not been changed
- * since the snapshot began (its contents are still those of the instant).
- * Caller holds the slot's write lock. */
+/* Whether a change in EPOCH to page PAGE_INDEX must first hand what it
+ * overwrites to the running snapshot: the snapshot began with this epoch
+ * and has not visited the page yet.  Caller holds the slot's write lock. */
 static bool
-must_preserve (struct store *store, struct leaf *leaf, unsigned slot,
-               uint64_t page_index, uint64_t epoch)
+snapshot_wants (struct store *store, uint64_t page_index, uint64_t epoch)
 {
   return epoch == atomic_load (&store->snap_epoch) &&
-         page_index >= atomic_load (&store->snap_cursor) &&
-         leaf->written_epoch[slot] < epoch;
+         page_index >= atomic_load (&store->snap_cursor);
 }
 
-static void
-preserve_page (struct store *store, struct leaf *leaf, unsigned slot, uint8_t *old)
+/* The record a change in EPOCH must update before it touches the live
+ * page of SLOT, or NULL when the snapshot needs nothing from this change
+ * (not running, page visited, page absent at the instant, or kept whole
+ * already).  Sets *FAILED on ENOMEM.  Caller holds the write lock. */
+static struct kept *
+kept_for_change (struct store *store, struct leaf *leaf, unsigned slot,
+                 uint64_t page_index, uint64_t epoch, const uint8_t *page,
+                 bool *failed)
 {
-  leaf->preserved[slot] = old;
-  if (old)
-    atomic_fetch_add_explicit (&store->preserved_pages, 1, memory_order_relaxed);
+  struct kept *kept;
+
+  *failed = false;
+  if (!snapshot_wants (store, page_index, epoch))
+    return NULL;
+  if (leaf->written_epoch[slot] < epoch) {
+    /* The first change since the instant: the live page is the instant's
+     * page, or there was none (then the snapshot needs nothing). */
+    leaf->written_epoch[slot] = epoch;
+    if (page == NULL)
+      return NULL;
+    kept = kept_new (store);
+    if (kept == NULL) {
+      /* Unchanged so far, so "changed, nothing kept" would be wrong. */
+      leaf->written_epoch[slot] = epoch - 1;
+      *failed = true;
+      return NULL;
+    }
+    leaf->kept[slot] = kept;
+    return kept;
+  }
+  kept = leaf->kept[slot];
+  return kept && kept->whole == NULL ? kept : NULL;
 }
 
 /* Apply one page's share of a write (SRC non-NULL) or zero (SRC NULL). */
@@ -469,7 +585,9 @@ page_change (struct store *store, uint64_t epoch, uint64_t page_index,
   const bool whole = n == page_size;
   unsigned slot = page_index & SLOT_MASK;
   struct leaf *leaf;
+  struct kept *kept;
   uint8_t *page, *copy;
+  bool failed;
 
   leaf = leaf_find (store, page_index, src != NULL, NULL);
   if (leaf == NULL)
@@ -481,7 +599,9 @@ page_change (struct store *store, uint64_t epoch, uint64_t page_index,
 
   page_write_lock (&leaf->lock[slot]);
   page = atomic_load_explicit (&leaf->data[slot], memory_order_relaxed);
-  bool preserve = page && must_preserve (store, leaf, slot, page_index, epoch);
+  kept = kept_for_change (store, leaf, slot, page_index, epoch, page, &failed);
+  if (failed)
+    goto enomem;
 
   if (page == NULL) {
     if (src == NULL || is_zero (src, n))
@@ -502,34 +622,36 @@ page_change (struct store *store, uint64_t epoch, uint64_t page_index,
      * the snapshot): a zeroed range costs no memory, like a hole. */
     atomic_store_explicit (&leaf->data[slot], NULL, memory_order_release);
     atomic_fetch_sub_explicit (&store->allocated_pages, 1, memory_order_relaxed);
-    if (preserve)
-      preserve_page (store, leaf, slot, page);
+    if (kept)
+      kept_take_page (store, kept, page);
     else
       free (page);
   }
-  else if (preserve) {
-    /* Copy-on-write: the snapshot keeps the old page, clients get a copy. */
+  else if (kept && whole) {
+    /* A whole-page write: the snapshot takes the old page, clients get a
+     * new one (no copy of the old contents). */
     copy = malloc (page_size);
     if (copy == NULL)
       goto enomem;
-    if (!whole)
-      memcpy (copy, page, page_size);
-    if (src)
-      memcpy (copy + in_page, src, n);
-    else
-      memset (copy + in_page, 0, n);
+    memcpy (copy, src, page_size);
     atomic_store_explicit (&leaf->data[slot], copy, memory_order_release);
-    preserve_page (store, leaf, slot, page);
+    kept_take_page (store, kept, page);
   }
-  else if (src)
-    memcpy (page + in_page, src, n);
-  else
-    memset (page + in_page, 0, n);
+  else {
+    /* In place; first keep the blocks it overwrites if the snapshot
+     * still needs them. */
+    if (kept && kept_save_blocks (store, kept, page, in_page, n) == -1)
+      goto enomem;
+    if (src)
+      memcpy (page + in_page, src, n);
+    else
+      memset (page + in_page, 0, n);
+  }
 
  out:
   /* Even a slot that stays a hole records the epoch: to a running snapshot
-   * it says "changed since the instant, and what was there is in
-   * preserved[]" (NULL there: it was a hole). */
+   * it says "changed since the instant, and what was there is in kept[]"
+   * (NULL there: it was a hole). */
   leaf->written_epoch[slot] = epoch;
   page_write_unlock (&leaf->lock[slot]);
   return 0;
@@ -722,29 +844,30 @@ store_snapshot_next (struct store_snapshot *snap, uint64_t *page_index, void *bu
     }
 
     unsigned slot = index & SLOT_MASK;
-    uint8_t *source, *preserved = NULL;
+    const uint8_t *source;
+    struct kept *kept = NULL;
 
     page_read_lock (&leaf->lock[slot]);
-    if (leaf->written_epoch[slot] < snap->epoch)
-      source = atomic_load_explicit (&leaf->data[slot], memory_order_relaxed);
-    else {
-      /* Changed since the instant: the old contents were kept for us (or
-       * the slot was a hole then). */
-      source = preserved = leaf->preserved[slot];
-      leaf->preserved[slot] = NULL;
+    source = atomic_load_explicit (&leaf->data[slot], memory_order_relaxed);
+    if (leaf->written_epoch[slot] >= snap->epoch) {
+      /* Changed since the instant: what it overwrote was kept for us (and
+       * nothing was if the slot was a hole then). */
+      kept = leaf->kept[slot];
+      leaf->kept[slot] = NULL;
+      source = kept == NULL ? NULL : kept->whole ? kept->whole : source;
     }
-    if (source)
+    if (source) {
       memcpy (buf, source, store->page_size);
+      if (kept && kept->whole == NULL)
+        kept_apply_blocks (store, kept, buf);
+    }
     /* Advance while holding the lock: a writer that takes the lock after
      * us sees the page as visited and keeps nothing for us. */
     snap->next_index = index + 1;
     atomic_store (&store->snap_cursor, snap->next_index);
     page_read_unlock (&leaf->lock[slot]);
 
-    if (preserved) {
-      free (preserved);
-      atomic_fetch_sub_explicit (&store->preserved_pages, 1, memory_order_relaxed);
-    }
+    kept_free (store, kept);
     if (source) {
       *page_index = index;
       return 1;
@@ -763,8 +886,8 @@ store_snapshot_end (struct store_snapshot *snap)
     return;
   store = snap->store;
 
-  /* From now on no writer keeps pages; then free what was kept for the
-   * pages the walk did not reach (an abandoned snapshot). */
+  /* From now on no writer keeps anything; then free what was kept for
+   * the pages the walk did not reach (an abandoned snapshot). */
   index = atomic_exchange (&store->snap_cursor, UINT64_MAX);
   while (index < store->npages) {
     uint64_t hole_pages;
@@ -776,13 +899,10 @@ store_snapshot_end (struct store_snapshot *snap)
     }
     unsigned slot = index & SLOT_MASK;
     page_write_lock (&leaf->lock[slot]);
-    uint8_t *preserved = leaf->preserved[slot];
-    leaf->preserved[slot] = NULL;
+    struct kept *kept = leaf->kept[slot];
+    leaf->kept[slot] = NULL;
     page_write_unlock (&leaf->lock[slot]);
-    if (preserved) {
-      free (preserved);
-      atomic_fetch_sub_explicit (&store->preserved_pages, 1, memory_order_relaxed);
-    }
+    kept_free (store, kept);
     index++;
   }
 
@@ -801,8 +921,7 @@ store_snapshot_had_changes (const struct store_snapshot *snap)
 uint64_t
 store_snapshot_preserved_bytes (const struct store_snapshot *snap)
 {
-  return atomic_load_explicit (&snap->store->preserved_pages, memory_order_relaxed)
-         << snap->store->page_shift;
+  return atomic_load_explicit (&snap->store->kept_bytes, memory_order_relaxed);
 }
 
 /* ---- loading --------------------------------------------------------- */

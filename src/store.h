@@ -7,8 +7,8 @@
  *
  * Snapshots are point-in-time without fork(): store_snapshot_begin fixes
  * an instant; a client write that reaches a page the snapshot has not yet
- * visited first hands the page's old contents to the snapshot (page-level
- * copy-on-write), so extra memory is bounded by the pages written during
+ * visited first hands the 4 KiB blocks it overwrites to the snapshot
+ * (copy-on-write), so extra memory is bounded by the data written during
  * the walk.  See docs/design.md for the protocol and what protects what.
  *
  * All functions are safe to call from many threads at once, except
@@ -77,7 +77,7 @@ void store_clear_changed (struct store *store);
  * writer's choice.
  *
  * store_snapshot_end finishes or abandons the snapshot and frees every
- * page still preserved for it.  Returns NULL from begin with md_error()
+ * page still kept for it.  Returns NULL from begin with md_error()
  * set (EBUSY) when another snapshot is running. */
 struct store_snapshot;
 struct store_snapshot *store_snapshot_begin (struct store *store);
@@ -86,7 +86,9 @@ void store_snapshot_end (struct store_snapshot *snap);
 /* Whether the store had changed since the previous snapshot (or load) at
  * the instant this snapshot began. */
 bool store_snapshot_had_changes (const struct store_snapshot *snap);
-/* Bytes preserved right now for the running snapshot (copy-on-write). */
+/* Bytes of page data kept right now for the running snapshot
+ * (copy-on-write): old 4 KiB blocks that clients overwrote, and whole
+ * pages they replaced or freed. */
 uint64_t store_snapshot_preserved_bytes (const struct store_snapshot *snap);
 
 /* Loading: the page PAGE_INDEX, allocated (zero-filled) if absent, for the

@@ -900,6 +900,71 @@ test_snapshot_consistent_under_concurrent_writes (void **state)
   store_destroy (s);
 }
 
+/* With pages larger than the 4 KiB copy-on-write block, a change keeps only
+ * the blocks it overwrites; blocks changed again, and a later whole-page
+ * write or trim of a page with kept blocks, must still give the snapshot
+ * the page as it was at the instant. */
+static void
+test_snapshot_keeps_blocks_of_large_pages (void **state)
+{
+  const uint32_t big = 32768, block = 4096;
+  struct store *s = store_create (8 * big, big);
+  uint8_t orig[4][32768], buf[32768], scribble[32768];
+  uint64_t index;
+
+  (void) state;
+  assert_non_null (s);
+  for (unsigned p = 0; p < 4; p++) {
+    for (unsigned i = 0; i < big; i++)
+      orig[p][i] = (uint8_t) (p * 37 + i * 13 + 1);
+    assert_int_equal (store_write (s, orig[p], big, (uint64_t) p * big), 0);
+  }
+  memset (scribble, 0xEE, sizeof scribble);
+
+  struct store_snapshot *snap = store_snapshot_begin (s);
+  assert_non_null (snap);
+
+  /* Page 0: two blocks, one of them twice, and a zeroed range. */
+  assert_int_equal (store_write (s, scribble, 100, block + 10), 0);
+  assert_int_equal (store_write (s, scribble, block + 200, 5 * block - 100), 0);
+  assert_int_equal (store_zero (s, 50, 7 * block + 1), 0);
+  assert_int_equal (store_snapshot_preserved_bytes (snap), 5 * block); /* blocks 1, 4-6, 7 */
+  /* Page 1: a partial write, then the whole page trimmed. */
+  assert_int_equal (store_write (s, scribble, 10, big + 3 * block), 0);
+  assert_int_equal (store_trim (s, big, big), 0);
+  /* Page 2: a partial write, then the whole page rewritten. */
+  assert_int_equal (store_write (s, scribble, 10, 2 * big + 6 * block), 0);
+  assert_int_equal (store_write (s, scribble, big, 2 * big), 0);
+  /* Page 3: one whole-page write, kept without copying blocks. */
+  assert_int_equal (store_write (s, scribble, big, 3 * big), 0);
+  assert_int_equal (store_snapshot_preserved_bytes (snap), 5 * block + 3 * (uint64_t) big);
+
+  for (unsigned p = 0; p < 4; p++) {
+    assert_int_equal (store_snapshot_next (snap, &index, buf), 1);
+    assert_int_equal (index, p);
+    if (memcmp (buf, orig[p], big) != 0)
+      fail_msg ("snapshot page %u differs from the page at the instant", p);
+  }
+  assert_int_equal (store_snapshot_next (snap, &index, buf), 0);
+  assert_int_equal (store_snapshot_preserved_bytes (snap), 0);
+  store_snapshot_end (snap);
+
+  /* The live disk has every change. */
+  uint8_t want[32768];
+  memcpy (want, orig[0], big);
+  memset (want + block + 10, 0xEE, 100);
+  memset (want + 5 * block - 100, 0xEE, block + 200);
+  memset (want + 7 * block + 1, 0, 50);
+  assert_int_equal (store_read (s, buf, big, 0), 0);
+  assert_memory_equal (buf, want, big);
+  memset (want, 0, big);
+  assert_int_equal (store_read (s, buf, big, big), 0);
+  assert_memory_equal (buf, want, big);
+  assert_int_equal (store_read (s, buf, big, 2 * big), 0);
+  assert_memory_equal (buf, scribble, big);
+  store_destroy (s);
+}
+
 int
 main (void)
 {
@@ -910,6 +975,7 @@ main (void)
     cmocka_unit_test (test_snapshot_sparse_huge_store),
     cmocka_unit_test (test_snapshot_is_point_in_time),
     cmocka_unit_test (test_snapshot_keeps_pages_trimmed_after_begin),
+    cmocka_unit_test (test_snapshot_keeps_blocks_of_large_pages),
     cmocka_unit_test (test_snapshot_second_begin_is_busy),
     cmocka_unit_test (test_snapshot_end_early_frees_preserved),
     cmocka_unit_test (test_snapshot_had_changes),
