@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -55,9 +56,15 @@ save_disk (struct store *disk, const char *why)
   };
   struct timespec start;
   double seconds;
+  int r;
 
   clock_gettime (CLOCK_MONOTONIC, &start);
-  if (snapstore_save (disk, memdisk_config.snapshot, &options) == -1) {
+  r = snapstore_save (disk, memdisk_config.snapshot, &options);
+  /* The copy-on-write blocks were allocated by the client threads and
+   * freed by this one; glibc keeps such memory in per-thread arenas
+   * unless asked to give it back. */
+  malloc_trim (0);
+  if (r == -1) {
     struct stat st;
     nbdkit_error ("saving %s (%s) failed, %s: %s",
                   memdisk_config.snapshot, why,
