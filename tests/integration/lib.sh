@@ -53,11 +53,52 @@
 #   nbdkit_uri NAME             print nbd+unix:///?socket=$MD_TMP/NAME.sock
 #   nbdkit_socket NAME, nbdkit_pidfile NAME, nbdkit_log NAME
 #                               print the path of that file.
+#
+# Sanitizer builds (cmake -DMEMDISK_SANITIZE=...; ctest then sets
+# MEMDISK_SANITIZE and MEMDISK_NBDKIT_PRELOAD, see tests/README.md):
+#   - `nbdkit` is a wrapper, first in PATH, that runs the real nbdkit with
+#     LD_PRELOAD=$MEMDISK_NBDKIT_PRELOAD: nbdkit is not instrumented, so
+#     the plugin's sanitizer runtime must be the first library it loads.
+#     Only nbdkit gets it (not python, qemu-img or the clients of --run).
+#     It works however a test runs nbdkit: nbdkit_start, --run, setpriv.
+#   - every instrumented process (nbdkit with the plugin, memdisk-tool)
+#     writes its sanitizer reports to $MD_TMP/sanitizer/ (a daemonized
+#     nbdkit has no stderr) and dies on the first error; leaks do not make
+#     nbdkit's exit status non-zero (nbdkit itself leaks a little at exit).
+#   - the EXIT trap, once every server has exited, fails the test and
+#     shows the reports if there is any, except a leak report in which no
+#     stack frame is ours (a file under MEMDISK_SOURCE_DIR or
+#     MEMDISK_BUILD_DIR): those are nbdkit's or the C library's.
 
 export PATH=/usr/bin:/bin:$PATH
 
 MD_START_TIMEOUT=${MD_START_TIMEOUT:-60}
 MD_TMP=$(mktemp -d "${TMPDIR:-/tmp}/memdisk-test.XXXXXX")
+MD_SANITIZER_DIR=
+if [[ -n ${MEMDISK_SANITIZE:-} ]]; then
+  # World-writable: tests run nbdkit as another user too.
+  MD_SANITIZER_DIR=$MD_TMP/sanitizer
+  mkdir -m 1777 "$MD_SANITIZER_DIR"
+  # abort_on_error: a sanitizer error is a signal (134), never an exit
+  # status a test could take for an expected failure.
+  export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$MD_SANITIZER_DIR/asan:abort_on_error=1"
+  export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$MD_SANITIZER_DIR/ubsan:abort_on_error=1"
+  export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}log_path=$MD_SANITIZER_DIR/tsan"
+  if [[ -n ${MEMDISK_NBDKIT_PRELOAD:-} ]] && command -v nbdkit >/dev/null; then
+    mkdir -m 0755 "$MD_TMP/sanitizer-bin"
+    # exitcode=0: LeakSanitizer then reports nbdkit's leaks without
+    # changing its exit status (nbdkit --run returns its client's);
+    # errors still abort.
+    cat >"$MD_TMP/sanitizer-bin/nbdkit" <<WRAPPER
+#!/bin/sh
+ASAN_OPTIONS="\${ASAN_OPTIONS:+\$ASAN_OPTIONS:}exitcode=0" \\
+LD_PRELOAD="$MEMDISK_NBDKIT_PRELOAD\${LD_PRELOAD:+:\$LD_PRELOAD}" \\
+  exec $(command -v nbdkit) "\$@"
+WRAPPER
+    chmod 0755 "$MD_TMP/sanitizer-bin/nbdkit"
+    PATH=$MD_TMP/sanitizer-bin:$PATH
+  fi
+fi
 MD_NBDKIT_NAMES=()
 declare -A MD_NBDKIT_ARGS       # NAME -> its last start's arguments, quoted
 
@@ -199,6 +240,34 @@ nbdkit_restart ()
   fi
 }
 
+# Succeed if REPORT is not ours: only leaks, none with a frame of ours.
+md_sanitizer_report_is_foreign ()
+{
+  awk -v src="${MEMDISK_SOURCE_DIR:-/nonexistent}/" -v build="${MEMDISK_BUILD_DIR:-/nonexistent}/" '
+    /ERROR: LeakSanitizer: detected memory leaks/ { leaks = 1; next }
+    /ERROR:|WARNING:|runtime error:/ { other = 1 }
+    /^ *#[0-9]+ / && (index($0, src) || index($0, build)) { ours = 1 }
+    END { exit !(leaks && !other && !ours) }
+  ' "$1"
+}
+
+# Show the sanitizer reports that are ours; fail if there is any.
+md_sanitizer_check ()
+{
+  local report found=0
+  for report in "$MD_SANITIZER_DIR"/*; do
+    [[ -f $report ]] || continue
+    if md_sanitizer_report_is_foreign "$report"; then
+      echo "note: ignoring $(grep -c '^\(Direct\|Indirect\) leak' "$report") leak(s) without a frame of ours in ${report##*/}" >&2
+      continue
+    fi
+    echo "--- sanitizer report ${report##*/}:" >&2
+    cat "$report" >&2
+    found=1
+  done
+  ((found == 0))
+}
+
 md_cleanup ()
 {
   local status=$? name pid
@@ -212,6 +281,10 @@ md_cleanup ()
     done
     kill -KILL "$pid" 2>/dev/null || true
   done
+  if [[ -n $MD_SANITIZER_DIR ]] && ! md_sanitizer_check; then
+    echo "FAIL: sanitizer reports (above)" >&2
+    ((status != 0)) || status=1
+  fi
   if ((status != 0)); then
     for name in "${MD_NBDKIT_NAMES[@]}"; do md_show_log "$name"; done
   fi
