@@ -22,6 +22,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +63,7 @@ struct writer {
   size_t frame_pages;
   int level;
   unsigned nworkers;
+  bool background;
 
   struct slot *slots;
   size_t nslots;
@@ -171,6 +174,17 @@ worker_main (void *arg)
 {
   struct writer *w = arg;
   ZSTD_CCtx *cctx = create_cctx (w->level);
+
+  /* Only the compressors step back: they hold no page lock, so a client
+   * that needs the CPU does not wait behind them.  (The producer, which
+   * takes page locks, keeps its priority, or a client spinning on a page
+   * lock could starve it.)  Nice 19 rather than SCHED_IDLE: on a machine
+   * busy with other work the save must still finish.  Linux applies nice
+   * per thread.  Best effort: a failure just keeps the priority. */
+  if (w->background &&
+      setpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid), 19) == -1) {
+    /* keep going at normal priority */
+  }
 
   if (cctx == NULL) {
     writer_fail (w);
@@ -587,6 +601,7 @@ snap_write_fd (int fd, const struct snap_write_options *options,
   if (w.frame_pages == 0)
     w.frame_pages = 1;
   w.level = level;
+  w.background = options->background;
   w.nworkers = snap_resolve_threads (options->threads);
   w.nslots = w.nworkers + 2;
   pthread_mutex_init (&w.lock, NULL);

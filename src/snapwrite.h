@@ -16,6 +16,7 @@
 #ifndef MEMDISK_SNAPWRITE_H
 #define MEMDISK_SNAPWRITE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "snapthreads.h"
@@ -37,6 +38,8 @@ struct snap_write_options {
   int level;                    /* zstd level; 0 means zstd's default (3) */
   unsigned threads;             /* compression threads; 0 means online CPUs */
   const char *creator;          /* "name version"; NULL: "libmemdisk VERSION" */
+  bool background;              /* compress at the lowest CPU priority (nice
+                                   19), so that a server's clients come first */
   struct snap_write_stats *stats; /* optional: filled in on success */
 };
 
