@@ -72,6 +72,7 @@ static struct {
   unsigned long nth;
   bool and_later;
   int how;                      /* errno, or SHORT_WRITE */
+  char how_name[16];            /* as given: "EIO", "short", ... */
   char path[4096];
   char modules[1024];
   char log[4096];
@@ -169,6 +170,9 @@ parse_fault (const char *spec)
     fault.how = SHORT_WRITE;
   else if (how != NULL && (fault.how = errno_named (how)) == 0)
     bad_setting (how);
+  if (fault.call == CALL_ALLOC)
+    fault.how = ENOMEM, how = "ENOMEM";
+  snprintf (fault.how_name, sizeof fault.how_name, "%s", how ? how : "EIO");
 }
 
 __attribute__ ((constructor)) static void
@@ -232,9 +236,9 @@ should_fail (enum fault_call call, const char *what)
   n = atomic_fetch_add (&calls_seen[call], 1) + 1;
   fail = fault.call == call && (n == fault.nth || (fault.and_later && n > fault.nth));
   if (fault.trace || fail)
-    log_line ("faultinject: %s #%lu %s%s", call_names[call], n, what,
-              !fail ? "" : fault.how == SHORT_WRITE ? ": short write"
-              : fault.how == EIO ? ": failed with EIO" : ": failed");
+    log_line ("faultinject: %s #%lu %s%s%s", call_names[call], n, what,
+              !fail ? "" : fault.how == SHORT_WRITE ? ": short write" : ": failed with ",
+              fail && fault.how != SHORT_WRITE ? fault.how_name : "");
   return fail;
 }
 
