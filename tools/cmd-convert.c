@@ -4,6 +4,7 @@
  * failed convert never leaves a half-written OUT ("-" writes to stdout). */
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -179,6 +180,7 @@ snapshot_to_snapshot (const struct convert *c, struct snap_reader *reader)
 struct raw_out {
   struct snap_raw_sink sink;
   struct tool_progress *progress;
+  atomic_bool write_failed;     /* the error is OUT's, not IN's */
 };
 
 static int
@@ -186,8 +188,10 @@ raw_out_write (void *opaque, uint64_t first_page, uint64_t page_count, const voi
 {
   struct raw_out *out = opaque;
 
-  if (snap_raw_sink_write (&out->sink, first_page, page_count, data) == -1)
+  if (snap_raw_sink_write (&out->sink, first_page, page_count, data) == -1) {
+    atomic_store (&out->write_failed, true);
     return -1;
+  }
   tool_progress_add (out->progress, page_count * out->sink.page_size);
   return 0;
 }
@@ -198,7 +202,7 @@ snapshot_to_raw (const struct convert *c, struct snap_reader *reader)
   const struct snap_metadata *m = snap_reader_metadata (reader);
   const bool to_stdout = strcmp (c->out, "-") == 0;
   struct snap_tmpfile tmp = { .fd = -1 };
-  struct raw_out out;
+  struct raw_out out = { .write_failed = false };
   int fd = STDOUT_FILENO;
 
   if (!to_stdout) {
@@ -214,7 +218,7 @@ snapshot_to_raw (const struct convert *c, struct snap_reader *reader)
   int r = snap_reader_read_runs (reader, c->threads, to_stdout, raw_out_write, &out);
   tool_progress_finish (out.progress, r == 0);
   if (r == -1) {
-    tool_error ("%s: %s", c->in, md_error ());
+    tool_error ("%s: %s", atomic_load (&out.write_failed) ? c->out : c->in, md_error ());
     if (!to_stdout)
       snap_tmpfile_abort (&tmp);
     return -1;
