@@ -4,7 +4,8 @@
  *   MEMDISK_FAULT=CALL:N[+][:HOW]
  *       fail the Nth matching call of CALL (with "+": that one and every
  *       later one).  CALL is one of
- *         write fsync fdatasync close rename fchmod mkostemp open ftruncate
+ *         write (write and pwrite) fsync fdatasync close rename fchmod
+ *         mkostemp open ftruncate
  *                      on files whose path matches MEMDISK_FAULT_PATH;
  *         alloc        malloc, calloc, realloc, strdup, strndup and
  *                      asprintf called from a module whose file name
@@ -87,6 +88,7 @@ extern void *__libc_malloc (size_t);
 extern void *__libc_calloc (size_t, size_t);
 extern void *__libc_realloc (void *, size_t);
 static ssize_t (*real_write) (int, const void *, size_t);
+static ssize_t (*real_pwrite) (int, const void *, size_t, off_t);
 static int (*real_fsync) (int);
 static int (*real_fdatasync) (int);
 static int (*real_close) (int);
@@ -182,6 +184,7 @@ faultinject_init (void)
   const char *value;
 
   real_write = dlsym (RTLD_NEXT, "write");
+  real_pwrite = dlsym (RTLD_NEXT, "pwrite");
   real_fsync = dlsym (RTLD_NEXT, "fsync");
   real_fdatasync = dlsym (RTLD_NEXT, "fdatasync");
   real_close = dlsym (RTLD_NEXT, "close");
@@ -275,6 +278,18 @@ write (int fd, const void *buf, size_t count)
     return -1;
   }
   return real_write (fd, buf, count);
+}
+
+ssize_t
+pwrite (int fd, const void *buf, size_t count, off_t offset)
+{
+  if (count > 0 && fd_should_fail (CALL_WRITE, fd)) {
+    if (fault.how == SHORT_WRITE)
+      return real_pwrite (fd, buf, count / 2 ? count / 2 : 1, offset);
+    errno = fault.how;
+    return -1;
+  }
+  return real_pwrite (fd, buf, count, offset);
 }
 
 /* The body of a call on FD that fails with -1 and fault.how. */
