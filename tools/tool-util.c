@@ -222,8 +222,22 @@ tool_print_json_string (FILE *out, const char *str)
 void
 tool_print_text (FILE *out, const char *str)
 {
-  for (const unsigned char *s = (const unsigned char *) str; *s; s++)
-    fputc (*s < 0x20 || *s == 0x7f ? '?' : *s, out);
+  const unsigned char *s = (const unsigned char *) str;
+
+  while (*s) {
+    size_t len = utf8_sequence_length (s);
+    /* C1 controls (U+0080..U+009F, C2 80..C2 9F in UTF-8) are terminal
+     * controls too, e.g. U+009B is CSI; a byte that is not UTF-8 may be
+     * one on an 8-bit terminal. */
+    if (len == 0 || *s < 0x20 || *s == 0x7f || (*s == 0xc2 && s[1] < 0xa0)) {
+      fputc ('?', out);
+      s += len ? len : 1;
+    }
+    else {
+      fwrite (s, 1, len, out);
+      s += len;
+    }
+  }
 }
 
 int

@@ -48,7 +48,8 @@ const char *tool_format_size_exact (uint64_t bytes, char buf[64]);
 /* S as a JSON string, quoted and escaped; bytes that are not UTF-8
  * become U+FFFD. */
 void tool_print_json_string (FILE *out, const char *s);
-/* S for a terminal: control characters (from a hostile file) become '?'. */
+/* S for a terminal: control characters (C0, DEL and C1, from a hostile
+ * file) and bytes that are not UTF-8 become '?'. */
 void tool_print_text (FILE *out, const char *s);
 
 /* At the end of a command that printed to stdout: TOOL_EXIT_OK, or
