@@ -57,8 +57,10 @@
 # Sanitizer builds (cmake -DMEMDISK_SANITIZE=...; ctest then sets
 # MEMDISK_SANITIZE and MEMDISK_NBDKIT_PRELOAD, see tests/README.md):
 #   - `nbdkit` is a wrapper, first in PATH, that runs the real nbdkit with
-#     LD_PRELOAD=$MEMDISK_NBDKIT_PRELOAD: nbdkit is not instrumented, so
-#     the plugin's sanitizer runtime must be the first library it loads.
+#     LD_PRELOAD=$MEMDISK_NBDKIT_PRELOAD (the build tree's libraries copied
+#     to $MD_TMP, for users who cannot read the tree): nbdkit is not
+#     instrumented, so the plugin's sanitizer runtime must be the first
+#     library it loads.
 #     Only nbdkit gets it (not python, qemu-img or the clients of --run).
 #     It works however a test runs nbdkit: nbdkit_start, --run, setpriv.
 #   - every instrumented process (nbdkit with the plugin, memdisk-tool)
@@ -86,13 +88,25 @@ if [[ -n ${MEMDISK_SANITIZE:-} ]]; then
   export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}log_path=$MD_SANITIZER_DIR/tsan"
   if [[ -n ${MEMDISK_NBDKIT_PRELOAD:-} ]] && command -v nbdkit >/dev/null; then
     mkdir -m 0755 "$MD_TMP/sanitizer-bin"
+    # Tests run nbdkit as another user too, who may not be able to read the
+    # build tree (a clone in a private folder): copy what is ours.  A
+    # library that cannot be preloaded is skipped with a mere warning.
+    md_preload=
+    IFS=: read -ra md_libs <<<"$MEMDISK_NBDKIT_PRELOAD"
+    for md_lib in "${md_libs[@]}"; do
+      if [[ $md_lib != /usr/* ]]; then
+        cp -- "$md_lib" "$MD_TMP/sanitizer-bin/" && chmod 0755 "$MD_TMP/sanitizer-bin/${md_lib##*/}"
+        md_lib=$MD_TMP/sanitizer-bin/${md_lib##*/}
+      fi
+      md_preload+=${md_preload:+:}$md_lib
+    done
     # exitcode=0: LeakSanitizer then reports nbdkit's leaks without
     # changing its exit status (nbdkit --run returns its client's);
     # errors still abort.
     cat >"$MD_TMP/sanitizer-bin/nbdkit" <<WRAPPER
 #!/bin/sh
 ASAN_OPTIONS="\${ASAN_OPTIONS:+\$ASAN_OPTIONS:}exitcode=0" \\
-LD_PRELOAD="$MEMDISK_NBDKIT_PRELOAD\${LD_PRELOAD:+:\$LD_PRELOAD}" \\
+LD_PRELOAD="$md_preload\${LD_PRELOAD:+:\$LD_PRELOAD}" \\
   exec $(command -v nbdkit) "\$@"
 WRAPPER
     chmod 0755 "$MD_TMP/sanitizer-bin/nbdkit"
