@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "store.h"
+#include "store/store.h"
 
 struct memdisk_config memdisk_config;
 

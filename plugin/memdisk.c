@@ -1,6 +1,6 @@
 /* nbdkit-memdisk-plugin: a sparse RAM disk, a drop-in for nbdkit's
  * memory plugin, that persists to a snapshot file.  Every callback maps
- * one NBD request onto the store (src/store.h); parameters are handled in
+ * one NBD request onto the store (src/store/store.h); parameters are handled in
  * config.c, loading and saving in persist.c.
  */
 #define NBDKIT_API_VERSION 2
@@ -12,9 +12,9 @@
 #include <stdio.h>
 
 #include "config.h"
-#include "error.h"
+#include "common/error.h"
 #include "persist.h"
-#include "store.h"
+#include "store/store.h"
 
 /* The single disk every connection shares: created or loaded in get_ready
  * (before nbdkit forks, so a failure stops nbdkit at start), saved in

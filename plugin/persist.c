@@ -19,11 +19,10 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "error.h"
+#include "common/error.h"
 #include "persist.h"
-#include "snapstore.h"
-#include "snapstale.h"
-#include "snaptmpfile.h"
+#include "snapshot/storefile.h"
+#include "snapshot/replace.h"
 
 /* SIGUSR1 writes a byte here; the saving thread polls the other end.  A
  * pipe because write(2) is async-signal-safe, and because bytes that pile

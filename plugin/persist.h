@@ -6,7 +6,7 @@
 #ifndef MEMDISK_PLUGIN_PERSIST_H
 #define MEMDISK_PLUGIN_PERSIST_H
 
-#include "store.h"
+#include "store/store.h"
 
 /* .get_ready: create the disk, loading snapshot=FILE if it exists; check
  * that FILE's folder is writable and remove temporaries of killed saves;

@@ -9,13 +9,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "snapfmt.h"
-#include "snapraw.h"
-#include "snapread.h"
-#include "snaptmpfile.h"
-#include "snapwrite.h"
-#include "store.h"
+#include "common/error.h"
+#include "snapshot/format.h"
+#include "raw.h"
+#include "snapshot/reader.h"
+#include "snapshot/replace.h"
+#include "snapshot/writer.h"
+#include "store/store.h"
 #include "tool.h"
 
 struct convert {

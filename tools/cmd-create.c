@@ -4,10 +4,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "snapfmt.h"
-#include "snapwrite.h"
-#include "store.h"
+#include "common/error.h"
+#include "snapshot/format.h"
+#include "snapshot/writer.h"
+#include "store/store.h"
 #include "tool.h"
 
 static void

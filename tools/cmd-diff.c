@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "snapfmt.h"
-#include "snapread.h"
+#include "common/error.h"
+#include "snapshot/format.h"
+#include "snapshot/reader.h"
 #include "tool.h"
 
 #define DIFF_SAME 0

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "snapread.h"
+#include "snapshot/reader.h"
 #include "tool.h"
 
 static void

@@ -5,7 +5,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 
-#include "snapread.h"
+#include "snapshot/reader.h"
 #include "tool.h"
 
 static void

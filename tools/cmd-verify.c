@@ -3,8 +3,8 @@
 #include <inttypes.h>
 #include <stdio.h>
 
-#include "error.h"
-#include "snapread.h"
+#include "common/error.h"
+#include "snapshot/reader.h"
 #include "tool.h"
 
 static void

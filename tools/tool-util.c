@@ -14,10 +14,10 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#include "error.h"
-#include "snapfmt.h"
-#include "snapread.h"
-#include "snapthreads.h"
+#include "common/error.h"
+#include "snapshot/format.h"
+#include "snapshot/reader.h"
+#include "common/threads.h"
 #include "tool.h"
 
 void

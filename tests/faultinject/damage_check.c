@@ -26,10 +26,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "snapread.h"
-#include "snapstore.h"
-#include "store.h"
+#include "common/error.h"
+#include "snapshot/reader.h"
+#include "snapshot/storefile.h"
+#include "store/store.h"
 
 static unsigned long accepted;
 

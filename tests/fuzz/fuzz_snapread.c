@@ -1,4 +1,4 @@
-/* libFuzzer harness for the snapshot reader (src/snapread.h).
+/* libFuzzer harness for the snapshot reader (src/snapshot/reader.h).
  *
  * The input is a whole snapshot file.  The harness opens it, and when the
  * structure validates and the declared content is small, decodes every
@@ -15,7 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "snapread.h"
+#include "snapshot/reader.h"
 
 /* Decoding more than this per input would make the fuzzer slow, not find
  * more bugs: the frame decoder is the same whatever the size. */

@@ -31,7 +31,7 @@
 #include <sanitizer/common_interface_defs.h>
 #include <zstd.h>
 
-#include "snapthreads.h"
+#include "common/threads.h"
 #include "tool.h"
 
 /* A failed check: the message goes where sanitizer reports go (libFuzzer

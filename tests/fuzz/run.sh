@@ -21,8 +21,9 @@ mkdir -p "$work/corpus" "$artifacts"
 clang=${CLANG:-clang}
 
 # The reader and what it needs, nothing else of libmemdisk.
-sources=(snapcbor snapdigest snapindex snapload snapmeta snapread snapthreads
-         snapxxh64 snapzero error)
+sources=(snapshot/cbor snapshot/digest snapshot/index snapshot/loader
+         snapshot/metadata snapshot/reader common/threads common/xxh64
+         common/iszero common/error)
 files=()
 for s in "${sources[@]}"; do files+=("$src/$s.c"); done
 "$clang" -std=c11 -D_GNU_SOURCE -DMEMDISK_VERSION='"fuzz"' -g -O1 \

@@ -9,8 +9,8 @@
 
 #include <cmocka.h>
 
-#include "error.h"
-#include "snapcbor.h"
+#include "common/error.h"
+#include "snapshot/cbor.h"
 
 #define assert_error_contains(needle)                                         \
   do {                                                                        \

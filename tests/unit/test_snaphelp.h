@@ -13,9 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "snapread.h"
-#include "snapwrite.h"
+#include "common/error.h"
+#include "snapshot/reader.h"
+#include "snapshot/writer.h"
 
 /* The message md_error() holds must contain NEEDLE. */
 #define assert_error_contains(needle)                                         \

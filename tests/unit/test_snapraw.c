@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "snapraw.h"
+#include "raw.h"
 #include "test_snaphelp.h"
 
 static void

@@ -13,11 +13,11 @@
 #include <cmocka.h>
 #include <zstd.h>
 
-#include "snapcbor.h"
-#include "snapfmt.h"
-#include "snapindex.h"
-#include "snapmeta.h"
-#include "snapxxh64.h"
+#include "snapshot/cbor.h"
+#include "snapshot/format.h"
+#include "snapshot/index.h"
+#include "snapshot/metadata.h"
+#include "common/xxh64.h"
 #include "test_snaphelp.h"
 
 /* The parts of a good file, from its footer. */

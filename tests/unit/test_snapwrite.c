@@ -11,8 +11,8 @@
 
 #include <cmocka.h>
 
-#include "snapfmt.h"
-#include "snapzero.h"
+#include "snapshot/format.h"
+#include "common/iszero.h"
 #include "test_snaphelp.h"
 
 /* ---- a destination for loaded pages: a list of (index, copy) ---- */

@@ -11,7 +11,7 @@
 #include <cmocka.h>
 #include <zstd.h>
 
-#include "snapxxh64.h"
+#include "common/xxh64.h"
 
 static void
 test_known_values (void **state)

@@ -1,4 +1,4 @@
-/* Unit tests of the store (src/store.h): I/O, zero/trim, extents, range
+/* Unit tests of the store (src/store/store.h): I/O, zero/trim, extents, range
  * checks, create arguments, change tracking and loading.  Snapshots are
  * in test_store_snapshot.c, concurrency in test_store_stress.c.
  */
@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "error.h"
-#include "store.h"
+#include "common/error.h"
+#include "store/store.h"
 
 #define PAGE 4096u
 

@@ -1,4 +1,4 @@
-/* Unit tests of the store's point-in-time snapshots (src/store.h,
+/* Unit tests of the store's point-in-time snapshots (src/store/store.h,
  * store_snapshot_*): order and content of the walk, copy-on-write of pages
  * changed after the instant, EBUSY, abandoned snapshots, change tracking,
  * and a concurrent test that the snapshot matches a single instant while
@@ -21,8 +21,8 @@
 
 #include <cmocka.h>
 
-#include "error.h"
-#include "store.h"
+#include "common/error.h"
+#include "store/store.h"
 
 #define PAGE 4096u
 
@@ -540,7 +540,7 @@ test_snapshot_of_loaded_pages (void **state)
  * trim/zero.  So the state of a thread's pages after its first K
  * operations is known exactly.
  *
- * What point-in-time promises (src/store.h): every write acknowledged
+ * What point-in-time promises (src/store/store.h): every write acknowledged
  * before store_snapshot_begin is in the snapshot, none that started after
  * it returned is, and each request is in or out as a whole.  For one
  * thread, whose operations are sequential, that means the snapshot shows

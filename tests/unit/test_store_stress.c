@@ -18,8 +18,8 @@
 
 #include <cmocka.h>
 
-#include "error.h"
-#include "store.h"
+#include "common/error.h"
+#include "store/store.h"
 
 #define PAGE 4096u
 #define THREADS 8

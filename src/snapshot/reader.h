@@ -6,8 +6,8 @@
  * what is wrong and the byte offset, e.g. "frame 3 at byte 1234: checksum
  * mismatch"; callers add the file name.
  *
- * snapread.c: opening, metadata, decoding one frame, sequential reading.
- * snapload.c: decoding all frames on several threads.
+ * reader.c: opening, metadata, decoding one frame, sequential reading.
+ * loader.c: decoding all frames on several threads.
  */
 #ifndef MEMDISK_SNAPREAD_H
 #define MEMDISK_SNAPREAD_H
@@ -15,10 +15,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "snapdigest.h"
-#include "snapindex.h"
-#include "snapmeta.h"
-#include "snapthreads.h"
+#include "snapshot/digest.h"
+#include "snapshot/index.h"
+#include "snapshot/metadata.h"
+#include "common/threads.h"
 
 struct snap_reader;
 
@@ -62,7 +62,7 @@ int snap_reader_check_digest (const struct snap_reader *reader,
  * content digest has been checked); -1 with md_error set.  One thread. */
 int snap_reader_next_page (void *reader, uint64_t *page_index, void *buf);
 
-/* ---- all frames, in parallel (snapload.c) ---- */
+/* ---- all frames, in parallel (loader.c) ---- */
 
 /* Where a loaded page goes: a writable page_size buffer for PAGE_INDEX,
  * or NULL with md_error set.  Called from several threads at once, never

@@ -1,10 +1,11 @@
-/* Replacing a file atomically: write a temporary file in the target's
+/* Replacing a file atomically, and cleaning up after a replacement that
+ * was killed half-way: write a temporary file in the target's
  * folder, then fsync it, rename it over the target and fsync the folder.
  * Until the commit the target is untouched; after a crash it is either the
  * old file or the complete new one.  A new file gets mode 0600 (disk
  * images can hold secrets); replacing a file keeps that file's mode. */
-#ifndef MEMDISK_SNAPTMPFILE_H
-#define MEMDISK_SNAPTMPFILE_H
+#ifndef MEMDISK_SNAPSHOT_REPLACE_H
+#define MEMDISK_SNAPSHOT_REPLACE_H
 
 struct snap_tmpfile {
   int fd;                       /* open for writing, -1 when closed */
@@ -19,5 +20,13 @@ int snap_tmpfile_create (struct snap_tmpfile *tmp, const char *target);
 int snap_tmpfile_commit (struct snap_tmpfile *tmp);
 /* Close and remove the temporary; the target is untouched. */
 void snap_tmpfile_abort (struct snap_tmpfile *tmp);
+
+/* Temporaries left behind by a save that was killed (kill -9, power
+ * loss) before it could rename or remove its temporary file: remove the
+ * ones snap_tmpfile_create made for TARGET (".NAME.tmp.XXXXXX" in
+ * TARGET's folder) and count them in *REMOVED.  Call only when no save of
+ * TARGET can be running.  Returns 0, or -1 with md_error set when the
+ * folder cannot be read or a file not removed. */
+int snap_stale_remove (const char *target, unsigned *removed);
 
 #endif

@@ -12,12 +12,12 @@
 #define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
 
-#include "error.h"
-#include "snapdigest.h"
-#include "snapfmt.h"
-#include "snapread.h"
-#include "snapxxh64.h"
-#include "snapzero.h"
+#include "common/error.h"
+#include "snapshot/digest.h"
+#include "snapshot/format.h"
+#include "snapshot/reader.h"
+#include "common/xxh64.h"
+#include "common/iszero.h"
 
 struct snap_reader {
   int fd;

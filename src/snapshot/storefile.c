@@ -1,8 +1,8 @@
 #include <errno.h>
 
-#include "error.h"
-#include "snapread.h"
-#include "snapstore.h"
+#include "common/error.h"
+#include "snapshot/reader.h"
+#include "snapshot/storefile.h"
 
 static int
 next_snapshot_page (void *opaque, uint64_t *page_index, void *buf)

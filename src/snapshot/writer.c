@@ -31,15 +31,15 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#include "error.h"
-#include "snapdigest.h"
-#include "snapfmt.h"
-#include "snapindex.h"
-#include "snapmeta.h"
-#include "snaptmpfile.h"
-#include "snapwrite.h"
-#include "snapxxh64.h"
-#include "snapzero.h"
+#include "common/error.h"
+#include "snapshot/digest.h"
+#include "snapshot/format.h"
+#include "snapshot/index.h"
+#include "snapshot/metadata.h"
+#include "snapshot/replace.h"
+#include "snapshot/writer.h"
+#include "common/xxh64.h"
+#include "common/iszero.h"
 
 enum slot_state { SLOT_FREE, SLOT_FILLED, SLOT_DONE };
 

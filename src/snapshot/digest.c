@@ -1,6 +1,6 @@
-#include "snapdigest.h"
-#include "snapfmt.h"
-#include "snapzero.h"
+#include "snapshot/digest.h"
+#include "snapshot/format.h"
+#include "common/iszero.h"
 
 size_t
 snap_digest_page (uint64_t page_index, uint32_t page_size, const void *data,

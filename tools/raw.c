@@ -4,10 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "snapfmt.h"
-#include "snapraw.h"
-#include "snapzero.h"
+#include "common/error.h"
+#include "snapshot/format.h"
+#include "raw.h"
+#include "common/iszero.h"
 
 /* ---- source ---- */
 

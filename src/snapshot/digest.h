@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "snapxxh64.h"
+#include "common/xxh64.h"
 
 struct snap_digest_record {
   uint64_t block;               /* block number: byte offset / 4096 */

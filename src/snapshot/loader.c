@@ -22,8 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "snapread.h"
+#include "common/error.h"
+#include "snapshot/reader.h"
 
 /* DELIVER_NOTHING is verification: it also checks zstd's content checksums. */
 enum delivery { DELIVER_PAGES, DELIVER_RUNS, DELIVER_NOTHING };

@@ -1,7 +1,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "snapzero.h"
+#include "common/iszero.h"
 
 /* Comparing against a block of zeros lets libc's vectorised memcmp do the
  * work; the block stays in L1 cache.  Data pages usually differ in their

@@ -1,10 +1,10 @@
-/* CBOR pull decoding and deterministic encoding; see snapcbor.h. */
+/* CBOR pull decoding and deterministic encoding; see cbor.h. */
 #include <cbor.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "snapcbor.h"
+#include "common/error.h"
+#include "snapshot/cbor.h"
 
 /* What one call of cbor_stream_decode saw. */
 struct decoded {

@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "snapcbor.h"
-#include "snapfmt.h"
+#include "snapshot/cbor.h"
+#include "snapshot/format.h"
 
 struct snap_metadata {
   uint16_t version_major;

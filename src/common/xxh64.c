@@ -3,8 +3,8 @@
  * registers. */
 #include <string.h>
 
-#include "snapfmt.h"
-#include "snapxxh64.h"
+#include "snapshot/format.h"
+#include "common/xxh64.h"
 
 #define P1 0x9E3779B185EBCA87ull
 #define P2 0xC2B2AE3D27D4EB4Full

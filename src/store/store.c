@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "store.h"
+#include "common/error.h"
+#include "store/store.h"
 
 /* Radix tree geometry: every node has 4096 slots (12 bits of the page
  * index).  Leaves hold the pages; inner nodes hold children.  The depth

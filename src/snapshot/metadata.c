@@ -5,8 +5,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "error.h"
-#include "snapmeta.h"
+#include "common/error.h"
+#include "snapshot/metadata.h"
 
 #define KEY_FORMAT_VERSION "format-version"
 #define KEY_VIRTUAL_SIZE "virtual-size"

@@ -1,13 +1,13 @@
 /* Saving a store to a snapshot file and loading one into a new store:
- * the bridge between src/store.h and the snapshot codec (src/snap*.h).
+ * the bridge between the store (store/store.h) and the snapshot codec.
  */
 #ifndef MEMDISK_SNAPSTORE_H
 #define MEMDISK_SNAPSTORE_H
 
 #include <stdint.h>
 
-#include "snapwrite.h"
-#include "store.h"
+#include "snapshot/writer.h"
+#include "store/store.h"
 
 /* Write a point-in-time snapshot of STORE to PATH (atomically replacing
  * it).  OPTIONS supplies level, threads, creator and stats; the virtual

@@ -1,6 +1,6 @@
 #include <unistd.h>
 
-#include "snapthreads.h"
+#include "common/threads.h"
 
 unsigned
 snap_default_threads (void)

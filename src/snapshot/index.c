@@ -4,9 +4,9 @@
 #include <string.h>
 #include <zstd.h>
 
-#include "error.h"
-#include "snapfmt.h"
-#include "snapindex.h"
+#include "common/error.h"
+#include "snapshot/format.h"
+#include "snapshot/index.h"
 
 void
 snap_index_init (struct snap_index *index)
