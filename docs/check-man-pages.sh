@@ -4,9 +4,11 @@
 #   check-man-pages.sh SOURCE-DIR BUILD-DIR PAGE...
 #
 # For each PAGE, fails when:
+#   - SOURCE-DIR/PAGE.pod holds a character outside ASCII;
 #   - podchecker reports an error or a warning in SOURCE-DIR/PAGE.pod;
-#   - groff warns about BUILD-DIR/PAGE.1 (-ww: all warnings), or
-#     `man -l` renders it empty, or without NAME, SYNOPSIS, DESCRIPTION
+#   - groff warns about BUILD-DIR/PAGE.1 (-ww: all warnings, for a UTF-8
+#     and an ASCII terminal), or `man -l` warns in the C locale, in
+#     C.UTF-8 or with no locale set, or renders it empty, or without NAME, SYNOPSIS, DESCRIPTION
 #     and SEE ALSO (and, for an nbdkit-*-plugin page, the sections nbdkit's
 #     own plugin pages have);
 # and for nbdkit-memdisk-plugin, when a parameter that
@@ -61,13 +63,27 @@ for page in "$@"; do
     fi
   fi
 
-  # -k: preconv, as man(1) does: the page is UTF-8 (pod2man --utf8).
-  groff -k -man -Tutf8 -ww -z "$man" 2>"$tmp/groff" || fail "groff failed on $man"
-  [[ ! -s $tmp/groff ]] || fail "groff warnings on $man: $(cat "$tmp/groff")"
+  # A character outside ASCII vanishes or turns into "X" on a terminal in
+  # the C locale: keep the sources ASCII.
+  if LC_ALL=C grep -n '[^[:print:][:space:]]' "$pod" >"$tmp/nonascii"; then
+    fail "$pod has characters outside ASCII (they do not render in the C locale): $(head -3 "$tmp/nonascii")"
+  fi
 
-  MANWIDTH=80 man --warnings -l "$man" 2>"$tmp/man.err" | col -b >"$tmp/rendered" ||
-    fail "man -l $man failed"
-  [[ ! -s $tmp/man.err ]] || fail "man -l $man warned: $(cat "$tmp/man.err")"
+  # -k: preconv, as man(1) does.  -Tascii too: what a C locale gets.
+  for device in utf8 ascii; do
+    groff -k -man -T"$device" -ww -z "$man" 2>"$tmp/groff" || fail "groff -T$device failed on $man"
+    [[ ! -s $tmp/groff ]] || fail "groff -T$device warnings on $man: $(cat "$tmp/groff")"
+  done
+
+  # A user's locale decides how man renders the page: plain C, C.UTF-8,
+  # and none at all (a minimal container), each without a warning.
+  for locale in LANG=C LC_ALL=C.UTF-8 none; do
+    env=(env -u LANG -u LANGUAGE -u LC_ALL -u LC_CTYPE -u LC_MESSAGES)
+    [[ $locale == none ]] || env+=("$locale")
+    MANWIDTH=80 "${env[@]}" man --warnings -l "$man" 2>"$tmp/man.err" | col -b >"$tmp/rendered" ||
+      fail "man -l $man failed ($locale)"
+    [[ ! -s $tmp/man.err ]] || fail "man -l $man warned ($locale): $(cat "$tmp/man.err")"
+  done
   (($(wc -l <"$tmp/rendered") > 50)) || fail "man -l $man rendered almost nothing"
   sections=("${page_sections[@]}")
   [[ $page != nbdkit-*-plugin ]] || sections+=("${plugin_page_sections[@]}")
