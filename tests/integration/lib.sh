@@ -30,7 +30,8 @@
 #                               saying "timed out waiting for WHAT".
 #
 #   nbdkit_start NAME ARG...    run `nbdkit -P NAME.pid -U NAME.sock
-#                               --log=stderr ARG...` and wait for the pid
+#                               --log=stderr -D nbdkit.backend.datapath=0
+#                               ARG...` (no line per request) and wait for the pid
 #                               file (up to $MD_START_TIMEOUT seconds, default
 #                               60).  Fails if nbdkit exits with an error or
 #                               never becomes ready.
@@ -170,13 +171,20 @@ nbdkit_running ()
   [[ -s $(nbdkit_pidfile "$1") ]] && md_pid_alive "$(nbdkit_pid "$1")"
 }
 
+# The last MD_LOG_LINES (default 200) lines of NAME.log: a failing test
+# shows where it failed, not a whole log.
 md_show_log ()
 {
-  local log
+  local log lines keep=${MD_LOG_LINES:-200}
   log=$(nbdkit_log "$1")
   if [[ -s $log ]]; then
-    echo "--- nbdkit '$1' log ($log):" >&2
-    cat "$log" >&2
+    lines=$(wc -l <"$log")
+    if ((lines > keep)); then
+      echo "--- nbdkit '$1' log ($log), its last $keep of $lines lines:" >&2
+    else
+      echo "--- nbdkit '$1' log ($log):" >&2
+    fi
+    tail -n "$keep" -- "$log" >&2
     echo "---" >&2
   fi
 }
@@ -202,7 +210,11 @@ nbdkit_start ()
 
   # The foreground part does all configuration (config, config_complete,
   # get_ready) and exits non-zero if any of it fails.
-  if ! nbdkit -P "$pidfile" -U "$sock" --log=stderr "$@" </dev/null 2>>"$log"; then
+  # -D nbdkit.backend.datapath=0: with -v, the plugin's lines and
+  # nbdkit's own, but not one line per request (a load test makes
+  # millions).
+  if ! nbdkit -P "$pidfile" -U "$sock" --log=stderr -D nbdkit.backend.datapath=0 "$@" \
+         </dev/null 2>>"$log"; then
     fail "nbdkit '$name' failed to start: nbdkit $*"
   fi
   deadline=$((SECONDS + MD_START_TIMEOUT))
