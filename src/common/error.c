@@ -18,6 +18,12 @@ md_error_set (const char *fmt, ...)
   errno = saved_errno;
 }
 
+void
+md_error_clear (void)
+{
+  last_error[0] = '\0';
+}
+
 const char *
 md_error (void)
 {

@@ -11,6 +11,10 @@
 /* Record the message describing the current failure (printf format). */
 void md_error_set (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 
+/* Forget this thread's message, so that a caller can tell whether a
+ * callback it is about to call sets one. */
+void md_error_clear (void);
+
 /* The last message recorded by this thread ("" when none). */
 const char *md_error (void);
 

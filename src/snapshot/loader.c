@@ -75,6 +75,7 @@ deliver_pages (struct loader *l, const struct snap_frame *f, const unsigned char
   for (size_t i = 0; i < f->run_count; i++) {
     const struct snap_run *run = &l->index->runs[f->first_run + i];
     for (uint64_t j = 0; j < run->page_count; j++, data += l->page_size) {
+      md_error_clear ();
       void *dst = l->page_dest (l->opaque, run->first_page + j);
       if (dst == NULL) {
         if (md_error ()[0] == '\0')

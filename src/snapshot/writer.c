@@ -381,6 +381,7 @@ produce (struct writer *w, snap_next_page_fn next_page, void *opaque)
   while (s != NULL) {
     unsigned char *buf = s->pages + s->npages * w->page_size;
     uint64_t page_index;
+    md_error_clear ();
     int r = next_page (opaque, &page_index, buf);
     if (r == 0)
       break;

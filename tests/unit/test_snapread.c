@@ -709,6 +709,32 @@ test_in_order_runs (void **state)
   snap_reader_close (r);
 }
 
+/* A page destination that fails and sets no message. */
+static void *
+silent_failing_dest (void *opaque, uint64_t page_index)
+{
+  (void) opaque, (void) page_index;
+  return NULL;
+}
+
+/* A destination that fails without a message, after an earlier error in
+ * the loading thread: the loader names the page, not the stale message. */
+static void
+test_load_failure_message (void **state)
+{
+  (void) state;
+  const uint64_t pages[] = { 7 };
+  const char *path = scratch_path ("dest.snap");
+
+  write_pattern_snapshot (path, 64 * 4096, 4096, pages, 1, 1, NULL);
+  struct snap_reader *r = snap_reader_open (path);
+  assert_non_null (r);
+  md_error_set ("an earlier, unrelated error");
+  assert_int_equal (snap_reader_load (r, 1, silent_failing_dest, NULL), -1);
+  assert_error_contains ("no memory for page 7");
+  snap_reader_close (r);
+}
+
 static int
 setup (void **state)
 {
@@ -738,6 +764,7 @@ main (void)
     cmocka_unit_test (test_frame_without_checksum),
     cmocka_unit_test (test_zstd_checksum_checked_by_verify),
     cmocka_unit_test (test_in_order_runs),
+    cmocka_unit_test (test_load_failure_message),
   };
   return cmocka_run_group_tests (tests, setup, teardown);
 }

@@ -357,6 +357,14 @@ test_digest_is_layout_independent (void **state)
 }
 
 /* A failing page source leaves the old file as it was and no temporary. */
+/* A page source that fails at once and sets no message. */
+static int
+silent_failing_source (void *opaque, uint64_t *page_index, void *buf)
+{
+  (void) opaque, (void) page_index, (void) buf;
+  return -1;
+}
+
 static void
 test_failure_keeps_old_file (void **state)
 {
@@ -377,6 +385,12 @@ test_failure_keeps_old_file (void **state)
   };
   assert_int_equal (snap_write_file (path, &o, list_source_next, &src), -1);
   assert_error_contains ("test source failed on purpose");
+
+  /* A source that fails without a message, after an earlier error in
+   * this thread: the writer says so, not the stale message. */
+  md_error_set ("an earlier, unrelated error");
+  assert_int_equal (snap_write_file (path, &o, silent_failing_source, NULL), -1);
+  assert_error_contains ("the page source failed");
 
   /* Pages out of order are refused too. */
   const uint64_t backwards[] = { 3, 2 };
