@@ -15,6 +15,7 @@
 #include <zstd.h>
 
 #include "common/error.h"
+#include "common/fullio.h"
 #include "snapshot/format.h"
 #include "snapshot/reader.h"
 #include "common/threads.h"
@@ -287,20 +288,13 @@ int
 tool_detect_format (int fd, const char *name, enum tool_file_format *format)
 {
   unsigned char head[16];
-  size_t got = 0;
+  size_t got;
 
-  while (got < sizeof head) {
-    ssize_t n = pread (fd, head + got, sizeof head - got, (off_t) got);
-    if (n == -1 && errno == EINTR)
-      continue;
-    if (n == -1) {
-      tool_error ("%s: cannot read: %s", name,
-                  errno == ESPIPE ? "it must be a file, not a pipe" : strerror (errno));
-      return -1;
-    }
-    if (n == 0)
-      break;
-    got += (size_t) n;
+  /* A file shorter than HEAD is not an error here: it is a raw image. */
+  if (md_pread_full (fd, head, sizeof head, 0, &got) == -1 && errno != 0) {
+    tool_error ("%s: cannot read: %s", name,
+                errno == ESPIPE ? "it must be a file, not a pipe" : strerror (errno));
+    return -1;
   }
   if (snap_is_snapshot_prefix (head, got))
     *format = TOOL_FORMAT_SNAPSHOT;

@@ -13,6 +13,7 @@
 #include <zstd.h>
 
 #include "common/error.h"
+#include "common/fullio.h"
 #include "snapshot/digest.h"
 #include "snapshot/format.h"
 #include "snapshot/reader.h"
@@ -53,27 +54,18 @@ struct snap_frame_decoder {
 static int
 read_at (int fd, void *buf, size_t len, uint64_t offset, const char *what)
 {
-  unsigned char *p = buf;
+  size_t done;
 
-  while (len > 0) {
-    ssize_t n = pread (fd, p, len, (off_t) offset);
-    if (n == -1 && errno == EINTR)
-      continue;
-    if (n == -1) {
-      md_error_set ("%s at byte %llu: read error: %s", what,
-                    (unsigned long long) offset, strerror (errno));
-      return -1;
-    }
-    if (n == 0) {
-      md_error_set ("%s at byte %llu: unexpected end of file", what,
-                    (unsigned long long) offset);
-      return -1;
-    }
-    p += n;
-    len -= (size_t) n;
-    offset += (uint64_t) n;
-  }
-  return 0;
+  if (md_pread_full (fd, buf, len, offset, &done) == 0)
+    return 0;
+  offset += done;
+  if (errno != 0)
+    md_error_set ("%s at byte %llu: read error: %s", what,
+                  (unsigned long long) offset, strerror (errno));
+  else
+    md_error_set ("%s at byte %llu: unexpected end of file", what,
+                  (unsigned long long) offset);
+  return -1;
 }
 
 /* Fuzzing builds (tests/fuzz/run.sh) accept wrong checksums so that the

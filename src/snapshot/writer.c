@@ -32,6 +32,7 @@
 #include <zstd.h>
 
 #include "common/error.h"
+#include "common/fullio.h"
 #include "snapshot/digest.h"
 #include "snapshot/format.h"
 #include "snapshot/index.h"
@@ -108,18 +109,9 @@ writer_fail (struct writer *w)
 static int
 write_all (int fd, const void *buf, size_t len)
 {
-  const unsigned char *p = buf;
-
-  while (len > 0) {
-    ssize_t n = write (fd, p, len);
-    if (n == -1 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      md_error_set ("writing the snapshot: %s", n == 0 ? "no progress" : strerror (errno));
-      return -1;
-    }
-    p += n;
-    len -= (size_t) n;
+  if (md_write_full (fd, buf, len, NULL) == -1) {
+    md_error_set ("writing the snapshot: %s", errno == 0 ? "no progress" : strerror (errno));
+    return -1;
   }
   return 0;
 }
