@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/iszero.h"
 #include "store/internal.h"
 
 /* ---- the radix tree -------------------------------------------------- */
@@ -246,16 +247,6 @@ store_read (struct store *store, void *buf, uint64_t len, uint64_t offset)
   return 0;
 }
 
-static bool
-is_zero (const uint8_t *p, size_t n)
-{
-  /* Compare the buffer with itself shifted: memcmp is vectorised. */
-  for (size_t i = 0; i < n && i < 16; i++)
-    if (p[i] != 0)
-      return false;
-  return n <= 16 || memcmp (p, p + 16, n - 16) == 0;
-}
-
 /* Apply one page's share of a write (SRC non-NULL) or zero (SRC NULL). */
 static int
 page_change (struct store *store, uint64_t epoch, uint64_t page_index,
@@ -284,7 +275,7 @@ page_change (struct store *store, uint64_t epoch, uint64_t page_index,
     goto enomem;
 
   if (page == NULL) {
-    if (src == NULL || is_zero (src, n))
+    if (src == NULL || snap_is_zero (src, n))
       goto out;             /* still a hole */
     copy = malloc (page_size);
     if (copy == NULL)
@@ -296,8 +287,8 @@ page_change (struct store *store, uint64_t epoch, uint64_t page_index,
     atomic_fetch_add_explicit (&store->allocated_pages, 1, memory_order_relaxed);
   }
   else if (src == NULL &&
-           (whole || (is_zero (page, in_page) &&
-                      is_zero (page + in_page + n, page_size - in_page - n)))) {
+           (whole || (snap_is_zero (page, in_page) &&
+                      snap_is_zero (page + in_page + n, page_size - in_page - n)))) {
     /* Zero or trim that leaves the page all zeros frees it (or hands it to
      * the snapshot): a zeroed range costs no memory, like a hole. */
     atomic_store_explicit (&leaf->data[slot], NULL, memory_order_release);
