@@ -14,7 +14,7 @@
  * slots[produced % nslots], a worker owns the slot it took until it marks
  * it done, the emitter owns slots[next_write % nslots] once it is done.
  * Writer.lock protects the counters, slot states, input_done and the
- * error; slot contents are touched only by their owner.
+ * failure; slot contents are touched only by their owner.
  *
  * Frame boundaries are decided by the producer from the page sequence
  * alone, so the output does not depend on the thread count or timing.
@@ -77,8 +77,7 @@ struct writer {
   uint64_t next_compress;
   uint64_t next_write;
   bool input_done;
-  bool failed;
-  char error[1024];
+  struct snap_group_failure failure;
 
   /* Owned by the emitter while threads run, by the caller afterwards. */
   uint64_t file_offset;
@@ -95,15 +94,9 @@ struct writer {
 static void
 writer_fail (struct writer *w)
 {
-  pthread_mutex_lock (&w->lock);
-  if (!w->failed) {
-    w->failed = true;
-    snprintf (w->error, sizeof w->error, "%s", md_error ());
-  }
-  pthread_cond_broadcast (&w->work_ready);
-  pthread_cond_broadcast (&w->frame_done);
-  pthread_cond_broadcast (&w->slot_free);
-  pthread_mutex_unlock (&w->lock);
+  pthread_cond_t *const conds[] = { &w->work_ready, &w->frame_done, &w->slot_free };
+
+  snap_group_fail (&w->lock, &w->failure, conds, sizeof conds / sizeof conds[0]);
 }
 
 static int
@@ -184,9 +177,9 @@ worker_main (void *arg)
   }
   for (;;) {
     pthread_mutex_lock (&w->lock);
-    while (!w->failed && w->next_compress == w->produced && !w->input_done)
+    while (!w->failure.failed && w->next_compress == w->produced && !w->input_done)
       pthread_cond_wait (&w->work_ready, &w->lock);
-    if (w->failed || w->next_compress == w->produced) {
+    if (w->failure.failed || w->next_compress == w->produced) {
       pthread_mutex_unlock (&w->lock);
       break;
     }
@@ -247,10 +240,10 @@ emitter_main (void *arg)
   for (;;) {
     pthread_mutex_lock (&w->lock);
     struct slot *s = &w->slots[w->next_write % w->nslots];
-    while (!w->failed && !(w->next_write < w->produced && s->state == SLOT_DONE)
+    while (!w->failure.failed && !(w->next_write < w->produced && s->state == SLOT_DONE)
            && !(w->input_done && w->next_write == w->produced))
       pthread_cond_wait (&w->frame_done, &w->lock);
-    if (w->failed || w->next_write == w->produced) {
+    if (w->failure.failed || w->next_write == w->produced) {
       pthread_mutex_unlock (&w->lock);
       break;
     }
@@ -298,9 +291,9 @@ static struct slot *
 acquire_slot (struct writer *w)
 {
   pthread_mutex_lock (&w->lock);
-  while (!w->failed && w->produced - w->next_write >= w->nslots)
+  while (!w->failure.failed && w->produced - w->next_write >= w->nslots)
     pthread_cond_wait (&w->slot_free, &w->lock);
-  bool failed = w->failed;
+  bool failed = w->failure.failed;
   struct slot *s = &w->slots[w->produced % w->nslots];
   pthread_mutex_unlock (&w->lock);
 
@@ -327,7 +320,7 @@ static bool
 writer_failed (struct writer *w)
 {
   pthread_mutex_lock (&w->lock);
-  bool failed = w->failed;
+  bool failed = w->failure.failed;
   pthread_mutex_unlock (&w->lock);
   return failed;
 }
@@ -567,8 +560,8 @@ run_pipeline (struct writer *w, snap_next_page_fn next_page, void *opaque)
     pthread_join (threads[i], NULL);
   free (threads);
 
-  if (w->failed) {
-    md_error_set ("%s", w->error);
+  if (w->failure.failed) {
+    md_error_set ("%s", w->failure.message);
     return -1;
   }
   return 0;
