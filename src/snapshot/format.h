@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common/pagesize.h"
+
 #define SNAP_VERSION_MAJOR 1
 #define SNAP_VERSION_MINOR 0
 /* Required-feature bits this program implements (section 11: none yet;
@@ -44,9 +46,8 @@
 #define SNAP_SIGNATURE_SIZE 8u
 #define SNAP_MIN_FILE_SIZE (SNAP_HEADER_SIZE + SNAP_FOOTER_SIZE)
 
-/* Section 1: pages.  The same bounds as the store's. */
-#define SNAP_MIN_PAGE_SIZE 4096u
-#define SNAP_MAX_PAGE_SIZE (1024u * 1024u)
+/* Section 1: pages (their size bounds are common/pagesize.h's, shared
+ * with the store). */
 #define SNAP_MAX_VIRTUAL_SIZE ((uint64_t) INT64_MAX)
 
 /* Section 4: the most a data frame may decompress to. */
@@ -101,14 +102,6 @@ snap_put_le64 (unsigned char *p, uint64_t v)
 {
   for (int i = 0; i < 8; i++)
     p[i] = (unsigned char) (v >> (8 * i));
-}
-
-/* Whether PAGE_SIZE is one the format allows. */
-static inline int
-snap_page_size_valid (uint64_t page_size)
-{
-  return page_size >= SNAP_MIN_PAGE_SIZE && page_size <= SNAP_MAX_PAGE_SIZE
-         && (page_size & (page_size - 1)) == 0;
 }
 
 /* Number of pages of a disk: ceil(virtual_size / page_size). */

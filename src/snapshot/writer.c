@@ -491,7 +491,7 @@ check_options (const struct snap_write_options *o, int *level)
                   (unsigned long long) o->virtual_size);
     return -1;
   }
-  if (!snap_page_size_valid (o->page_size)) {
+  if (!md_page_size_valid (o->page_size)) {
     md_error_set ("writing a snapshot: page size %u is not a power of two "
                   "from 4096 to 1048576", o->page_size);
     return -1;

@@ -93,10 +93,9 @@ store_create (uint64_t size, uint32_t page_size)
   uint64_t max_index;
   unsigned index_bits;
 
-  if (page_size < STORE_MIN_PAGE_SIZE || page_size > STORE_MAX_PAGE_SIZE ||
-      (page_size & (page_size - 1)) != 0) {
+  if (!md_page_size_valid (page_size)) {
     md_error_set ("page size %" PRIu32 " is not a power of two between %u and %u",
-                  page_size, STORE_MIN_PAGE_SIZE, STORE_MAX_PAGE_SIZE);
+                  page_size, MD_MIN_PAGE_SIZE, MD_MAX_PAGE_SIZE);
     errno = EINVAL;
     return NULL;
   }

@@ -20,15 +20,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/pagesize.h"
+
 #define STORE_DEFAULT_PAGE_SIZE 32768u
-#define STORE_MIN_PAGE_SIZE 4096u
-#define STORE_MAX_PAGE_SIZE (1024u * 1024u)
 #define STORE_MAX_SIZE ((uint64_t) INT64_MAX)
 
 struct store;
 
 /* A store of SIZE bytes (0 .. STORE_MAX_SIZE) with pages of PAGE_SIZE
- * bytes (a power of two in STORE_MIN_PAGE_SIZE .. STORE_MAX_PAGE_SIZE).
+ * bytes (a power of two in MD_MIN_PAGE_SIZE .. MD_MAX_PAGE_SIZE).
  * Returns NULL with md_error() set on bad arguments or ENOMEM. */
 struct store *store_create (uint64_t size, uint32_t page_size);
 void store_destroy (struct store *store);

@@ -168,7 +168,7 @@ test_create_reports_geometry (void **state)
   assert_int_equal (store_page_size (s), STORE_DEFAULT_PAGE_SIZE);
   store_destroy (s);
 
-  s = store_create (0, STORE_MAX_PAGE_SIZE);
+  s = store_create (0, MD_MAX_PAGE_SIZE);
   assert_non_null (s);
   assert_int_equal (store_size (s), 0);
   store_destroy (s);
@@ -202,8 +202,8 @@ test_create_rejects_bad_arguments (void **state)
   expect_create_fails (1 << 20, PAGE + 1);
   expect_create_fails (1 << 20, 3 * PAGE);
   expect_create_fails (1 << 20, 5000);
-  expect_create_fails (1 << 20, STORE_MIN_PAGE_SIZE / 2);
-  expect_create_fails (1 << 20, STORE_MAX_PAGE_SIZE * 2);
+  expect_create_fails (1 << 20, MD_MIN_PAGE_SIZE / 2);
+  expect_create_fails (1 << 20, MD_MAX_PAGE_SIZE * 2);
   expect_create_fails (1 << 20, UINT32_MAX);
   expect_create_fails (1 << 20, 1u << 31);
   /* Sizes beyond 2^63-1. */
