@@ -18,6 +18,10 @@
  *
  * Frame boundaries are decided by the producer from the page sequence
  * alone, so the output does not depend on the thread count or timing.
+ *
+ * The file's fixed parts (header, metadata, index, footer) are encoded by
+ * skippable.c; this file writes the header, runs the pipeline, then has
+ * the trailer written.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,15 +36,15 @@
 #include <zstd.h>
 
 #include "common/error.h"
-#include "common/fullio.h"
+#include "common/iszero.h"
+#include "common/xxh64.h"
 #include "snapshot/digest.h"
 #include "snapshot/format.h"
 #include "snapshot/index.h"
 #include "snapshot/metadata.h"
 #include "snapshot/replace.h"
+#include "snapshot/skippable.h"
 #include "snapshot/writer.h"
-#include "common/xxh64.h"
-#include "common/iszero.h"
 
 enum slot_state { SLOT_FREE, SLOT_FILLED, SLOT_DONE };
 
@@ -97,16 +101,6 @@ writer_fail (struct writer *w)
   pthread_cond_t *const conds[] = { &w->work_ready, &w->frame_done, &w->slot_free };
 
   snap_group_fail (&w->lock, &w->failure, conds, sizeof conds / sizeof conds[0]);
-}
-
-static int
-write_all (int fd, const void *buf, size_t len)
-{
-  if (md_write_full (fd, buf, len, NULL) == -1) {
-    md_error_set ("writing the snapshot: %s", errno == 0 ? "no progress" : strerror (errno));
-    return -1;
-  }
-  return 0;
 }
 
 /* ---- workers ---- */
@@ -221,7 +215,7 @@ start_writeback (struct writer *w)
 static int
 emit_slot (struct writer *w, struct slot *s)
 {
-  if (write_all (w->fd, s->out, s->out_len) == -1)
+  if (snap_write_bytes (w->fd, s->out, s->out_len) == -1)
     return -1;
   if (snap_index_add_frame (&w->index, w->file_offset, s->out_len, s->checksum,
                             s->page_index, s->npages) == -1)
@@ -402,85 +396,6 @@ produce (struct writer *w, snap_next_page_fn next_page, void *opaque)
   pthread_mutex_unlock (&w->lock);
 }
 
-/* ---- the fixed parts of the file ---- */
-
-static int
-write_header (struct writer *w)
-{
-  unsigned char h[SNAP_HEADER_SIZE] = { 0 };
-
-  snap_put_le32 (h, SNAP_SKIPPABLE_MAGIC);
-  snap_put_le32 (h + 4, SNAP_HEADER_PAYLOAD_SIZE);
-  memcpy (h + SNAP_HEADER_OFF_SIGNATURE, SNAP_HEADER_SIGNATURE, SNAP_SIGNATURE_SIZE);
-  snap_put_le16 (h + SNAP_HEADER_OFF_MAJOR, SNAP_VERSION_MAJOR);
-  snap_put_le16 (h + SNAP_HEADER_OFF_MINOR, SNAP_VERSION_MINOR);
-  snap_put_le32 (h + SNAP_HEADER_OFF_FEATURES, 0);
-  snap_put_le64 (h + SNAP_HEADER_OFF_CHECKSUM,
-                 snap_xxh64 (h + SNAP_HEADER_OFF_SIGNATURE,
-                             SNAP_HEADER_OFF_CHECKSUM - SNAP_HEADER_OFF_SIGNATURE, 0));
-  if (write_all (w->fd, h, sizeof h) == -1)
-    return -1;
-  w->file_offset = SNAP_HEADER_SIZE;
-  return 0;
-}
-
-/* A skippable frame holding PAYLOAD; returns its offset in *OFFSET. */
-static int
-write_skippable (struct writer *w, const struct snap_cbor_buffer *payload,
-                 const char *what, uint64_t *offset)
-{
-  unsigned char h[SNAP_SKIPPABLE_HEADER_SIZE];
-
-  if (payload->len > UINT32_MAX) {
-    md_error_set ("writing a snapshot: the %s is %zu bytes, more than a "
-                  "skippable frame holds", what, payload->len);
-    return -1;
-  }
-  snap_put_le32 (h, SNAP_SKIPPABLE_MAGIC);
-  snap_put_le32 (h + 4, (uint32_t) payload->len);
-  if (write_all (w->fd, h, sizeof h) == -1
-      || write_all (w->fd, payload->data, payload->len) == -1)
-    return -1;
-  *offset = w->file_offset;
-  w->file_offset += sizeof h + payload->len;
-  return 0;
-}
-
-static int
-write_trailer (struct writer *w, const struct snap_metadata *meta)
-{
-  struct snap_cbor_buffer mbuf, ibuf;
-  uint64_t meta_offset, index_offset;
-  int r = -1;
-
-  snap_cbor_buffer_init (&mbuf);
-  snap_cbor_buffer_init (&ibuf);
-  if (snap_meta_encode (meta, &mbuf) == -1 || snap_index_encode (&w->index, &ibuf) == -1
-      || write_skippable (w, &mbuf, "metadata", &meta_offset) == -1
-      || write_skippable (w, &ibuf, "index", &index_offset) == -1)
-    goto out;
-
-  unsigned char f[SNAP_FOOTER_SIZE];
-  snap_put_le32 (f, SNAP_SKIPPABLE_MAGIC);
-  snap_put_le32 (f + 4, SNAP_FOOTER_PAYLOAD_SIZE);
-  memcpy (f + SNAP_FOOTER_OFF_SIGNATURE, SNAP_FOOTER_SIGNATURE, SNAP_SIGNATURE_SIZE);
-  snap_put_le64 (f + SNAP_FOOTER_OFF_META_OFFSET, meta_offset);
-  snap_put_le64 (f + SNAP_FOOTER_OFF_META_CHECKSUM, snap_xxh64 (mbuf.data, mbuf.len, 0));
-  snap_put_le64 (f + SNAP_FOOTER_OFF_INDEX_OFFSET, index_offset);
-  snap_put_le64 (f + SNAP_FOOTER_OFF_INDEX_CHECKSUM, snap_xxh64 (ibuf.data, ibuf.len, 0));
-  snap_put_le64 (f + SNAP_FOOTER_OFF_CHECKSUM,
-                 snap_xxh64 (f + SNAP_FOOTER_OFF_SIGNATURE,
-                             SNAP_FOOTER_OFF_CHECKSUM - SNAP_FOOTER_OFF_SIGNATURE, 0));
-  if (write_all (w->fd, f, sizeof f) == -1)
-    goto out;
-  w->file_offset += sizeof f;
-  r = 0;
-out:
-  snap_cbor_buffer_free (&mbuf);
-  snap_cbor_buffer_free (&ibuf);
-  return r;
-}
-
 /* ---- putting it together ---- */
 
 static int
@@ -601,7 +516,7 @@ snap_write_fd (int fd, const struct snap_write_options *options,
     goto out;
   }
 
-  if (write_header (&w) == -1 || run_pipeline (&w, next_page, opaque) == -1)
+  if (snap_write_header (w.fd, &w.file_offset) == -1 || run_pipeline (&w, next_page, opaque) == -1)
     goto out;
 
   meta.version_major = SNAP_VERSION_MAJOR;
@@ -613,7 +528,7 @@ snap_write_fd (int fd, const struct snap_write_options *options,
   snprintf (meta.creator, sizeof meta.creator, "%s",
             options->creator ? options->creator : "libmemdisk " MEMDISK_VERSION);
   meta.content_digest = snap_digest_final (&w.digest);
-  if (write_trailer (&w, &meta) == -1)
+  if (snap_write_trailer (w.fd, &w.file_offset, &meta, &w.index) == -1)
     goto out;
 
   if (options->stats != NULL)
