@@ -421,8 +421,11 @@ store_extents (struct store *store, uint64_t offset, uint64_t len,
       next = end;
 
     if (!have_run || allocated != run_allocated) {
-      if (have_run && fn (opaque, run_start, offset - run_start, run_allocated) == -1)
-        return -1;
+      if (have_run) {
+        int r = fn (opaque, run_start, offset - run_start, run_allocated);
+        if (r != 0)
+          return r == STORE_EXTENTS_STOP ? 0 : -1;
+      }
       run_start = offset;
       run_allocated = allocated;
       have_run = true;
@@ -431,7 +434,7 @@ store_extents (struct store *store, uint64_t offset, uint64_t len,
   }
   if (have_run && fn (opaque, run_start, end - run_start, run_allocated) == -1)
     return -1;
-  return 0;
+  return 0;                     /* a stop at the last run ends the walk too */
 }
 
 /* ---- loading --------------------------------------------------------- */

@@ -49,7 +49,10 @@ int store_trim (struct store *store, uint64_t len, uint64_t offset);
 
 /* Report the range [OFFSET, OFFSET+LEN) as maximal runs of allocated
  * (data) or unallocated (hole, reads as zeros) bytes, in order, clipped
- * to the range.  Stops early and returns -1 when FN returns -1. */
+ * to the range.  FN returns 0 for the next run, STORE_EXTENTS_STOP to end
+ * the walk early (store_extents then returns 0), or -1 to fail it
+ * (store_extents then returns -1; FN reports its own error). */
+#define STORE_EXTENTS_STOP 1
 typedef int (*store_extent_fn) (void *opaque, uint64_t offset, uint64_t len,
                                 bool allocated);
 int store_extents (struct store *store, uint64_t offset, uint64_t len,
