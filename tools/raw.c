@@ -1,3 +1,5 @@
+/* Raw disk images as a page source for the writer and a page sink for
+ * the reader (raw.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>

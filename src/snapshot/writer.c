@@ -68,7 +68,7 @@ struct writer {
   size_t frame_pages;
   int level;
   unsigned nworkers;
-  bool background;
+  bool compress_at_nice_19;
 
   struct slot *slots;
   size_t nslots;
@@ -160,7 +160,7 @@ worker_main (void *arg)
    * lock could starve it.)  Nice 19 rather than SCHED_IDLE: on a machine
    * busy with other work the save must still finish.  Linux applies nice
    * per thread.  Best effort: a failure just keeps the priority. */
-  if (w->background &&
+  if (w->compress_at_nice_19 &&
       setpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid), 19) == -1) {
     /* keep going at normal priority */
   }
@@ -501,7 +501,7 @@ snap_write_fd (int fd, const struct snap_write_options *options,
   if (w.frame_pages == 0)
     w.frame_pages = 1;
   w.level = level;
-  w.background = options->background;
+  w.compress_at_nice_19 = options->compress_at_nice_19;
   w.nworkers = snap_resolve_threads (options->threads);
   w.nslots = w.nworkers + 2;
   pthread_mutex_init (&w.lock, NULL);
