@@ -128,8 +128,8 @@ write_at (int fd, const unsigned char *p, size_t len, uint64_t offset)
   size_t done;
 
   if (md_pwrite_full (fd, p, len, offset, &done) == -1) {
-    md_error_set ("writing the raw image at byte %llu: %s",
-                  (unsigned long long) (offset + done),
+    uint64_t at = offset + done;
+    md_error_set ("writing the raw image at byte %llu: %s", (unsigned long long) at,
                   errno == 0 ? "no progress" : strerror (errno));
     return -1;
   }
