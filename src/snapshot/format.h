@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/pagesize.h"
+#include "common/xxh64.h"
 
 #define SNAP_VERSION_MAJOR 1
 #define SNAP_VERSION_MINOR 0
@@ -102,6 +103,16 @@ snap_put_le64 (unsigned char *p, uint64_t v)
 {
   for (int i = 0; i < 8; i++)
     p[i] = (unsigned char) (v >> (8 * i));
+}
+
+/* Sections 3 and 9: the checksum of the header or footer PART, whose
+ * checksum field is at CHECKSUM_OFFSET: XXH64 of the bytes from the
+ * signature up to that field. */
+static inline uint64_t
+snap_fixed_part_checksum (const unsigned char *part, size_t checksum_offset)
+{
+  return snap_xxh64 (part + SNAP_SKIPPABLE_HEADER_SIZE,
+                     checksum_offset - SNAP_SKIPPABLE_HEADER_SIZE, 0);
 }
 
 /* Number of pages of a disk: ceil(virtual_size / page_size). */

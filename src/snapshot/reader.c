@@ -49,6 +49,23 @@ snap_checksum_matches (uint64_t stored, uint64_t computed)
 
 /* ---- header and footer ---- */
 
+/* The checksum of the header or footer PART, read at byte AT. */
+static int
+check_fixed_part (const char *what, uint64_t at, const unsigned char *part,
+                  size_t checksum_offset)
+{
+  uint64_t stored = snap_get_le64 (part + checksum_offset);
+  uint64_t computed = snap_fixed_part_checksum (part, checksum_offset);
+
+  if (!snap_checksum_matches (stored, computed)) {
+    md_error_set ("%s at byte %llu: checksum mismatch (stored %016llx, "
+                  "computed %016llx)", what, (unsigned long long) at,
+                  (unsigned long long) stored, (unsigned long long) computed);
+    return -1;
+  }
+  return 0;
+}
+
 static int
 check_header (struct snap_reader *r)
 {
@@ -65,15 +82,8 @@ check_header (struct snap_reader *r)
     md_error_set ("header at byte 0: not a memdisk snapshot (bad signature)");
     return -1;
   }
-  uint64_t stored = snap_get_le64 (h + SNAP_HEADER_OFF_CHECKSUM);
-  uint64_t computed = snap_xxh64 (h + SNAP_HEADER_OFF_SIGNATURE,
-                                  SNAP_HEADER_OFF_CHECKSUM - SNAP_HEADER_OFF_SIGNATURE, 0);
-  if (!snap_checksum_matches (stored, computed)) {
-    md_error_set ("header at byte 0: checksum mismatch (stored %016llx, "
-                  "computed %016llx)", (unsigned long long) stored,
-                  (unsigned long long) computed);
+  if (check_fixed_part ("header", 0, h, SNAP_HEADER_OFF_CHECKSUM) == -1)
     return -1;
-  }
   uint16_t major = snap_get_le16 (h + SNAP_HEADER_OFF_MAJOR);
   uint16_t minor = snap_get_le16 (h + SNAP_HEADER_OFF_MINOR);
   uint32_t features = snap_get_le32 (h + SNAP_HEADER_OFF_FEATURES);
@@ -125,15 +135,8 @@ check_footer (struct snap_reader *r, struct footer *ft)
                   "file (truncated or damaged)", at);
     return -1;
   }
-  uint64_t stored = snap_get_le64 (f + SNAP_FOOTER_OFF_CHECKSUM);
-  uint64_t computed = snap_xxh64 (f + SNAP_FOOTER_OFF_SIGNATURE,
-                                  SNAP_FOOTER_OFF_CHECKSUM - SNAP_FOOTER_OFF_SIGNATURE, 0);
-  if (!snap_checksum_matches (stored, computed)) {
-    md_error_set ("footer at byte %llu: checksum mismatch (stored %016llx, "
-                  "computed %016llx)", at, (unsigned long long) stored,
-                  (unsigned long long) computed);
+  if (check_fixed_part ("footer", at, f, SNAP_FOOTER_OFF_CHECKSUM) == -1)
     return -1;
-  }
   ft->meta_offset = snap_get_le64 (f + SNAP_FOOTER_OFF_META_OFFSET);
   ft->meta_checksum = snap_get_le64 (f + SNAP_FOOTER_OFF_META_CHECKSUM);
   ft->index_offset = snap_get_le64 (f + SNAP_FOOTER_OFF_INDEX_OFFSET);

@@ -35,8 +35,7 @@ snap_write_header (int fd, uint64_t *file_offset)
   snap_put_le16 (h + SNAP_HEADER_OFF_MINOR, SNAP_VERSION_MINOR);
   snap_put_le32 (h + SNAP_HEADER_OFF_FEATURES, 0);
   snap_put_le64 (h + SNAP_HEADER_OFF_CHECKSUM,
-                 snap_xxh64 (h + SNAP_HEADER_OFF_SIGNATURE,
-                             SNAP_HEADER_OFF_CHECKSUM - SNAP_HEADER_OFF_SIGNATURE, 0));
+                 snap_fixed_part_checksum (h, SNAP_HEADER_OFF_CHECKSUM));
   if (snap_write_bytes (fd, h, sizeof h) == -1)
     return -1;
   *file_offset = SNAP_HEADER_SIZE;
@@ -89,8 +88,7 @@ snap_write_trailer (int fd, uint64_t *file_offset, const struct snap_metadata *m
   snap_put_le64 (f + SNAP_FOOTER_OFF_INDEX_OFFSET, index_offset);
   snap_put_le64 (f + SNAP_FOOTER_OFF_INDEX_CHECKSUM, snap_xxh64 (ibuf.data, ibuf.len, 0));
   snap_put_le64 (f + SNAP_FOOTER_OFF_CHECKSUM,
-                 snap_xxh64 (f + SNAP_FOOTER_OFF_SIGNATURE,
-                             SNAP_FOOTER_OFF_CHECKSUM - SNAP_FOOTER_OFF_SIGNATURE, 0));
+                 snap_fixed_part_checksum (f, SNAP_FOOTER_OFF_CHECKSUM));
   if (snap_write_bytes (fd, f, sizeof f) == -1)
     goto out;
   *file_offset += sizeof f;
