@@ -73,7 +73,7 @@ cow_record_free (struct store *store, struct cow_record *cow)
 
 int
 cow_save_blocks (struct store *store, struct cow_record *cow, const uint8_t *page,
-                  uint32_t in_page, uint32_t n)
+                 uint32_t in_page, uint32_t n)
 {
   for (uint32_t b = in_page / COW_BLOCK_SIZE; b <= (in_page + n - 1) / COW_BLOCK_SIZE; b++) {
     if (cow->blocks[b])
@@ -123,8 +123,8 @@ snapshot_wants (struct store *store, uint64_t page_index, uint64_t epoch)
 
 struct cow_record *
 cow_for_change (struct store *store, struct leaf *leaf, unsigned slot,
-                 uint64_t page_index, uint64_t epoch, const uint8_t *page,
-                 bool *failed)
+                uint64_t page_index, uint64_t epoch, const uint8_t *page,
+                bool *failed)
 {
   struct cow_record *cow;
 

@@ -38,7 +38,7 @@ node_install (_Atomic (void *) *slot, size_t size)
 
 struct leaf *
 store_leaf_find (struct store *store, uint64_t page_index, bool create,
-           uint64_t *hole_pages)
+                 uint64_t *hole_pages)
 {
   _Atomic (void *) *slot = &store->root;
 
