@@ -398,6 +398,9 @@ produce (struct writer *w, snap_next_page_fn next_page, void *opaque)
 
 /* ---- putting it together ---- */
 
+/* A frame holds whole pages: at least one of the largest. */
+_Static_assert (SNAP_FRAME_TARGET >= MD_MAX_PAGE_SIZE, "a frame must hold a page");
+
 static int
 check_options (const struct snap_write_options *o, int *level)
 {
@@ -497,9 +500,7 @@ snap_write_fd (int fd, const struct snap_write_options *options,
 
   w.page_size = options->page_size;
   w.virtual_size = options->virtual_size;
-  w.frame_pages = SNAP_FRAME_TARGET / options->page_size;
-  if (w.frame_pages == 0)
-    w.frame_pages = 1;
+  w.frame_pages = SNAP_FRAME_TARGET / options->page_size;   /* >= 1: see above */
   w.level = level;
   w.compress_at_nice_19 = options->compress_at_nice_19;
   w.nworkers = snap_resolve_threads (options->threads);
