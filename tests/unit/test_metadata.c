@@ -13,12 +13,7 @@
 
 #include "common/error.h"
 #include "snapshot/metadata.h"
-
-#define assert_error_contains(needle)                                         \
-  do {                                                                        \
-    if (strstr (md_error (), (needle)) == NULL)                               \
-      fail_msg ("expected \"%s\" in the error \"%s\"", (needle), md_error ()); \
-  } while (0)
+#include "test_snaphelp.h"      /* assert_error_contains */
 
 static struct snap_metadata
 sample (void)
