@@ -173,8 +173,7 @@ memdisk_cache (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 struct extents_request {
   struct nbdkit_extents *extents;
   bool only_one;                /* NBDKIT_FLAG_REQ_ONE */
-  bool stopped;                 /* we ended the walk; not an error */
-  bool add_failed;              /* nbdkit_add_extent already reported */
+  bool add_failed;              /* nbdkit_add_extent failed and reported it */
 };
 
 static int
@@ -187,11 +186,7 @@ add_extent (void *opaque, uint64_t offset, uint64_t len, bool allocated)
     req->add_failed = true;
     return -1;
   }
-  if (req->only_one) {
-    req->stopped = true;
-    return -1;
-  }
-  return 0;
+  return req->only_one ? STORE_EXTENTS_STOP : 0;
 }
 
 static int
@@ -204,13 +199,8 @@ memdisk_extents (void *handle, uint32_t count, uint64_t offset,
   };
 
   (void) handle;
-  if (store_extents (disk, offset, count, add_extent, &req) == -1) {
-    if (req.stopped)
-      return 0;
-    if (req.add_failed)
-      return -1;
-    return report_store_error ();
-  }
+  if (store_extents (disk, offset, count, add_extent, &req) == -1)
+    return req.add_failed ? -1 : report_store_error ();
   return 0;
 }
 

@@ -51,7 +51,7 @@ save_disk (struct store *disk, const char *why)
     .level = memdisk_config.snapshot_level,
     .threads = memdisk_config.snapshot_threads,
     .creator = "nbdkit-memdisk-plugin " MEMDISK_VERSION,
-    .background = true,
+    .compress_at_nice_19 = true,
     .stats = &stats,
   };
   struct timespec start;

@@ -289,11 +289,8 @@ parse_args (int argc, char **argv, struct convert *c)
       c->force = true;
       break;
     case OPT_PAGE_SIZE:
-      if (tool_parse_size (optarg, "page size", &c->page_size) == -1)
+      if (tool_parse_page_size ("convert", optarg, &c->page_size) == -1)
         return TOOL_EXIT_USAGE;
-      if (!snap_page_size_valid (c->page_size))
-        return tool_usage_error ("convert", "page size %s is not a power of two "
-                                 "from 4K to 1M", optarg);
       break;
     case 'h':
       convert_usage (stdout);

@@ -64,11 +64,8 @@ cmd_create (int argc, char **argv)
       size_given = true;
       break;
     case OPT_PAGE_SIZE:
-      if (tool_parse_size (optarg, "page size", &page_size) == -1)
+      if (tool_parse_page_size ("create", optarg, &page_size) == -1)
         return TOOL_EXIT_USAGE;
-      if (!snap_page_size_valid (page_size))
-        return tool_usage_error ("create", "page size %s is not a power of two "
-                                 "from 4K to 1M", optarg);
       break;
     case 'f':
       force = true;

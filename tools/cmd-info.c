@@ -1,6 +1,5 @@
 /* memdisk-tool info: what a snapshot holds, from its footer, metadata and
  * index only, so it takes the same time on a 1 MiB file as on a 1 TiB one. */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <time.h>
@@ -108,31 +107,14 @@ print_json (const struct info *in)
 int
 cmd_info (int argc, char **argv)
 {
-  enum { OPT_JSON = 256 };
-  static const struct option longopts[] = {
-    { "json", no_argument, NULL, OPT_JSON },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
-  };
-  bool json = false;
-  int c;
+  bool json;
+  const char *path;
+  int status = tool_parse_json_file ("info", info_usage, argc, argv, &json, &path);
 
-  while ((c = getopt_long (argc, argv, ":h", longopts, NULL)) != -1) {
-    switch (c) {
-    case OPT_JSON:
-      json = true;
-      break;
-    case 'h':
-      info_usage (stdout);
-      return TOOL_EXIT_OK;
-    default:
-      return tool_option_error ("info", c, argv);
-    }
-  }
-  if (argc - optind != 1)
-    return tool_usage_error ("info", "expected one FILE");
+  if (status != -1)
+    return status;
 
-  struct info in = { .path = argv[optind] };
+  struct info in = { .path = path };
   struct snap_reader *reader = tool_open_snapshot (in.path);
   if (reader == NULL)
     return TOOL_EXIT_FAILURE;

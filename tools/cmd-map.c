@@ -1,7 +1,6 @@
 /* memdisk-tool map: the disk's allocated extents, from the index alone
  * (the runs of pages each frame holds), like `qemu-img map` and
  * `nbdinfo --map`. */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 
@@ -89,31 +88,14 @@ map_print (const struct snap_metadata *m, const struct snap_index *ix, bool json
 int
 cmd_map (int argc, char **argv)
 {
-  enum { OPT_JSON = 256 };
-  static const struct option longopts[] = {
-    { "json", no_argument, NULL, OPT_JSON },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
-  };
-  bool json = false;
-  int c;
+  bool json;
+  const char *path;
+  int status = tool_parse_json_file ("map", map_usage, argc, argv, &json, &path);
 
-  while ((c = getopt_long (argc, argv, ":h", longopts, NULL)) != -1) {
-    switch (c) {
-    case OPT_JSON:
-      json = true;
-      break;
-    case 'h':
-      map_usage (stdout);
-      return TOOL_EXIT_OK;
-    default:
-      return tool_option_error ("map", c, argv);
-    }
-  }
-  if (argc - optind != 1)
-    return tool_usage_error ("map", "expected one FILE");
+  if (status != -1)
+    return status;
 
-  struct snap_reader *reader = tool_open_snapshot (argv[optind]);
+  struct snap_reader *reader = tool_open_snapshot (path);
   if (reader == NULL)
     return TOOL_EXIT_FAILURE;
   map_print (snap_reader_metadata (reader), snap_reader_index (reader), json);

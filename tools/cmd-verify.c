@@ -53,11 +53,9 @@ cmd_verify (int argc, char **argv)
     return tool_usage_error ("verify", "expected one FILE");
   const char *path = argv[optind];
 
-  struct snap_reader *reader = snap_reader_open (path);
-  if (reader == NULL) {
-    tool_error ("%s: %s", path, md_error ());
+  struct snap_reader *reader = tool_open_snapshot (path);
+  if (reader == NULL)
     return TOOL_EXIT_FAILURE;
-  }
   if (snap_reader_verify (reader, threads) == -1) {
     tool_error ("%s: %s", path, md_error ());
     snap_reader_close (reader);

@@ -1,3 +1,5 @@
+/* Raw disk images as a page source for the writer and a page sink for
+ * the reader (raw.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -5,6 +7,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/fullio.h"
 #include "snapshot/format.h"
 #include "raw.h"
 #include "common/iszero.h"
@@ -87,17 +90,11 @@ snap_raw_source_next (void *opaque, uint64_t *page_index, void *buf)
   uint64_t want = src->size - src->pos < src->page_size ? src->size - src->pos
                                                          : src->page_size;
   unsigned char *p = buf;
-  size_t done = 0;
-  while (done < want) {
-    ssize_t n = pread (src->fd, p + done, want - done, (off_t) (src->pos + done));
-    if (n == -1 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      md_error_set ("raw image at byte %llu: %s", (unsigned long long) (src->pos + done),
-                    n == 0 ? "unexpected end of file" : strerror (errno));
-      return -1;
-    }
-    done += (size_t) n;
+  size_t done;
+  if (md_pread_full (src->fd, p, want, src->pos, &done) == -1) {
+    md_error_set ("raw image at byte %llu: %s", (unsigned long long) (src->pos + done),
+                  errno == 0 ? "unexpected end of file" : strerror (errno));
+    return -1;
   }
   memset (p + want, 0, src->page_size - want);
   src->bytes_read += want;
@@ -128,18 +125,13 @@ snap_raw_sink_init (struct snap_raw_sink *sink, int fd, uint64_t virtual_size,
 static int
 write_at (int fd, const unsigned char *p, size_t len, uint64_t offset)
 {
-  while (len > 0) {
-    ssize_t n = pwrite (fd, p, len, (off_t) offset);
-    if (n == -1 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      md_error_set ("writing the raw image at byte %llu: %s", (unsigned long long) offset,
-                    n == 0 ? "no progress" : strerror (errno));
-      return -1;
-    }
-    p += n;
-    len -= (size_t) n;
-    offset += (uint64_t) n;
+  size_t done;
+
+  if (md_pwrite_full (fd, p, len, offset, &done) == -1) {
+    uint64_t at = offset + done;
+    md_error_set ("writing the raw image at byte %llu: %s", (unsigned long long) at,
+                  errno == 0 ? "no progress" : strerror (errno));
+    return -1;
   }
   return 0;
 }
@@ -147,19 +139,15 @@ write_at (int fd, const unsigned char *p, size_t len, uint64_t offset)
 static int
 write_seq (struct snap_raw_sink *sink, const unsigned char *p, size_t len)
 {
-  while (len > 0) {
-    ssize_t n = write (sink->fd, p, len);
-    if (n == -1 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      md_error_set ("writing the raw image at byte %llu: %s",
-                    (unsigned long long) sink->pos,
-                    n == 0 ? "no progress" : strerror (errno));
-      return -1;
-    }
-    p += n;
-    len -= (size_t) n;
-    sink->pos += (uint64_t) n;
+  size_t done;
+  int r = md_write_full (sink->fd, p, len, &done);
+
+  sink->pos += done;
+  if (r == -1) {
+    md_error_set ("writing the raw image at byte %llu: %s",
+                  (unsigned long long) sink->pos,
+                  errno == 0 ? "no progress" : strerror (errno));
+    return -1;
   }
   return 0;
 }

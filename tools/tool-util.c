@@ -15,6 +15,7 @@
 #include <zstd.h>
 
 #include "common/error.h"
+#include "common/fullio.h"
 #include "snapshot/format.h"
 #include "snapshot/reader.h"
 #include "common/threads.h"
@@ -287,20 +288,13 @@ int
 tool_detect_format (int fd, const char *name, enum tool_file_format *format)
 {
   unsigned char head[16];
-  size_t got = 0;
+  size_t got;
 
-  while (got < sizeof head) {
-    ssize_t n = pread (fd, head + got, sizeof head - got, (off_t) got);
-    if (n == -1 && errno == EINTR)
-      continue;
-    if (n == -1) {
-      tool_error ("%s: cannot read: %s", name,
-                  errno == ESPIPE ? "it must be a file, not a pipe" : strerror (errno));
-      return -1;
-    }
-    if (n == 0)
-      break;
-    got += (size_t) n;
+  /* A file shorter than HEAD is not an error here: it is a raw image. */
+  if (md_pread_full (fd, head, sizeof head, 0, &got) == -1 && errno != 0) {
+    tool_error ("%s: cannot read: %s", name,
+                errno == ESPIPE ? "it must be a file, not a pipe" : strerror (errno));
+    return -1;
   }
   if (snap_is_snapshot_prefix (head, got))
     *format = TOOL_FORMAT_SNAPSHOT;
@@ -314,10 +308,47 @@ tool_detect_format (int fd, const char *name, enum tool_file_format *format)
   return 0;
 }
 
-const char *
-tool_format_name (enum tool_file_format format)
+int
+tool_parse_json_file (const char *command, void (*usage) (FILE *out), int argc,
+                      char **argv, bool *json, const char **path)
 {
-  return format == TOOL_FORMAT_SNAPSHOT ? "snapshot" : "raw";
+  enum { OPT_JSON = 256 };
+  static const struct option longopts[] = {
+    { "json", no_argument, NULL, OPT_JSON },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  int c;
+
+  *json = false;
+  while ((c = getopt_long (argc, argv, ":h", longopts, NULL)) != -1) {
+    switch (c) {
+    case OPT_JSON:
+      *json = true;
+      break;
+    case 'h':
+      usage (stdout);
+      return TOOL_EXIT_OK;
+    default:
+      return tool_option_error (command, c, argv);
+    }
+  }
+  if (argc - optind != 1)
+    return tool_usage_error (command, "expected one FILE");
+  *path = argv[optind];
+  return -1;
+}
+
+int
+tool_parse_page_size (const char *command, const char *arg, uint64_t *page_size)
+{
+  if (tool_parse_size (arg, "page size", page_size) == -1)
+    return -1;
+  if (!md_page_size_valid (*page_size)) {
+    tool_usage_error (command, "page size %s is not a power of two from 4K to 1M", arg);
+    return -1;
+  }
+  return 0;
 }
 
 struct tool_progress {

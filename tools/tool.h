@@ -32,12 +32,22 @@ int tool_usage_error (const char *command, const char *fmt, ...)
  * and return TOOL_EXIT_USAGE. */
 int tool_option_error (const char *command, int c, char **argv);
 
+/* The command line of COMMAND [--json] FILE (info, map): -1 with *JSON
+ * and *PATH set, or the exit status to return at once (after --help, which
+ * prints USAGE, or a usage error). */
+int tool_parse_json_file (const char *command, void (*usage) (FILE *out), int argc,
+                          char **argv, bool *json, const char **path);
+
 /* Option values.  Each returns 0, or -1 after printing what is wrong. */
 int tool_parse_level (const char *arg, int *level);
 int tool_parse_threads (const char *arg, unsigned *threads);
 /* A byte count: digits with an optional K/M/G/T/P/E suffix (binary
  * units; "512M", "512MiB" and "512MB" alike). */
 int tool_parse_size (const char *arg, const char *what, uint64_t *size);
+
+/* COMMAND's --page-size value: a size (as tool_parse_size) that is a
+ * power of two from 4K to 1M.  0, or -1 after printing what is wrong. */
+int tool_parse_page_size (const char *command, const char *arg, uint64_t *page_size);
 
 /* BYTES in plain words ("512 bytes", "32 KiB", "1.5 GiB"), in BUF. */
 const char *tool_format_size (uint64_t bytes, char buf[32]);
@@ -70,7 +80,6 @@ enum tool_file_format { TOOL_FORMAT_RAW, TOOL_FORMAT_SNAPSHOT };
  * -1 after printing why when the file cannot be read or is a plain zstd
  * file, which is neither. */
 int tool_detect_format (int fd, const char *name, enum tool_file_format *format);
-const char *tool_format_name (enum tool_file_format format);
 
 /* Progress on stderr, updated in place a few times a second:
  * "NAME: 42% 1.2 GiB of 2 GiB, 310 MiB/s, 0:03 left".  Shown only when

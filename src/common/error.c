@@ -1,3 +1,5 @@
+/* Per-thread error messages (error.h): one buffer per thread, so that
+ * concurrent callers never see each other's errors. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,7 +1,8 @@
-/* Whether a buffer holds only zero bytes: the writer skips such pages, the
- * digest skips such blocks, the raw writer leaves holes for them. */
-#ifndef MEMDISK_SNAPZERO_H
-#define MEMDISK_SNAPZERO_H
+/* Whether a buffer holds only zero bytes: the store keeps no page for
+ * zeros, the writer skips such pages, the digest skips such blocks, the
+ * raw writer leaves holes for them.  The one is-zero test of memdisk. */
+#ifndef MEMDISK_ISZERO_H
+#define MEMDISK_ISZERO_H
 
 #include <stdbool.h>
 #include <stddef.h>

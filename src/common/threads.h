@@ -1,6 +1,11 @@
-/* How many threads the codec uses. */
+/* The codec's threads: how many it uses, and how a group of them (the
+ * writer's pipeline, the loader's workers) stops on its first failure. */
 #ifndef MEMDISK_SNAPTHREADS_H
 #define MEMDISK_SNAPTHREADS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 /* The most threads the writer or the reader will start. */
 #define SNAP_MAX_THREADS 256u
@@ -10,5 +15,19 @@ unsigned snap_default_threads (void);
 
 /* THREADS, or the default for 0, clamped to SNAP_MAX_THREADS. */
 unsigned snap_resolve_threads (unsigned threads);
+
+/* The first failure of a group of threads: FAILED tells every thread to
+ * stop; MESSAGE keeps the md_error() of the thread that failed first, for
+ * the thread that reports it.  Guarded by the group's own mutex. */
+struct snap_group_failure {
+  bool failed;
+  char message[1024];
+};
+
+/* Take LOCK, record this thread's md_error() in FAILURE unless a failure
+ * is recorded already, and wake every thread waiting on one of the COUNT
+ * condition variables CONDS, so that each sees the failure and stops. */
+void snap_group_fail (pthread_mutex_t *lock, struct snap_group_failure *failure,
+                      pthread_cond_t *const conds[], size_t count);
 
 #endif

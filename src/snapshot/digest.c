@@ -1,3 +1,5 @@
+/* The content digest (digest.h, docs/snapshot-format.md section 7):
+ * records per non-zero 4 KiB block, folded in block order. */
 #include "snapshot/digest.h"
 #include "snapshot/format.h"
 #include "common/iszero.h"

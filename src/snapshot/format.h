@@ -8,6 +8,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common/pagesize.h"
+#include "common/xxh64.h"
+
 #define SNAP_VERSION_MAJOR 1
 #define SNAP_VERSION_MINOR 0
 /* Required-feature bits this program implements (section 11: none yet;
@@ -44,9 +47,8 @@
 #define SNAP_SIGNATURE_SIZE 8u
 #define SNAP_MIN_FILE_SIZE (SNAP_HEADER_SIZE + SNAP_FOOTER_SIZE)
 
-/* Section 1: pages.  The same bounds as the store's. */
-#define SNAP_MIN_PAGE_SIZE 4096u
-#define SNAP_MAX_PAGE_SIZE (1024u * 1024u)
+/* Section 1: pages (their size bounds are common/pagesize.h's, shared
+ * with the store). */
 #define SNAP_MAX_VIRTUAL_SIZE ((uint64_t) INT64_MAX)
 
 /* Section 4: the most a data frame may decompress to. */
@@ -103,12 +105,14 @@ snap_put_le64 (unsigned char *p, uint64_t v)
     p[i] = (unsigned char) (v >> (8 * i));
 }
 
-/* Whether PAGE_SIZE is one the format allows. */
-static inline int
-snap_page_size_valid (uint64_t page_size)
+/* Sections 3 and 9: the checksum of the header or footer PART, whose
+ * checksum field is at CHECKSUM_OFFSET: XXH64 of the bytes from the
+ * signature up to that field. */
+static inline uint64_t
+snap_fixed_part_checksum (const unsigned char *part, size_t checksum_offset)
 {
-  return page_size >= SNAP_MIN_PAGE_SIZE && page_size <= SNAP_MAX_PAGE_SIZE
-         && (page_size & (page_size - 1)) == 0;
+  return snap_xxh64 (part + SNAP_SKIPPABLE_HEADER_SIZE,
+                     checksum_offset - SNAP_SKIPPABLE_HEADER_SIZE, 0);
 }
 
 /* Number of pages of a disk: ceil(virtual_size / page_size). */

@@ -13,7 +13,7 @@
  * waits for is already in another worker's hands and the wait ends.
  *
  * Loader.lock protects next_frame, delivered, folded, the ring's done
- * flags, the digest and the error; a slot's records are written only by
+ * flags, the digest and the failure; a slot's records are written only by
  * the worker that owns frame K before it sets done, and read only under
  * the lock after.
  */
@@ -53,20 +53,15 @@ struct loader {
   size_t window;
   struct parked *ring;
   struct snap_digest digest;
-  bool failed;
-  char error[1024];
+  struct snap_group_failure failure;
 };
 
 static void
 loader_fail (struct loader *l)
 {
-  pthread_mutex_lock (&l->lock);
-  if (!l->failed) {
-    l->failed = true;
-    snprintf (l->error, sizeof l->error, "%s", md_error ());
-  }
-  pthread_cond_broadcast (&l->changed);
-  pthread_mutex_unlock (&l->lock);
+  pthread_cond_t *const conds[] = { &l->changed };
+
+  snap_group_fail (&l->lock, &l->failure, conds, 1);
 }
 
 static int
@@ -116,9 +111,9 @@ deliver (struct loader *l, size_t k, const unsigned char *data)
     return deliver_runs (l, f, data);
 
   pthread_mutex_lock (&l->lock);
-  while (!l->failed && l->delivered != k)
+  while (!l->failure.failed && l->delivered != k)
     pthread_cond_wait (&l->changed, &l->lock);
-  bool failed = l->failed;
+  bool failed = l->failure.failed;
   pthread_mutex_unlock (&l->lock);
   if (failed)
     return 0;                   /* someone else reports the error */
@@ -178,10 +173,10 @@ worker_main (void *arg)
   }
   for (;;) {
     pthread_mutex_lock (&l->lock);
-    while (!l->failed && l->next_frame < l->index->frame_count
+    while (!l->failure.failed && l->next_frame < l->index->frame_count
            && l->next_frame >= l->folded + l->window)
       pthread_cond_wait (&l->changed, &l->lock);
-    if (l->failed || l->next_frame == l->index->frame_count) {
+    if (l->failure.failed || l->next_frame == l->index->frame_count) {
       pthread_mutex_unlock (&l->lock);
       break;
     }
@@ -236,8 +231,8 @@ run_loader (struct snap_reader *reader, unsigned threads, struct loader *l)
   for (unsigned i = 1; i < started; i++)
     pthread_join (tids[i], NULL);
 
-  if (l->failed)
-    md_error_set ("%s", l->error);
+  if (l->failure.failed)
+    md_error_set ("%s", l->failure.message);
   else
     r = snap_reader_check_digest (reader, &l->digest);
 

@@ -118,7 +118,8 @@ decode_creator (struct snap_cbor_reader *r, struct snap_metadata *meta)
   return 0;
 }
 
-/* Rules that relate several keys, checked once all are known. */
+/* Rules that relate several keys, checked once all are known (the page
+ * size is valid: snap_meta_decode checked it). */
 static int
 check_consistency (const struct snap_metadata *meta, uint64_t offset)
 {
@@ -126,12 +127,6 @@ check_consistency (const struct snap_metadata *meta, uint64_t offset)
     md_error_set ("metadata at byte %llu: virtual size %llu is larger than "
                   "2^63-1", (unsigned long long) offset,
                   (unsigned long long) meta->virtual_size);
-    return -1;
-  }
-  if (!snap_page_size_valid (meta->page_size)) {
-    md_error_set ("metadata at byte %llu: page size %u is not a power of two "
-                  "from 4096 to 1048576", (unsigned long long) offset,
-                  meta->page_size);
     return -1;
   }
   uint64_t pages = snap_page_count (meta->virtual_size, meta->page_size);
@@ -203,7 +198,7 @@ snap_meta_decode (const void *buf, size_t len, uint64_t file_offset,
                     (unsigned long long) file_offset, keys[k]);
       return -1;
     }
-  if (!snap_page_size_valid (page_size)) {
+  if (!md_page_size_valid (page_size)) {
     md_error_set ("metadata at byte %llu: page size %llu is not a power of two "
                   "from 4096 to 1048576", (unsigned long long) file_offset,
                   (unsigned long long) page_size);

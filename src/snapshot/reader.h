@@ -6,7 +6,8 @@
  * what is wrong and the byte offset, e.g. "frame 3 at byte 1234: checksum
  * mismatch"; callers add the file name.
  *
- * reader.c: opening, metadata, decoding one frame, sequential reading.
+ * reader.c: opening, metadata, sequential reading.
+ * decoder.c: decoding one frame.
  * loader.c: decoding all frames on several threads.
  */
 #ifndef MEMDISK_SNAPREAD_H
@@ -33,7 +34,7 @@ const struct snap_metadata *snap_reader_metadata (const struct snap_reader *read
 const struct snap_index *snap_reader_index (const struct snap_reader *reader);
 uint64_t snap_reader_file_size (const struct snap_reader *reader);
 
-/* ---- one frame at a time ---- */
+/* ---- one frame at a time (decoder.c) ---- */
 
 /* Per-thread buffers and zstd context for decoding frames.  With
  * ZSTD_CHECKSUMS false the decoder skips zstd's content checksums, which

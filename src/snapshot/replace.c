@@ -1,3 +1,5 @@
+/* Atomic replacement of a file through a temporary in its folder, and
+ * removal of the temporaries a killed save left behind (replace.h). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -1,7 +1,7 @@
 /* Replacing a file atomically, and cleaning up after a replacement that
  * was killed half-way: write a temporary file in the target's
  * folder, then fsync it, rename it over the target and fsync the folder.
- * Until the commit the target is untouched; after a crash it is either the
+ * Until the rename the target is untouched; after a crash it is either the
  * old file or the complete new one.  A new file gets mode 0600 (disk
  * images can hold secrets); replacing a file keeps that file's mode. */
 #ifndef MEMDISK_SNAPSHOT_REPLACE_H
@@ -15,10 +15,16 @@ struct snap_tmpfile {
 
 /* Create the temporary for TARGET.  -1 with md_error set on failure. */
 int snap_tmpfile_create (struct snap_tmpfile *tmp, const char *target);
-/* fsync, rename over the target, fsync the folder, release.  On failure
- * the temporary is removed and the target untouched. */
+/* fsync, rename over the target, fsync the folder, release.  On failure,
+ * -1 with md_error set, and the temporary is gone either way:
+ *   - the temporary's fsync or close, or the rename, failed: the temporary
+ *     is removed and the target untouched (the old file, or none);
+ *   - the folder's open or fsync failed, after the rename: the target is
+ *     the new file, complete, but the rename may not survive a crash
+ *     (then the target is the old file or the new one). */
 int snap_tmpfile_commit (struct snap_tmpfile *tmp);
-/* Close and remove the temporary; the target is untouched. */
+/* Close and remove the temporary; the target is untouched (nothing was
+ * renamed yet). */
 void snap_tmpfile_abort (struct snap_tmpfile *tmp);
 
 /* Temporaries left behind by a save that was killed (kill -9, power

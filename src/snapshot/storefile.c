@@ -1,3 +1,6 @@
+/* Saving a store to a snapshot file and loading one into a new store
+ * (storefile.h): the store's snapshot walk feeds the writer, the loader
+ * fills the store's pages. */
 #include <errno.h>
 
 #include "common/error.h"

@@ -12,9 +12,11 @@
 /* Write a point-in-time snapshot of STORE to PATH (atomically replacing
  * it).  OPTIONS supplies level, threads, creator and stats; the virtual
  * and page sizes come from the store.  Clients may keep writing: the
- * snapshot is the store at the instant this call began.  On failure PATH
- * is untouched, the store is marked changed (so the next save retries),
- * and -1 is returned with md_error set. */
+ * snapshot is the store at the instant this call began.  On failure the
+ * store is marked changed (so the next save retries) and -1 is returned
+ * with md_error set; PATH is untouched, except when only the folder's
+ * fsync after the rename failed: then PATH is the new snapshot, complete,
+ * whose rename may not survive a crash (snap_tmpfile_commit). */
 int snapstore_save (struct store *store, const char *path,
                     const struct snap_write_options *options);
 

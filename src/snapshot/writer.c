@@ -14,10 +14,14 @@
  * slots[produced % nslots], a worker owns the slot it took until it marks
  * it done, the emitter owns slots[next_write % nslots] once it is done.
  * Writer.lock protects the counters, slot states, input_done and the
- * error; slot contents are touched only by their owner.
+ * failure; slot contents are touched only by their owner.
  *
  * Frame boundaries are decided by the producer from the page sequence
  * alone, so the output does not depend on the thread count or timing.
+ *
+ * The file's fixed parts (header, metadata, index, footer) are encoded by
+ * skippable.c; this file writes the header, runs the pipeline, then has
+ * the trailer written.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,14 +36,15 @@
 #include <zstd.h>
 
 #include "common/error.h"
+#include "common/iszero.h"
+#include "common/xxh64.h"
 #include "snapshot/digest.h"
 #include "snapshot/format.h"
 #include "snapshot/index.h"
 #include "snapshot/metadata.h"
 #include "snapshot/replace.h"
+#include "snapshot/skippable.h"
 #include "snapshot/writer.h"
-#include "common/xxh64.h"
-#include "common/iszero.h"
 
 enum slot_state { SLOT_FREE, SLOT_FILLED, SLOT_DONE };
 
@@ -63,7 +68,7 @@ struct writer {
   size_t frame_pages;
   int level;
   unsigned nworkers;
-  bool background;
+  bool compress_at_nice_19;
 
   struct slot *slots;
   size_t nslots;
@@ -76,8 +81,7 @@ struct writer {
   uint64_t next_compress;
   uint64_t next_write;
   bool input_done;
-  bool failed;
-  char error[1024];
+  struct snap_group_failure failure;
 
   /* Owned by the emitter while threads run, by the caller afterwards. */
   uint64_t file_offset;
@@ -94,34 +98,9 @@ struct writer {
 static void
 writer_fail (struct writer *w)
 {
-  pthread_mutex_lock (&w->lock);
-  if (!w->failed) {
-    w->failed = true;
-    snprintf (w->error, sizeof w->error, "%s", md_error ());
-  }
-  pthread_cond_broadcast (&w->work_ready);
-  pthread_cond_broadcast (&w->frame_done);
-  pthread_cond_broadcast (&w->slot_free);
-  pthread_mutex_unlock (&w->lock);
-}
+  pthread_cond_t *const conds[] = { &w->work_ready, &w->frame_done, &w->slot_free };
 
-static int
-write_all (int fd, const void *buf, size_t len)
-{
-  const unsigned char *p = buf;
-
-  while (len > 0) {
-    ssize_t n = write (fd, p, len);
-    if (n == -1 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      md_error_set ("writing the snapshot: %s", n == 0 ? "no progress" : strerror (errno));
-      return -1;
-    }
-    p += n;
-    len -= (size_t) n;
-  }
-  return 0;
+  snap_group_fail (&w->lock, &w->failure, conds, sizeof conds / sizeof conds[0]);
 }
 
 /* ---- workers ---- */
@@ -181,7 +160,7 @@ worker_main (void *arg)
    * lock could starve it.)  Nice 19 rather than SCHED_IDLE: on a machine
    * busy with other work the save must still finish.  Linux applies nice
    * per thread.  Best effort: a failure just keeps the priority. */
-  if (w->background &&
+  if (w->compress_at_nice_19 &&
       setpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid), 19) == -1) {
     /* keep going at normal priority */
   }
@@ -192,9 +171,9 @@ worker_main (void *arg)
   }
   for (;;) {
     pthread_mutex_lock (&w->lock);
-    while (!w->failed && w->next_compress == w->produced && !w->input_done)
+    while (!w->failure.failed && w->next_compress == w->produced && !w->input_done)
       pthread_cond_wait (&w->work_ready, &w->lock);
-    if (w->failed || w->next_compress == w->produced) {
+    if (w->failure.failed || w->next_compress == w->produced) {
       pthread_mutex_unlock (&w->lock);
       break;
     }
@@ -236,7 +215,7 @@ start_writeback (struct writer *w)
 static int
 emit_slot (struct writer *w, struct slot *s)
 {
-  if (write_all (w->fd, s->out, s->out_len) == -1)
+  if (snap_write_bytes (w->fd, s->out, s->out_len) == -1)
     return -1;
   if (snap_index_add_frame (&w->index, w->file_offset, s->out_len, s->checksum,
                             s->page_index, s->npages) == -1)
@@ -255,10 +234,10 @@ emitter_main (void *arg)
   for (;;) {
     pthread_mutex_lock (&w->lock);
     struct slot *s = &w->slots[w->next_write % w->nslots];
-    while (!w->failed && !(w->next_write < w->produced && s->state == SLOT_DONE)
+    while (!w->failure.failed && !(w->next_write < w->produced && s->state == SLOT_DONE)
            && !(w->input_done && w->next_write == w->produced))
       pthread_cond_wait (&w->frame_done, &w->lock);
-    if (w->failed || w->next_write == w->produced) {
+    if (w->failure.failed || w->next_write == w->produced) {
       pthread_mutex_unlock (&w->lock);
       break;
     }
@@ -306,9 +285,9 @@ static struct slot *
 acquire_slot (struct writer *w)
 {
   pthread_mutex_lock (&w->lock);
-  while (!w->failed && w->produced - w->next_write >= w->nslots)
+  while (!w->failure.failed && w->produced - w->next_write >= w->nslots)
     pthread_cond_wait (&w->slot_free, &w->lock);
-  bool failed = w->failed;
+  bool failed = w->failure.failed;
   struct slot *s = &w->slots[w->produced % w->nslots];
   pthread_mutex_unlock (&w->lock);
 
@@ -335,7 +314,7 @@ static bool
 writer_failed (struct writer *w)
 {
   pthread_mutex_lock (&w->lock);
-  bool failed = w->failed;
+  bool failed = w->failure.failed;
   pthread_mutex_unlock (&w->lock);
   return failed;
 }
@@ -418,86 +397,10 @@ produce (struct writer *w, snap_next_page_fn next_page, void *opaque)
   pthread_mutex_unlock (&w->lock);
 }
 
-/* ---- the fixed parts of the file ---- */
-
-static int
-write_header (struct writer *w)
-{
-  unsigned char h[SNAP_HEADER_SIZE] = { 0 };
-
-  snap_put_le32 (h, SNAP_SKIPPABLE_MAGIC);
-  snap_put_le32 (h + 4, SNAP_HEADER_PAYLOAD_SIZE);
-  memcpy (h + SNAP_HEADER_OFF_SIGNATURE, SNAP_HEADER_SIGNATURE, SNAP_SIGNATURE_SIZE);
-  snap_put_le16 (h + SNAP_HEADER_OFF_MAJOR, SNAP_VERSION_MAJOR);
-  snap_put_le16 (h + SNAP_HEADER_OFF_MINOR, SNAP_VERSION_MINOR);
-  snap_put_le32 (h + SNAP_HEADER_OFF_FEATURES, 0);
-  snap_put_le64 (h + SNAP_HEADER_OFF_CHECKSUM,
-                 snap_xxh64 (h + SNAP_HEADER_OFF_SIGNATURE,
-                             SNAP_HEADER_OFF_CHECKSUM - SNAP_HEADER_OFF_SIGNATURE, 0));
-  if (write_all (w->fd, h, sizeof h) == -1)
-    return -1;
-  w->file_offset = SNAP_HEADER_SIZE;
-  return 0;
-}
-
-/* A skippable frame holding PAYLOAD; returns its offset in *OFFSET. */
-static int
-write_skippable (struct writer *w, const struct snap_cbor_buffer *payload,
-                 const char *what, uint64_t *offset)
-{
-  unsigned char h[SNAP_SKIPPABLE_HEADER_SIZE];
-
-  if (payload->len > UINT32_MAX) {
-    md_error_set ("writing a snapshot: the %s is %zu bytes, more than a "
-                  "skippable frame holds", what, payload->len);
-    return -1;
-  }
-  snap_put_le32 (h, SNAP_SKIPPABLE_MAGIC);
-  snap_put_le32 (h + 4, (uint32_t) payload->len);
-  if (write_all (w->fd, h, sizeof h) == -1
-      || write_all (w->fd, payload->data, payload->len) == -1)
-    return -1;
-  *offset = w->file_offset;
-  w->file_offset += sizeof h + payload->len;
-  return 0;
-}
-
-static int
-write_trailer (struct writer *w, const struct snap_metadata *meta)
-{
-  struct snap_cbor_buffer mbuf, ibuf;
-  uint64_t meta_offset, index_offset;
-  int r = -1;
-
-  snap_cbor_buffer_init (&mbuf);
-  snap_cbor_buffer_init (&ibuf);
-  if (snap_meta_encode (meta, &mbuf) == -1 || snap_index_encode (&w->index, &ibuf) == -1
-      || write_skippable (w, &mbuf, "metadata", &meta_offset) == -1
-      || write_skippable (w, &ibuf, "index", &index_offset) == -1)
-    goto out;
-
-  unsigned char f[SNAP_FOOTER_SIZE];
-  snap_put_le32 (f, SNAP_SKIPPABLE_MAGIC);
-  snap_put_le32 (f + 4, SNAP_FOOTER_PAYLOAD_SIZE);
-  memcpy (f + SNAP_FOOTER_OFF_SIGNATURE, SNAP_FOOTER_SIGNATURE, SNAP_SIGNATURE_SIZE);
-  snap_put_le64 (f + SNAP_FOOTER_OFF_META_OFFSET, meta_offset);
-  snap_put_le64 (f + SNAP_FOOTER_OFF_META_CHECKSUM, snap_xxh64 (mbuf.data, mbuf.len, 0));
-  snap_put_le64 (f + SNAP_FOOTER_OFF_INDEX_OFFSET, index_offset);
-  snap_put_le64 (f + SNAP_FOOTER_OFF_INDEX_CHECKSUM, snap_xxh64 (ibuf.data, ibuf.len, 0));
-  snap_put_le64 (f + SNAP_FOOTER_OFF_CHECKSUM,
-                 snap_xxh64 (f + SNAP_FOOTER_OFF_SIGNATURE,
-                             SNAP_FOOTER_OFF_CHECKSUM - SNAP_FOOTER_OFF_SIGNATURE, 0));
-  if (write_all (w->fd, f, sizeof f) == -1)
-    goto out;
-  w->file_offset += sizeof f;
-  r = 0;
-out:
-  snap_cbor_buffer_free (&mbuf);
-  snap_cbor_buffer_free (&ibuf);
-  return r;
-}
-
 /* ---- putting it together ---- */
+
+/* A frame holds whole pages: at least one of the largest. */
+_Static_assert (SNAP_FRAME_TARGET >= MD_MAX_PAGE_SIZE, "a frame must hold a page");
 
 static int
 check_options (const struct snap_write_options *o, int *level)
@@ -507,7 +410,7 @@ check_options (const struct snap_write_options *o, int *level)
                   (unsigned long long) o->virtual_size);
     return -1;
   }
-  if (!snap_page_size_valid (o->page_size)) {
+  if (!md_page_size_valid (o->page_size)) {
     md_error_set ("writing a snapshot: page size %u is not a power of two "
                   "from 4096 to 1048576", o->page_size);
     return -1;
@@ -576,8 +479,8 @@ run_pipeline (struct writer *w, snap_next_page_fn next_page, void *opaque)
     pthread_join (threads[i], NULL);
   free (threads);
 
-  if (w->failed) {
-    md_error_set ("%s", w->error);
+  if (w->failure.failed) {
+    md_error_set ("%s", w->failure.message);
     return -1;
   }
   return 0;
@@ -598,11 +501,9 @@ snap_write_fd (int fd, const struct snap_write_options *options,
 
   w.page_size = options->page_size;
   w.virtual_size = options->virtual_size;
-  w.frame_pages = SNAP_FRAME_TARGET / options->page_size;
-  if (w.frame_pages == 0)
-    w.frame_pages = 1;
+  w.frame_pages = SNAP_FRAME_TARGET / options->page_size;   /* >= 1: see above */
   w.level = level;
-  w.background = options->background;
+  w.compress_at_nice_19 = options->compress_at_nice_19;
   w.nworkers = snap_resolve_threads (options->threads);
   w.nslots = w.nworkers + 2;
   pthread_mutex_init (&w.lock, NULL);
@@ -617,7 +518,7 @@ snap_write_fd (int fd, const struct snap_write_options *options,
     goto out;
   }
 
-  if (write_header (&w) == -1 || run_pipeline (&w, next_page, opaque) == -1)
+  if (snap_write_header (w.fd, &w.file_offset) == -1 || run_pipeline (&w, next_page, opaque) == -1)
     goto out;
 
   meta.version_major = SNAP_VERSION_MAJOR;
@@ -629,7 +530,7 @@ snap_write_fd (int fd, const struct snap_write_options *options,
   snprintf (meta.creator, sizeof meta.creator, "%s",
             options->creator ? options->creator : "libmemdisk " MEMDISK_VERSION);
   meta.content_digest = snap_digest_final (&w.digest);
-  if (write_trailer (&w, &meta) == -1)
+  if (snap_write_trailer (w.fd, &w.file_offset, &meta, &w.index) == -1)
     goto out;
 
   if (options->stats != NULL)

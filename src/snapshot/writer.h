@@ -38,15 +38,19 @@ struct snap_write_options {
   int level;                    /* zstd level; 0 means zstd's default (3) */
   unsigned threads;             /* compression threads; 0 means online CPUs */
   const char *creator;          /* "name version"; NULL: "libmemdisk VERSION" */
-  bool background;              /* compress at the lowest CPU priority (nice
-                                   19), so that a server's clients come first */
+  bool compress_at_nice_19;     /* the compression threads run at nice 19,
+                                   the lowest CPU priority, so that a
+                                   server's clients come first; the caller's
+                                   thread keeps its own */
   struct snap_write_stats *stats; /* optional: filled in on success */
 };
 
 /* Write a snapshot to PATH atomically: a temporary file in the same folder
  * (mode 0600 for a new file), fsync'd and renamed over PATH, then the
- * folder fsync'd.  On any error PATH is untouched and the temporary
- * removed.  Returns 0, or -1 with md_error set. */
+ * folder fsync'd.  On any error the temporary is removed and PATH is
+ * untouched, except when the folder's fsync after the rename failed: then
+ * PATH is the new file (snap_tmpfile_commit says more).  Returns 0, or -1
+ * with md_error set. */
 int snap_write_file (const char *path, const struct snap_write_options *options,
                      snap_next_page_fn next_page, void *opaque);
 

@@ -20,15 +20,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/pagesize.h"
+
 #define STORE_DEFAULT_PAGE_SIZE 32768u
-#define STORE_MIN_PAGE_SIZE 4096u
-#define STORE_MAX_PAGE_SIZE (1024u * 1024u)
 #define STORE_MAX_SIZE ((uint64_t) INT64_MAX)
 
 struct store;
 
 /* A store of SIZE bytes (0 .. STORE_MAX_SIZE) with pages of PAGE_SIZE
- * bytes (a power of two in STORE_MIN_PAGE_SIZE .. STORE_MAX_PAGE_SIZE).
+ * bytes (a power of two in MD_MIN_PAGE_SIZE .. MD_MAX_PAGE_SIZE).
  * Returns NULL with md_error() set on bad arguments or ENOMEM. */
 struct store *store_create (uint64_t size, uint32_t page_size);
 void store_destroy (struct store *store);
@@ -49,7 +49,10 @@ int store_trim (struct store *store, uint64_t len, uint64_t offset);
 
 /* Report the range [OFFSET, OFFSET+LEN) as maximal runs of allocated
  * (data) or unallocated (hole, reads as zeros) bytes, in order, clipped
- * to the range.  Stops early and returns -1 when FN returns -1. */
+ * to the range.  FN returns 0 for the next run, STORE_EXTENTS_STOP to end
+ * the walk early (store_extents then returns 0), or -1 to fail it
+ * (store_extents then returns -1; FN reports its own error). */
+#define STORE_EXTENTS_STOP 1
 typedef int (*store_extent_fn) (void *opaque, uint64_t offset, uint64_t len,
                                 bool allocated);
 int store_extents (struct store *store, uint64_t offset, uint64_t len,

@@ -22,7 +22,7 @@ clang=${CLANG:-clang}
 
 # The reader and what it needs, nothing else of libmemdisk.
 sources=(snapshot/cbor snapshot/digest snapshot/index snapshot/loader
-         snapshot/metadata snapshot/reader common/threads common/xxh64
+         snapshot/metadata snapshot/reader snapshot/decoder common/threads common/fullio
          common/iszero common/error)
 files=()
 for s in "${sources[@]}"; do files+=("$src/$s.c"); done
@@ -31,7 +31,7 @@ for s in "${sources[@]}"; do files+=("$src/$s.c"); done
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
   -fno-omit-frame-pointer -I"$src" \
   "$here/fuzz_snapread.c" "${files[@]}" \
-  $(pkg-config --cflags --libs libzstd libcbor) -lpthread \
+  $(pkg-config --cflags --libs libzstd libcbor libxxhash) -lpthread \
   -o "$work/fuzz_snapread"
 
 echo "fuzzing the snapshot reader for ${duration}s (work dir $work)"

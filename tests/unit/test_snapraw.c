@@ -1,4 +1,4 @@
-/* Unit tests of raw images as page source and sink (src/snapraw.h): only
+/* Unit tests of raw images as page source and sink (tools/raw.h): only
  * the data regions of a sparse file are read; written images are sparse
  * where the disk is zero; a sequential sink writes every byte in order. */
 #include <inttypes.h>

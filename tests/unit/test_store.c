@@ -110,7 +110,8 @@ struct extent {
 struct extent_list {
   struct extent e[64];
   size_t n;
-  size_t stop_after;            /* return -1 after this many calls; 0 = never */
+  size_t stop_after;            /* stop after this many calls; 0 = never */
+  int stop_with;                /* what to return then: STORE_EXTENTS_STOP or -1 */
   size_t calls;
 };
 
@@ -123,7 +124,7 @@ collect_extent (void *opaque, uint64_t offset, uint64_t len, bool allocated)
   if (l->n < sizeof l->e / sizeof l->e[0])
     l->e[l->n++] = (struct extent) { offset, len, allocated };
   if (l->stop_after && l->calls >= l->stop_after)
-    return -1;
+    return l->stop_with;
   return 0;
 }
 
@@ -168,7 +169,7 @@ test_create_reports_geometry (void **state)
   assert_int_equal (store_page_size (s), STORE_DEFAULT_PAGE_SIZE);
   store_destroy (s);
 
-  s = store_create (0, STORE_MAX_PAGE_SIZE);
+  s = store_create (0, MD_MAX_PAGE_SIZE);
   assert_non_null (s);
   assert_int_equal (store_size (s), 0);
   store_destroy (s);
@@ -202,8 +203,8 @@ test_create_rejects_bad_arguments (void **state)
   expect_create_fails (1 << 20, PAGE + 1);
   expect_create_fails (1 << 20, 3 * PAGE);
   expect_create_fails (1 << 20, 5000);
-  expect_create_fails (1 << 20, STORE_MIN_PAGE_SIZE / 2);
-  expect_create_fails (1 << 20, STORE_MAX_PAGE_SIZE * 2);
+  expect_create_fails (1 << 20, MD_MIN_PAGE_SIZE / 2);
+  expect_create_fails (1 << 20, MD_MAX_PAGE_SIZE * 2);
   expect_create_fails (1 << 20, UINT32_MAX);
   expect_create_fails (1 << 20, 1u << 31);
   /* Sizes beyond 2^63-1. */
@@ -571,15 +572,16 @@ test_extents_stop_early (void **state)
   assert_non_null (s);
   assert_int_equal (store_write (s, &byte, 1, 2 * PAGE), 0);
   assert_int_equal (store_write (s, &byte, 1, 6 * PAGE), 0);
-  for (size_t stop = 1; stop <= 4; stop++) {
-    struct extent_list l = { .stop_after = stop };
-    assert_int_equal (store_extents (s, 0, 10 * PAGE, collect_extent, &l), -1);
+  /* A stop ends the walk with success, a failure with -1; at any run,
+   * the last one (the fifth) included. */
+  for (size_t stop = 1; stop <= 5; stop++) {
+    struct extent_list l = { .stop_after = stop, .stop_with = STORE_EXTENTS_STOP };
+    assert_int_equal (store_extents (s, 0, 10 * PAGE, collect_extent, &l), 0);
     assert_int_equal (l.calls, stop);
+    struct extent_list f = { .stop_after = stop, .stop_with = -1 };
+    assert_int_equal (store_extents (s, 0, 10 * PAGE, collect_extent, &f), -1);
+    assert_int_equal (f.calls, stop);
   }
-  /* Stopping at the last run is still an early stop. */
-  struct extent_list l = { .stop_after = 5 };
-  assert_int_equal (store_extents (s, 0, 10 * PAGE, collect_extent, &l), -1);
-  assert_int_equal (l.calls, 5);
   store_destroy (s);
 }
 

@@ -1,0 +1,225 @@
+/* Decoding one data frame of a snapshot: read it, check it against its
+ * index entry (docs/snapshot-format.md section 4 and 10, step 6), and
+ * decompress it into pages, computing its content digest records on the
+ * way.  A decoder holds one thread's zstd context and buffers, so several
+ * threads decode frames of one reader at once (loader.c).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+/* For ZSTD_d_forceIgnoreChecksum (stable since zstd 1.4.7). */
+#define ZSTD_STATIC_LINKING_ONLY
+#include <zstd.h>
+
+#include "common/error.h"
+#include "common/iszero.h"
+#include "common/xxh64.h"
+#include "snapshot/digest.h"
+#include "snapshot/format.h"
+#include "snapshot/reader.h"
+#include "snapshot/reader-internal.h"
+
+struct snap_frame_decoder {
+  ZSTD_DCtx *dctx;
+  unsigned char *in;
+  size_t in_cap;
+  unsigned char *out;
+  size_t out_cap;
+  /* Digest records of the last decoded frame. */
+  struct snap_digest_record *records;
+  size_t records_cap;
+  size_t nrecords;
+};
+
+struct snap_frame_decoder *
+snap_frame_decoder_new (bool zstd_checksums)
+{
+  struct snap_frame_decoder *d = calloc (1, sizeof *d);
+
+  if (d == NULL || (d->dctx = ZSTD_createDCtx ()) == NULL) {
+    free (d);
+    md_error_set ("creating a zstd decompression context: out of memory");
+    return NULL;
+  }
+  /* Frames are decoded in one shot into a buffer of the validated size,
+   * so the window limit is a second line of defence only. */
+  size_t r = ZSTD_DCtx_setParameter (d->dctx, ZSTD_d_windowLogMax, 27);
+  if (!ZSTD_isError (r) && !zstd_checksums)
+    r = ZSTD_DCtx_setParameter (d->dctx, ZSTD_d_forceIgnoreChecksum,
+                                ZSTD_d_ignoreChecksum);
+  if (ZSTD_isError (r)) {
+    md_error_set ("configuring zstd decompression: %s", ZSTD_getErrorName (r));
+    snap_frame_decoder_free (d);
+    return NULL;
+  }
+  return d;
+}
+
+void
+snap_frame_decoder_free (struct snap_frame_decoder *d)
+{
+  if (d == NULL)
+    return;
+  ZSTD_freeDCtx (d->dctx);
+  free (d->in);
+  free (d->out);
+  free (d->records);
+  free (d);
+}
+
+/* Make *BUF hold at least NEED bytes. */
+static int
+reserve (void **buf, size_t *cap, size_t need)
+{
+  if (need <= *cap)
+    return 0;
+  void *p = realloc (*buf, need);
+  if (p == NULL) {
+    md_error_set ("reading a snapshot: out of memory for %zu bytes", need);
+    return -1;
+  }
+  *buf = p;
+  *cap = need;
+  return 0;
+}
+
+/* Checks on the zstd frame's own header before decompressing it. */
+static int
+check_zstd_frame (const unsigned char *in, size_t len, size_t k, uint64_t at,
+                  uint64_t expected)
+{
+  if (len < 5 || snap_get_le32 (in) != SNAP_ZSTD_MAGIC) {
+    md_error_set ("frame %zu at byte %llu: not a zstd frame", k, (unsigned long long) at);
+    return -1;
+  }
+  unsigned long long content = ZSTD_getFrameContentSize (in, len);
+  if (content == ZSTD_CONTENTSIZE_ERROR) {
+    md_error_set ("frame %zu at byte %llu: bad zstd frame header", k,
+                  (unsigned long long) at);
+    return -1;
+  }
+  if (content == ZSTD_CONTENTSIZE_UNKNOWN) {
+    md_error_set ("frame %zu at byte %llu: the zstd frame header declares no "
+                  "content size", k, (unsigned long long) at);
+    return -1;
+  }
+  if (content != expected) {
+    md_error_set ("frame %zu at byte %llu: the zstd frame header declares %llu "
+                  "bytes, the index %llu", k, (unsigned long long) at, content,
+                  (unsigned long long) expected);
+    return -1;
+  }
+  /* Frame_Header_Descriptor bit 2: Content_Checksum_flag. */
+  if ((in[4] & 0x04) == 0) {
+    md_error_set ("frame %zu at byte %llu: the zstd frame has no content checksum",
+                  k, (unsigned long long) at);
+    return -1;
+  }
+  size_t frame_len = ZSTD_findFrameCompressedSize (in, len);
+  if (ZSTD_isError (frame_len) || frame_len != len) {
+    md_error_set ("frame %zu at byte %llu: the zstd frame is not exactly the "
+                  "%zu bytes the index says%s%s", k, (unsigned long long) at, len,
+                  ZSTD_isError (frame_len) ? ": " : "",
+                  ZSTD_isError (frame_len) ? ZSTD_getErrorName (frame_len) : "");
+    return -1;
+  }
+  return 0;
+}
+
+/* The disk's last page may extend past the disk; that part must be zero. */
+static int
+check_last_page_tail (const struct snap_reader *r, const struct snap_frame *f,
+                      const unsigned char *pages, size_t k)
+{
+  const struct snap_run *last = &r->index.runs[f->first_run + f->run_count - 1];
+  uint32_t tail = (uint32_t) (r->meta.virtual_size % r->meta.page_size);
+
+  if (tail == 0 || last->first_page + last->page_count != r->disk_pages)
+    return 0;
+  const unsigned char *page = pages + (f->page_count - 1) * r->meta.page_size;
+  if (!snap_is_zero (page + tail, r->meta.page_size - tail)) {
+    md_error_set ("frame %zu at byte %llu: the disk's last page holds data "
+                  "past the end of the disk", k, (unsigned long long) f->offset);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+compute_records (const struct snap_reader *r, const struct snap_frame *f,
+                 const unsigned char *pages, struct snap_frame_decoder *d)
+{
+  const uint32_t page_size = r->meta.page_size;
+  size_t need = f->page_count * (page_size / SNAP_DIGEST_BLOCK_SIZE) * sizeof *d->records;
+  const unsigned char *p = pages;
+
+  if (reserve ((void **) &d->records, &d->records_cap, need) == -1)
+    return -1;
+  d->nrecords = 0;
+  for (size_t i = 0; i < f->run_count; i++) {
+    const struct snap_run *run = &r->index.runs[f->first_run + i];
+    for (uint64_t j = 0; j < run->page_count; j++, p += page_size)
+      d->nrecords += snap_digest_page (run->first_page + j, page_size, p,
+                                       d->records + d->nrecords);
+  }
+  return 0;
+}
+
+const unsigned char *
+snap_reader_decode_frame (struct snap_reader *r, size_t k, struct snap_frame_decoder *d)
+{
+  const struct snap_frame *f = &r->index.frames[k];
+  const unsigned long long at = f->offset;
+  /* Both bounded when the index was validated. */
+  const size_t in_len = f->compressed_size;
+  const size_t out_len = f->page_count * r->meta.page_size;
+
+  if (reserve ((void **) &d->in, &d->in_cap, in_len) == -1
+      || reserve ((void **) &d->out, &d->out_cap, out_len) == -1)
+    return NULL;
+
+  char what[64];
+  snprintf (what, sizeof what, "frame %zu", k);
+  if (snap_read_at (r->fd, d->in, in_len, f->offset, what) == -1)
+    return NULL;
+  uint64_t computed = snap_xxh64 (d->in, in_len, 0);
+  if (!snap_checksum_matches (f->checksum, computed)) {
+    md_error_set ("frame %zu at byte %llu: checksum mismatch (index says "
+                  "%016llx, computed %016llx)", k, at,
+                  (unsigned long long) f->checksum, (unsigned long long) computed);
+    return NULL;
+  }
+  if (check_zstd_frame (d->in, in_len, k, at, out_len) == -1)
+    return NULL;
+  size_t n = ZSTD_decompressDCtx (d->dctx, d->out, out_len, d->in, in_len);
+  if (ZSTD_isError (n) || n != out_len) {
+    md_error_set ("frame %zu at byte %llu: cannot decompress: %s", k, at,
+                  ZSTD_isError (n) ? ZSTD_getErrorName (n) : "wrong size");
+    return NULL;
+  }
+  if (check_last_page_tail (r, f, d->out, k) == -1
+      || compute_records (r, f, d->out, d) == -1)
+    return NULL;
+  return d->out;
+}
+
+const struct snap_digest_record *
+snap_frame_decoder_records (const struct snap_frame_decoder *d, size_t *count)
+{
+  *count = d->nrecords;
+  return d->records;
+}
+
+int
+snap_reader_check_digest (const struct snap_reader *r, const struct snap_digest *digest)
+{
+  uint64_t computed = snap_digest_final (digest);
+
+  if (computed != r->meta.content_digest) {
+    md_error_set ("content digest mismatch: the metadata says %016llx, the "
+                  "pages give %016llx", (unsigned long long) r->meta.content_digest,
+                  (unsigned long long) computed);
+    return -1;
+  }
+  return 0;
+}

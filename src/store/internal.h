@@ -1,0 +1,217 @@
+/* What the two halves of the store share: the page table and its slot
+ * locks (store.c), and the epochs and copy-on-write records that make
+ * snapshots point-in-time (cow.c).  Not for use outside src/store/.
+ *
+ *   struct store
+ *     root ──► inner ──► inner ──► ... ──► leaf        (0 to 4 inner levels)
+ *              child[4096]                 data[4096]  ──► page (page_size bytes) or NULL
+ *                                          cow[4096]   ──► struct cow_record or NULL
+ *                                          written_epoch[4096]
+ *                                          lock[4096]
+ *
+ *   struct cow_record (only while a snapshot runs, only for pages it has
+ *   not visited yet and that changed since its instant)
+ *     whole ──► the page as it was at the instant, moved aside, or NULL
+ *     blocks[page_size / 4096] ──► the instant's 4 KiB block, or NULL
+ *
+ * What guards what (docs/design.md has the whole protocol):
+ *   - root and child[]: atomic, set once from NULL by compare-and-swap,
+ *     never changed or freed while the store lives, so any thread may walk
+ *     the tree without a lock;
+ *   - data[i]: written under lock[i] held for writing; read under lock[i],
+ *     except by store_extents and the zero path's hole test, which load it
+ *     atomically without the lock;
+ *   - cow[i], written_epoch[i]: lock[i];
+ *   - lock[i]: a reader/writer spinlock in one 32-bit atomic.  Cheap
+ *     because it is held for one memcpy of at most a page; uncontended
+ *     unless two requests touch the same page;
+ *   - the counters (allocated_pages, cow_bytes) and the change flag:
+ *     atomics;
+ *   - epoch, draining_epoch, snap_epoch, snap_cursor: sequentially
+ *     consistent atomics, written only by the one running snapshot;
+ *   - inflight[].count[]: atomics, one cache line per shard;
+ *   - snapshot_running: snapshot_lock, a mutex taken only when a snapshot
+ *     begins or ends.
+ */
+#ifndef MEMDISK_STORE_INTERNAL_H
+#define MEMDISK_STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+/* Radix tree geometry: every node has 4096 slots (12 bits of the page
+ * index).  Leaves hold the pages; inner nodes hold children.  The depth
+ * is the least that covers the store's page count, so a 1 GiB store has
+ * one inner level and a 2^63-byte store four. */
+#define LEVEL_BITS 12
+#define FANOUT (1u << LEVEL_BITS)
+#define SLOT_MASK (FANOUT - 1)
+
+/* Copy-on-write granularity: a client write keeps for the snapshot only
+ * the 4 KiB blocks it overwrites, not the whole page, so a 4 KiB random
+ * write during a save costs 4 KiB, not a page. */
+#define COW_BLOCK_SIZE 4096u
+
+/* What a running snapshot keeps of one page (cow.c). */
+struct cow_record;
+
+/* A leaf: 4096 page slots.  Fields marked "lock[i]" are read and written
+ * only while holding lock[i] (data[] is also read without it by extents
+ * and by the zero path's hole test, hence atomic). */
+struct leaf {
+  _Atomic (uint8_t *) data[FANOUT];    /* live page or NULL (hole) */
+  struct cow_record *cow[FANOUT];      /* lock[i]: what the running snapshot keeps of the page */
+  uint64_t written_epoch[FANOUT];      /* lock[i]: epoch of the last change to this slot */
+  _Atomic uint32_t lock[FANOUT];       /* reader/writer spinlock of this slot */
+};
+
+struct inner {
+  _Atomic (void *) child[FANOUT];
+};
+
+/* Writers announce themselves in one of these counters, indexed by the
+ * parity of the epoch they run in, so that store_snapshot_begin can wait
+ * for the writes of the previous epoch to drain.  Shards spread threads
+ * over cache lines. */
+#define INFLIGHT_SHARDS 16
+struct inflight_shard {
+  _Atomic uint64_t count[2];
+  char pad[64 - 2 * sizeof (uint64_t)];
+};
+
+struct store {
+  uint64_t size;
+  uint64_t npages;
+  uint32_t page_size;
+  unsigned page_shift;
+  unsigned inner_levels;               /* inner levels above the leaves */
+  _Atomic (void *) root;
+
+  _Atomic uint64_t allocated_pages;
+  _Atomic bool changed;
+
+  /* Snapshot coordination (docs/design.md, "Point-in-time snapshots"). */
+  _Atomic uint64_t epoch;              /* epoch new writes run in */
+  _Atomic uint64_t draining_epoch;     /* writers of this epoch wait; 0 = none */
+  _Atomic uint64_t snap_epoch;         /* epoch that began the running snapshot */
+  _Atomic uint64_t snap_cursor;        /* pages below it are visited; UINT64_MAX = no snapshot */
+  _Atomic uint64_t cow_bytes;          /* page data held in copy-on-write records */
+  pthread_mutex_t snapshot_lock;       /* guards snapshot_running */
+  bool snapshot_running;
+
+  struct inflight_shard inflight[INFLIGHT_SHARDS];
+};
+
+/* ---- slot locks ------------------------------------------------------ */
+
+#define LOCK_WRITER 0x80000000u
+#define LOCK_WAITING 0x40000000u
+
+/* Spin a little, then yield: on a 2-core machine the holder may have been
+ * preempted. */
+static inline void
+spin_backoff (unsigned *spins)
+{
+  if (++*spins < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause ();
+#endif
+  }
+  else
+    sched_yield ();
+}
+
+static inline void
+page_read_lock (_Atomic uint32_t *lock)
+{
+  unsigned spins = 0;
+
+  for (;;) {
+    uint32_t v = atomic_load_explicit (lock, memory_order_relaxed);
+    /* Readers step aside for a waiting writer so writers cannot starve. */
+    if (!(v & (LOCK_WRITER | LOCK_WAITING)) &&
+        atomic_compare_exchange_weak_explicit (lock, &v, v + 1,
+                                               memory_order_acquire,
+                                               memory_order_relaxed))
+      return;
+    spin_backoff (&spins);
+  }
+}
+
+static inline void
+page_read_unlock (_Atomic uint32_t *lock)
+{
+  atomic_fetch_sub_explicit (lock, 1, memory_order_release);
+}
+
+static inline void
+page_write_lock (_Atomic uint32_t *lock)
+{
+  unsigned spins = 0;
+
+  for (;;) {
+    uint32_t v = atomic_load_explicit (lock, memory_order_relaxed);
+    if ((v & ~LOCK_WAITING) == 0) {
+      if (atomic_compare_exchange_weak_explicit (lock, &v, LOCK_WRITER,
+                                                 memory_order_acquire,
+                                                 memory_order_relaxed))
+        return;
+    }
+    else if (!(v & LOCK_WAITING))
+      atomic_fetch_or_explicit (lock, LOCK_WAITING, memory_order_relaxed);
+    spin_backoff (&spins);
+  }
+}
+
+static inline void
+page_write_unlock (_Atomic uint32_t *lock)
+{
+  /* Clearing LOCK_WAITING too is fine: a writer still waiting sets it again. */
+  atomic_store_explicit (lock, 0, memory_order_release);
+}
+
+/* ---- the page table (store.c) ------------------------------------------ */
+
+/* The leaf holding PAGE_INDEX.  When the path is missing and CREATE is
+ * false, return NULL and set *HOLE_PAGES to the number of pages from
+ * PAGE_INDEX to the end of the missing subtree (all of them holes).  With
+ * CREATE, NULL means out of memory. */
+struct leaf *store_leaf_find (struct store *store, uint64_t page_index, bool create,
+                              uint64_t *hole_pages);
+
+/* ---- epochs (cow.c) -------------------------------------------------- */
+
+/* This thread's in-flight counter shard. */
+struct inflight_shard *epoch_shard (struct store *store);
+/* Enter a modifying request: returns the epoch it runs in.  A request
+ * counts as in flight in that epoch's counter until epoch_exit, so that
+ * store_snapshot_begin can wait for every request of the old epoch. */
+uint64_t epoch_enter (struct store *store, struct inflight_shard *shard);
+void epoch_exit (struct inflight_shard *shard, uint64_t epoch);
+
+/* ---- copy-on-write records (cow.c) ------------------------------------- */
+
+/* The record a change in EPOCH must update before it touches the live
+ * page PAGE of SLOT, or NULL when the snapshot needs nothing from this
+ * change (not running, page visited, page absent at the instant, or kept
+ * whole already).  Sets *FAILED on ENOMEM.  Caller holds the write lock. */
+struct cow_record *cow_for_change (struct store *store, struct leaf *leaf, unsigned slot,
+                                   uint64_t page_index, uint64_t epoch,
+                                   const uint8_t *page, bool *failed);
+/* Keep the old contents of the blocks of PAGE that [IN_PAGE, IN_PAGE+N)
+ * touches and that are not kept yet.  -1 on ENOMEM (what was kept stays
+ * right: each kept block holds the instant's contents). */
+int cow_save_blocks (struct store *store, struct cow_record *cow, const uint8_t *page,
+                     uint32_t in_page, uint32_t n);
+/* The live PAGE leaves its slot (freed or replaced whole): restore it to
+ * the instant's contents and keep it whole instead of its blocks. */
+void cow_take_page (struct store *store, struct cow_record *cow, uint8_t *page);
+/* Free a record (NULL is fine) and what it keeps. */
+void cow_record_free (struct store *store, struct cow_record *cow);
+
+#endif
