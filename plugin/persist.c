@@ -23,6 +23,7 @@
 #include "persist.h"
 #include "snapshot/storefile.h"
 #include "snapshot/replace.h"
+#include "snapshot/trust.h"
 
 /* SIGUSR1 writes a byte here; the saving thread polls the other end.  A
  * pipe because write(2) is async-signal-safe, and because bytes that pile
@@ -140,6 +141,37 @@ check_folder_writable (const char *path)
   return 0;
 }
 
+/* The start-up checks of snapshot=FILE (snapshot/trust.h), for the user
+ * who will save it.  FILE's symbolic links are followed once, here: from
+ * now on memdisk_config.snapshot names the file they led to, which the
+ * checks approved and saves replace. */
+static int
+check_snapshot_path (void)
+{
+  const char *given = memdisk_config.snapshot;
+  char *resolved = NULL;
+  bool exists;
+  int r;
+
+  /* A file that is only read needs no owner: it is never replaced. */
+  if (memdisk_config.snapshot_readonly) {
+    resolved = snap_trust_resolve (given);
+    r = resolved ? snap_trust_check_type (resolved, &exists) : -1;
+  }
+  else
+    r = snap_trust_check (given, geteuid (), &resolved, &exists);
+  if (r == -1) {
+    nbdkit_error ("snapshot: %s", md_error ());
+    free (resolved);
+    return -1;
+  }
+  if (strcmp (resolved, given) != 0)
+    nbdkit_debug ("snapshot: %s leads to %s, which saves replace", given, resolved);
+  free (memdisk_config.snapshot);
+  memdisk_config.snapshot = resolved;
+  return 0;
+}
+
 static struct store *
 load_disk (const char *path)
 {
@@ -188,6 +220,9 @@ persist_open_disk (void)
     return disk;
   }
 
+  if (check_snapshot_path () == -1)
+    return NULL;
+  path = memdisk_config.snapshot;
   if (!memdisk_config.snapshot_readonly) {
     unsigned removed = 0;
     if (snap_stale_remove (path, &removed) == -1)
