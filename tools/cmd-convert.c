@@ -320,11 +320,9 @@ cmd_convert (int argc, char **argv)
   if (tool_check_new_output (c.out, c.force) == -1)
     return TOOL_EXIT_FAILURE;
 
-  int in_fd = open (c.in, O_RDONLY | O_CLOEXEC);
-  if (in_fd == -1) {
-    tool_error ("%s: cannot open: %m", c.in);
+  int in_fd = tool_open_input (c.in);
+  if (in_fd == -1)
     return TOOL_EXIT_FAILURE;
-  }
   if (tool_detect_format (in_fd, c.in, &c.in_format) == -1) {
     close (in_fd);
     return TOOL_EXIT_FAILURE;

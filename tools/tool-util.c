@@ -1,6 +1,7 @@
 /* Helpers shared by the commands: messages, option values, sizes in plain
  * words, format detection and progress. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -17,6 +18,7 @@
 #include "common/error.h"
 #include "snapshot/format.h"
 #include "snapshot/reader.h"
+#include "snapshot/trust.h"
 #include "common/threads.h"
 #include "tool.h"
 
@@ -255,22 +257,62 @@ tool_check_new_output (const char *path, bool force)
 {
   struct stat st;
 
-  if (force)
-    return 0;
   if (strcmp (path, "-") == 0) {
-    if (isatty (STDOUT_FILENO)) {
+    if (!force && isatty (STDOUT_FILENO)) {
       tool_error ("standard output is a terminal; not writing a binary file "
                   "there (redirect it, or use --force)");
       return -1;
     }
     return 0;
   }
-  if (lstat (path, &st) == 0) {
+  if (path[0] == '\0') {
+    tool_error ("the output file name is empty (use - for standard output)");
+    return -1;
+  }
+  /* A link is followed (the file it leads to would be replaced); --force
+   * never replaces a device, a FIFO or a folder by a regular file. */
+  if (stat (path, &st) == 0 && !S_ISREG (st.st_mode)) {
+    tool_error ("%s: is %s; only a regular file is replaced, even with --force "
+                "(use - for standard output)", path, snap_trust_file_type (st.st_mode));
+    return -1;
+  }
+  if (!force && lstat (path, &st) == 0) {
     tool_error ("%s: already exists; not overwritten (use --force to replace it)",
                 path);
     return -1;
   }
   return 0;
+}
+
+int
+tool_open_input (const char *path)
+{
+  struct stat st;
+  /* O_NONBLOCK: a FIFO must not make open(2) wait for a writer. */
+  int fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+  if (fd == -1) {
+    tool_error ("%s: cannot open: %s", path, strerror (errno));
+    return -1;
+  }
+  if (fstat (fd, &st) == -1) {
+    tool_error ("%s: cannot stat: %s", path, strerror (errno));
+    close (fd);
+    return -1;
+  }
+  if (!S_ISREG (st.st_mode) && !S_ISBLK (st.st_mode)) {
+    tool_error ("%s: is %s, neither a disk image nor a snapshot (convert reads "
+                "a regular file or a block device, whose size it can know)",
+                path, snap_trust_file_type (st.st_mode));
+    close (fd);
+    return -1;
+  }
+  if (snap_fd_clear_nonblock (fd) == -1) {
+    tool_error ("%s: %s", path, md_error ());
+    close (fd);
+    return -1;
+  }
+  return fd;
 }
 
 struct snap_reader *

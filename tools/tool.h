@@ -57,9 +57,17 @@ void tool_print_text (FILE *out, const char *s);
  * disk, a closed pipe). */
 int tool_finish_stdout (void);
 
-/* Before writing a new file PATH: 0 when PATH does not exist or FORCE is
- * set, else -1 after saying so.  "-" is stdout, refused on a terminal. */
+/* Before writing a new file PATH: 0 when PATH does not exist, or is a
+ * regular file (or a link to one) and FORCE is set; else -1 after saying
+ * why.  An empty PATH is refused.  "-" is stdout, refused on a terminal
+ * unless FORCE. */
 int tool_check_new_output (const char *path, bool force);
+
+/* Open convert's IN, a raw image or a snapshot: a regular file or a block
+ * device, never anything that could block open(2) or has no size (a
+ * FIFO, /dev/zero, a terminal).  The descriptor, or -1 after printing
+ * why. */
+int tool_open_input (const char *path);
 
 /* Open the snapshot PATH and validate its structure (footer, metadata,
  * index; no data frame is read).  NULL after printing "PATH: problem". */

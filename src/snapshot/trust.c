@@ -1,5 +1,6 @@
 /* The start-up checks of a snapshot path (see trust.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <pwd.h>
@@ -25,6 +26,18 @@ snap_trust_file_type (mode_t mode)
   case S_IFLNK: return "a symbolic link";
   default: return "not a regular file";
   }
+}
+
+int
+snap_fd_clear_nonblock (int fd)
+{
+  int flags = fcntl (fd, F_GETFL);
+
+  if (flags == -1 || fcntl (fd, F_SETFL, flags & ~O_NONBLOCK) == -1) {
+    md_error_set ("fcntl: %s", strerror (errno));
+    return -1;
+  }
+  return 0;
 }
 
 /* "nobody (uid 65534)" in BUF. */

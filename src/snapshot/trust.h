@@ -50,4 +50,9 @@ int snap_trust_check_type (const char *resolved, bool *exists);
 /* "a directory", "a FIFO", "a character device", ...: what MODE is. */
 const char *snap_trust_file_type (mode_t mode);
 
+/* Files that may be FIFOs or devices are opened with O_NONBLOCK, so that
+ * open(2) cannot wait for ever, and their type checked; then reads should
+ * block again: clear O_NONBLOCK on FD.  0, or -1 with md_error set. */
+int snap_fd_clear_nonblock (int fd);
+
 #endif
