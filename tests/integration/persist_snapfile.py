@@ -5,6 +5,9 @@
         header major/minor and the metadata's "format-version"
     persist_snapfile.py set-features FILE BITS
         the header's required-features bit set
+    persist_snapfile.py set-digest FILE HEX
+        the metadata's "content-digest" (a forgery: the pages no longer
+        give it, which only decoding them shows)
 
 Checksums are recomputed (header, metadata, footer: docs/snapshot-format.md
 sections 3, 6 and 9), so the result is what a later writer would produce,
@@ -87,8 +90,27 @@ def set_metadata_version(buf, major, minor):
     struct.pack_into("<Q", buf, footer + 48, xxh64(bytes(buf[footer + 8:footer + 48])))
 
 
+def fix_metadata_checksum(buf):
+    footer = len(buf) - FOOTER_SIZE
+    meta_off, _, index_off, _ = struct.unpack_from("<QQQQ", buf, footer + 16)
+    struct.pack_into("<Q", buf, footer + 24, xxh64(bytes(buf[meta_off + 8:index_off])))
+    struct.pack_into("<Q", buf, footer + 48, xxh64(bytes(buf[footer + 8:footer + 48])))
+
+
+def set_metadata_digest(buf, digest):
+    footer = len(buf) - FOOTER_SIZE
+    meta_off, _, index_off, _ = struct.unpack_from("<QQQQ", buf, footer + 16)
+    # "content-digest" as CBOR text, then a uint of 8 bytes (0x1b), big-endian.
+    key = b"\x6econtent-digest\x1b"
+    at = bytes(buf[meta_off + 8:index_off]).find(key)
+    if at < 0:
+        sys.exit("persist_snapfile.py: cannot find an 8-byte content-digest in the metadata")
+    struct.pack_into(">Q", buf, meta_off + 8 + at + len(key), digest)
+    fix_metadata_checksum(buf)
+
+
 def main(argv):
-    if len(argv) < 3 or argv[1] not in ("set-version", "set-features"):
+    if len(argv) < 3 or argv[1] not in ("set-version", "set-features", "set-digest"):
         sys.exit(__doc__)
     path = argv[2]
     with open(path, "rb") as f:
@@ -97,6 +119,8 @@ def main(argv):
         major, minor = int(argv[3]), int(argv[4])
         struct.pack_into("<HH", buf, 16, major, minor)
         set_metadata_version(buf, major, minor)
+    elif argv[1] == "set-digest":
+        set_metadata_digest(buf, int(argv[3], 16))
     else:
         struct.pack_into("<I", buf, 20, int(argv[3], 0))
     fix_header_checksum(buf)
