@@ -20,8 +20,10 @@
 
 #include "config.h"
 #include "common/error.h"
+#include "common/memavail.h"
 #include "persist.h"
 #include "snapshot/storefile.h"
+#include "snapshot/reader.h"
 #include "snapshot/replace.h"
 #include "snapshot/trust.h"
 
@@ -172,6 +174,40 @@ check_snapshot_path (void)
   return 0;
 }
 
+/* Before loading: the snapshot's pages must fit in the memory the server
+ * can have, unless snapshot-memory-check=false.  A file of a few hundred
+ * KiB may declare gigabytes of highly compressible pages. */
+static int
+check_snapshot_memory (const char *path)
+{
+  struct snap_reader *reader;
+  uint64_t need, available;
+  const char *source;
+
+  if (!memdisk_config.snapshot_memory_check)
+    return 0;
+  reader = snap_reader_open (path);
+  if (reader == NULL) {
+    nbdkit_error ("snapshot: cannot load %s: %s", path, md_error ());
+    return -1;
+  }
+  need = snap_reader_metadata (reader)->allocated_size;
+  snap_reader_close (reader);
+  if (md_memory_available ("/proc/meminfo", "/proc/self/status",
+                           &available, &source) == -1) {
+    nbdkit_debug ("snapshot: memory check skipped: %s", md_error ());
+    return 0;
+  }
+  if (need > available) {
+    nbdkit_error ("snapshot: %s holds %" PRIu64 " bytes of pages, more than the "
+                  "%" PRIu64 " bytes this server can have (%s); free memory, or "
+                  "load it anyway with snapshot-memory-check=false",
+                  path, need, available, source);
+    return -1;
+  }
+  return 0;
+}
+
 static struct store *
 load_disk (const char *path)
 {
@@ -235,6 +271,8 @@ persist_open_disk (void)
   }
 
   if (stat (path, &st) == 0) {
+    if (check_snapshot_memory (path) == -1)
+      return NULL;
     disk = load_disk (path);
     if (disk == NULL)
       return NULL;

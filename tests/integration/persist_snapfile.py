@@ -5,6 +5,11 @@
         header major/minor and the metadata's "format-version"
     persist_snapfile.py set-features FILE BITS
         the header's required-features bit set
+    persist_snapfile.py bomb FILE FRAME COUNT
+        a new snapshot of COUNT data frames, each a copy of the zstd frame
+        in the file FRAME (64 MiB of non-zero bytes: 2048 pages of 32 KiB),
+        with valid checksums everywhere but the content digest: a small
+        file that declares COUNT * 64 MiB of pages
     persist_snapfile.py set-digest FILE HEX
         the metadata's "content-digest" (a forgery: the pages no longer
         give it, which only decoding them shows)
@@ -109,7 +114,59 @@ def set_metadata_digest(buf, digest):
     fix_metadata_checksum(buf)
 
 
+def cbor_head(major, n):
+    if n < 24:
+        return bytes([major << 5 | n])
+    for extra, fmt in ((24, ">B"), (25, ">H"), (26, ">I"), (27, ">Q")):
+        if n < 1 << (8 * struct.calcsize(fmt)):
+            return bytes([major << 5 | extra]) + struct.pack(fmt, n)
+    raise ValueError(n)
+
+
+def cbor(value):
+    if isinstance(value, int):
+        return cbor_head(0, value)
+    if isinstance(value, str):
+        return cbor_head(3, len(value)) + value.encode()
+    if isinstance(value, list):
+        return cbor_head(4, len(value)) + b"".join(cbor(v) for v in value)
+    if isinstance(value, dict):
+        return cbor_head(5, len(value)) + b"".join(cbor(k) + cbor(v) for k, v in value.items())
+    raise TypeError(value)
+
+
+def skippable(payload):
+    return struct.pack("<II", 0x184D2A5D, len(payload)) + payload
+
+
+def make_bomb(path, frame_path, count):
+    frame = open(frame_path, "rb").read()
+    page_size, frame_pages = 32768, (64 << 20) // 32768
+    checksum = xxh64(frame)
+    header = bytearray(struct.pack("<II8sHHI", 0x184D2A5D, 24, b"MDSNAPSH", 1, 0, 0) + bytes(8))
+    fix_header_checksum(header)
+    data_end = 32 + count * len(frame)
+    meta = cbor({"format-version": [1, 0], "virtual-size": count * frame_pages * page_size,
+                 "page-size": page_size, "allocated-size": count * frame_pages * page_size,
+                 "compression-level": 3, "creator": "a bomb", "creation-time": 0,
+                 "content-digest": 0})
+    index = cbor([[32 + k * len(frame), len(frame), checksum, [k * frame_pages, frame_pages]]
+                  for k in range(count)])
+    index_off = data_end + 8 + len(meta)
+    footer = bytearray(struct.pack("<II8sQQQQ", 0x184D2A5D, 48, b"MDSNAPFT", data_end,
+                                   xxh64(meta), index_off, xxh64(index)) + bytes(8))
+    struct.pack_into("<Q", footer, 48, xxh64(bytes(footer[8:48])))
+    with open(path, "wb") as f:
+        f.write(header)
+        for _ in range(count):
+            f.write(frame)
+        f.write(skippable(meta) + skippable(index) + footer)
+
+
 def main(argv):
+    if len(argv) >= 5 and argv[1] == "bomb":
+        make_bomb(argv[2], argv[3], int(argv[4]))
+        return
     if len(argv) < 3 or argv[1] not in ("set-version", "set-features", "set-digest"):
         sys.exit(__doc__)
     path = argv[2]
