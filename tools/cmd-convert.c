@@ -113,7 +113,7 @@ print_summary (const struct convert *c, uint64_t virtual_size, uint64_t data,
   if (!c->verbose)
     return;
   fprintf (stderr, "%s -> %s: %s disk, %s of data, %s snapshot file, %s read\n",
-           c->in, c->out, tool_format_size (virtual_size, a), tool_format_size (data, b),
+           tool_safe_text (c->in), tool_safe_text (c->out), tool_format_size (virtual_size, a), tool_format_size (data, b),
            tool_format_size (file, f), tool_format_size (read, rd));
 }
 

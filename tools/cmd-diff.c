@@ -175,16 +175,18 @@ diff_print_verdict (const struct diff_output *o, const struct snap_metadata *ma,
   }
   if (same) {
     printf ("%s and %s are the same disk: %s, content digest %016" PRIx64 "\n",
-            o->a, o->b, tool_format_size (ma->virtual_size, size),
-            ma->content_digest);
+            tool_safe_text (o->a), tool_safe_text (o->b),
+            tool_format_size (ma->virtual_size, size), ma->content_digest);
     return;
   }
   if (o->extents)
-    printf ("%s and %s differ in %" PRIu64 " extent%s, %s in all\n", o->a, o->b,
+    printf ("%s and %s differ in %" PRIu64 " extent%s, %s in all\n",
+            tool_safe_text (o->a), tool_safe_text (o->b),
             o->extents, o->extents == 1 ? "" : "s",
             tool_format_size (o->bytes, bytes));
   else
-    printf ("%s and %s hold the same bytes up to the smaller size\n", o->a, o->b);
+    printf ("%s and %s hold the same bytes up to the smaller size\n",
+            tool_safe_text (o->a), tool_safe_text (o->b));
 }
 
 static int
@@ -202,7 +204,8 @@ diff_run (struct diff_side *a, struct diff_side *b, struct diff_output *o)
     printf ("{\n  \"extents\": [");
   else if (!o->quiet && !same_size) {
     char size_a[64], size_b[64];
-    printf ("%s and %s differ in size: %s and %s\n", o->a, o->b,
+    printf ("%s and %s differ in size: %s and %s\n",
+            tool_safe_text (o->a), tool_safe_text (o->b),
             tool_format_size_exact (ma->virtual_size, size_a),
             tool_format_size_exact (mb->virtual_size, size_b));
   }

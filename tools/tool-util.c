@@ -22,6 +22,21 @@
 #include "common/threads.h"
 #include "tool.h"
 
+/* Print the message FMT, AP on stderr with its control bytes made
+ * harmless: messages quote file names and the file's own text. */
+static void
+print_message (const char *fmt, va_list ap)
+{
+  char *msg;
+
+  if (vasprintf (&msg, fmt, ap) == -1) {
+    fputs ("(out of memory formatting a message)", stderr);
+    return;
+  }
+  tool_print_text (stderr, msg);
+  free (msg);
+}
+
 void
 tool_error (const char *fmt, ...)
 {
@@ -29,7 +44,7 @@ tool_error (const char *fmt, ...)
 
   fputs ("memdisk-tool: ", stderr);
   va_start (ap, fmt);
-  vfprintf (stderr, fmt, ap);
+  print_message (fmt, ap);
   va_end (ap);
   fputc ('\n', stderr);
 }
@@ -41,7 +56,7 @@ tool_usage_error (const char *command, const char *fmt, ...)
 
   fprintf (stderr, "memdisk-tool %s: ", command);
   va_start (ap, fmt);
-  vfprintf (stderr, fmt, ap);
+  print_message (fmt, ap);
   va_end (ap);
   fprintf (stderr, "\nTry 'memdisk-tool %s --help'.\n", command);
   return TOOL_EXIT_USAGE;
@@ -213,6 +228,12 @@ tool_print_json_string (FILE *out, const char *str)
       fprintf (out, "\\%c", *s++);
     else if (*s < 0x20 || *s == 0x7f)
       fprintf (out, "\\u%04x", *s++);
+    else if (len == 2 && s[0] == 0xc2 && s[1] < 0xa0) {
+      /* C1 controls: valid in JSON, but a terminal showing the JSON
+       * would obey them. */
+      fprintf (out, "\\u%04x", s[1]);
+      s += 2;
+    }
     else {
       fwrite (s, 1, len, out);
       s += len;
@@ -221,25 +242,62 @@ tool_print_json_string (FILE *out, const char *str)
   fputc ('"', out);
 }
 
+/* The length of the character at S, and whether it is safe on a
+ * terminal.  C1 controls (U+0080..U+009F, C2 80..C2 9F in UTF-8) are
+ * terminal controls too, e.g. U+009B is CSI; a byte that is not UTF-8 may
+ * be one on an 8-bit terminal. */
+static size_t
+text_char (const unsigned char *s, bool *safe)
+{
+  size_t len = utf8_sequence_length (s);
+
+  *safe = !(len == 0 || *s < 0x20 || *s == 0x7f || (*s == 0xc2 && s[1] < 0xa0));
+  return len ? len : 1;
+}
+
 void
 tool_print_text (FILE *out, const char *str)
 {
   const unsigned char *s = (const unsigned char *) str;
 
   while (*s) {
-    size_t len = utf8_sequence_length (s);
-    /* C1 controls (U+0080..U+009F, C2 80..C2 9F in UTF-8) are terminal
-     * controls too, e.g. U+009B is CSI; a byte that is not UTF-8 may be
-     * one on an 8-bit terminal. */
-    if (len == 0 || *s < 0x20 || *s == 0x7f || (*s == 0xc2 && s[1] < 0xa0)) {
-      fputc ('?', out);
-      s += len ? len : 1;
-    }
-    else {
+    bool safe;
+    size_t len = text_char (s, &safe);
+    if (safe)
       fwrite (s, 1, len, out);
-      s += len;
-    }
+    else
+      fputc ('?', out);
+    s += len;
   }
+}
+
+const char *
+tool_safe_text (const char *str)
+{
+  static _Thread_local char buffers[4][TOOL_SAFE_TEXT_MAX];
+  static _Thread_local unsigned next;
+  char *buf = buffers[next++ % 4];
+  const unsigned char *s = (const unsigned char *) str;
+  size_t used = 0;
+
+  while (*s) {
+    bool safe;
+    size_t len = text_char (s, &safe);
+    size_t add = safe ? len : 1;
+    if (used + add + 4 > TOOL_SAFE_TEXT_MAX) {
+      memcpy (buf + used, "...", 3);
+      used += 3;
+      break;
+    }
+    if (safe)
+      memcpy (buf + used, s, len);
+    else
+      buf[used] = '?';
+    used += add;
+    s += len;
+  }
+  buf[used] = '\0';
+  return buf;
 }
 
 int
@@ -364,7 +422,7 @@ tool_format_name (enum tool_file_format format)
 
 struct tool_progress {
   bool shown;                   /* asked for, and stderr is a terminal */
-  const char *name;
+  char *name;                   /* safe for the terminal */
   uint64_t total;
   pthread_mutex_t lock;
   uint64_t done;
@@ -390,7 +448,11 @@ tool_progress_new (bool enabled, const char *name, uint64_t total)
   if (p == NULL)
     return NULL;
   p->shown = enabled && isatty (STDERR_FILENO);
-  p->name = name;
+  p->name = strdup (tool_safe_text (name));
+  if (p->name == NULL) {
+    free (p);
+    return NULL;
+  }
   p->total = total;
   p->started = now_seconds ();
   p->last_shown = -1;
@@ -464,5 +526,6 @@ tool_progress_finish (struct tool_progress *p, bool complete)
     fputc ('\n', stderr);
   }
   pthread_mutex_destroy (&p->lock);
+  free (p->name);
   free (p);
 }

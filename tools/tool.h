@@ -45,12 +45,18 @@ const char *tool_format_size (uint64_t bytes, char buf[32]);
  * "2 GiB (2147483648 bytes)"; just "512 bytes" below 1 KiB. */
 const char *tool_format_size_exact (uint64_t bytes, char buf[64]);
 
-/* S as a JSON string, quoted and escaped; bytes that are not UTF-8
- * become U+FFFD. */
+/* S as a JSON string, quoted and escaped (controls, C1 controls
+ * included, as \u00XX); bytes that are not UTF-8 become U+FFFD. */
 void tool_print_json_string (FILE *out, const char *s);
 /* S for a terminal: control characters (C0, DEL and C1, from a hostile
  * file) and bytes that are not UTF-8 become '?'. */
 void tool_print_text (FILE *out, const char *s);
+/* The same as a string, for printf: valid until the fourth next call in
+ * the same thread; cut with "..." past TOOL_SAFE_TEXT_MAX bytes.  Every
+ * file name and creator string printed goes through one of the two;
+ * tool_error and tool_usage_error pass their whole message through. */
+#define TOOL_SAFE_TEXT_MAX 8192
+const char *tool_safe_text (const char *s);
 
 /* At the end of a command that printed to stdout: TOOL_EXIT_OK, or
  * TOOL_EXIT_FAILURE after saying why stdout could not be written (a full

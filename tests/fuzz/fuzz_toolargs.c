@@ -227,6 +227,8 @@ parse_json_string (const char *text, size_t size, size_t *n)
     if (*p != '\\') {
       size_t len = utf8_decode (p, &c);
       CHECK (len > 0 && p + len <= end - 1, "JSON output is not valid UTF-8");
+      /* Valid JSON, but a terminal showing it would obey a C1 control. */
+      CHECK (c < 0x80 || c >= 0xa0, "JSON output has a raw C1 control U+%04X", c);
       memcpy (out + *n, p, len);
       *n += len;
       p += len;
@@ -302,6 +304,10 @@ check_strings (const char *s)
   CHECK (size == text_n && memcmp (buf, text, size) == 0,
          "tool_print_text of a %zu-byte string is not that string with its "
          "controls and bad bytes as '?'", strlen (s));
+  /* tool_safe_text is the same, as a string, for what fits. */
+  if (size + 4 <= TOOL_SAFE_TEXT_MAX)
+    CHECK (strlen (tool_safe_text (s)) == size && memcmp (tool_safe_text (s), buf, size) == 0,
+           "tool_safe_text differs from tool_print_text");
   free (text);
   free (buf);
 }

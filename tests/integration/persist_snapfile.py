@@ -5,11 +5,13 @@
         header major/minor and the metadata's "format-version"
     persist_snapfile.py set-features FILE BITS
         the header's required-features bit set
-    persist_snapfile.py bomb FILE FRAME COUNT
+    persist_snapfile.py bomb FILE FRAME COUNT [CREATOR]
         a new snapshot of COUNT data frames, each a copy of the zstd frame
         in the file FRAME (64 MiB of non-zero bytes: 2048 pages of 32 KiB),
         with valid checksums everywhere but the content digest: a small
-        file that declares COUNT * 64 MiB of pages
+        file that declares COUNT * 64 MiB of pages.  With COUNT 0, a good
+        snapshot of an empty disk of 1 MiB; CREATOR (UTF-8 with
+        surrogateescape, so any bytes) is its creator string
     persist_snapfile.py set-digest FILE HEX
         the metadata's "content-digest" (a forgery: the pages no longer
         give it, which only decoding them shows)
@@ -127,7 +129,8 @@ def cbor(value):
     if isinstance(value, int):
         return cbor_head(0, value)
     if isinstance(value, str):
-        return cbor_head(3, len(value)) + value.encode()
+        raw = value.encode("utf-8", "surrogateescape")
+        return cbor_head(3, len(raw)) + raw
     if isinstance(value, list):
         return cbor_head(4, len(value)) + b"".join(cbor(v) for v in value)
     if isinstance(value, dict):
@@ -139,17 +142,18 @@ def skippable(payload):
     return struct.pack("<II", 0x184D2A5D, len(payload)) + payload
 
 
-def make_bomb(path, frame_path, count):
+def make_bomb(path, frame_path, count, creator="a bomb"):
     frame = open(frame_path, "rb").read()
     page_size, frame_pages = 32768, (64 << 20) // 32768
     checksum = xxh64(frame)
     header = bytearray(struct.pack("<II8sHHI", 0x184D2A5D, 24, b"MDSNAPSH", 1, 0, 0) + bytes(8))
     fix_header_checksum(header)
     data_end = 32 + count * len(frame)
-    meta = cbor({"format-version": [1, 0], "virtual-size": count * frame_pages * page_size,
+    meta = cbor({"format-version": [1, 0],
+                 "virtual-size": count * frame_pages * page_size if count else 1 << 20,
                  "page-size": page_size, "allocated-size": count * frame_pages * page_size,
-                 "compression-level": 3, "creator": "a bomb", "creation-time": 0,
-                 "content-digest": 0})
+                 "compression-level": 3, "creator": creator, "creation-time": 0,
+                 "content-digest": 0 if count else xxh64(b"")})
     index = cbor([[32 + k * len(frame), len(frame), checksum, [k * frame_pages, frame_pages]]
                   for k in range(count)])
     index_off = data_end + 8 + len(meta)
@@ -165,7 +169,7 @@ def make_bomb(path, frame_path, count):
 
 def main(argv):
     if len(argv) >= 5 and argv[1] == "bomb":
-        make_bomb(argv[2], argv[3], int(argv[4]))
+        make_bomb(argv[2], argv[3], int(argv[4]), *argv[5:6])
         return
     if len(argv) < 3 or argv[1] not in ("set-version", "set-features", "set-digest"):
         sys.exit(__doc__)
