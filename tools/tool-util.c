@@ -115,36 +115,54 @@ tool_parse_threads (const char *arg, unsigned *threads)
   return 0;
 }
 
+/* nbdkit's grammar (nbdkit_parse_size), so that a size means the same to
+ * the tool as to nbdkit memdisk: what strtoimax reads (leading blanks, a
+ * sign, decimal digits), then nothing or one of b (bytes), s (512-byte
+ * sectors), k, m, g, t, p, e (powers of 1024), in either case, and
+ * nothing after it; not negative, at most 2^63-1. */
 int
 tool_parse_size (const char *arg, const char *what, uint64_t *size)
 {
   char *end;
-  unsigned shift = 0;
+  uint64_t scale = 1;
+  static const char binary[] = "kmgtpe";
 
   errno = 0;
-  unsigned long long v = strtoull (arg, &end, 10);
-  if (errno == 0 && end != arg && arg[0] >= '0' && arg[0] <= '9') {
-    switch (*end) {
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    case 't': case 'T': shift = 40; end++; break;
-    case 'p': case 'P': shift = 50; end++; break;
-    case 'e': case 'E': shift = 60; end++; break;
-    }
-    if (shift && (strcmp (end, "iB") == 0 || strcmp (end, "B") == 0))
-      end += strlen (end);
-    if (*end == '\0' && v <= (UINT64_MAX >> shift)) {
-      *size = (uint64_t) v << shift;
-      return 0;
-    }
-  }
-  if (errno == ERANGE || (end != arg && *end == '\0' && arg[0] >= '0' && arg[0] <= '9')) {
-    tool_error ("%s '%s' is too large", what, arg);
+  intmax_t v = strtoimax (arg, &end, 10);
+  if (end == arg)
+    goto not_a_size;
+  if (errno == ERANGE && v > 0)
+    goto too_large;
+  if (v < 0 || errno != 0) {
+    tool_error ("%s '%s' is negative; sizes are 0 or more", what, arg);
     return -1;
   }
-  tool_error ("%s '%s' is not a size (a number of bytes, optionally with K, "
-              "M, G, T, P or E, e.g. 512M or 10G)", what, arg);
+  if (*end != '\0') {
+    const char *unit = strchr (binary, *end | 0x20);
+    if ((*end | 0x20) == 'b')
+      scale = 1;
+    else if ((*end | 0x20) == 's')
+      scale = 512;
+    else if (unit != NULL && *unit != '\0')
+      scale = (uint64_t) 1 << (10 * (unit - binary + 1));
+    else
+      goto not_a_size;
+    if (end[1] != '\0')
+      goto not_a_size;
+  }
+  if ((uint64_t) v > (uint64_t) INT64_MAX / scale)
+    goto too_large;
+  *size = (uint64_t) v * scale;
+  return 0;
+
+ too_large:
+  tool_error ("%s '%s' is larger than the maximum, 2^63-1 bytes", what, arg);
+  return -1;
+ not_a_size:
+  tool_error ("%s '%s' is not a size: a number of bytes, optionally followed by "
+              "one letter, b (bytes), s (512-byte sectors) or K, M, G, T, P, E "
+              "(powers of 1024), e.g. 512M or 10G, as nbdkit reads sizes "
+              "(10GB, 1MiB and 1.5G are not sizes)", what, arg);
   return -1;
 }
 

@@ -35,8 +35,10 @@ int tool_option_error (const char *command, int c, char **argv);
 /* Option values.  Each returns 0, or -1 after printing what is wrong. */
 int tool_parse_level (const char *arg, int *level);
 int tool_parse_threads (const char *arg, unsigned *threads);
-/* A byte count: digits with an optional K/M/G/T/P/E suffix (binary
- * units; "512M", "512MiB" and "512MB" alike). */
+/* A byte count in nbdkit's grammar (nbdkit_parse_size): digits with an
+ * optional one-letter suffix, b, s (512 bytes), K, M, G, T, P, E (powers
+ * of 1024), either case; "512M", "1s", "512b"; not "512MB" or "1MiB".
+ * At most 2^63-1. */
 int tool_parse_size (const char *arg, const char *what, uint64_t *size);
 
 /* BYTES in plain words ("512 bytes", "32 KiB", "1.5 GiB"), in BUF. */
