@@ -22,6 +22,7 @@
 #include "common/error.h"
 #include "common/memavail.h"
 #include "persist.h"
+#include "runas.h"
 #include "snapshot/storefile.h"
 #include "snapshot/reader.h"
 #include "snapshot/replace.h"
@@ -130,16 +131,25 @@ drain_wake_pipe (void)
  * save does is the one test that tells (permissions, read-only mounts,
  * root's exemptions). */
 static int
-check_folder_writable (const char *path)
+try_tmpfile (void *path)
 {
   struct snap_tmpfile tmp;
 
-  if (snap_tmpfile_create (&tmp, path) == -1) {
+  if (snap_tmpfile_create (&tmp, path) == -1)
+    return -1;
+  snap_tmpfile_abort (&tmp);
+  return 0;
+}
+
+/* As the user who saves: with -u and -g, that is not us yet (runas.h). */
+static int
+check_folder_writable (const char *path)
+{
+  if (runas_check (try_tmpfile, (void *) path) == -1) {
     nbdkit_error ("snapshot: cannot write the folder of %s (saves would fail): %s",
                   path, md_error ());
     return -1;
   }
-  snap_tmpfile_abort (&tmp);
   return 0;
 }
 
@@ -155,13 +165,15 @@ check_snapshot_path (void)
   bool exists;
   int r;
 
+  if (runas_init () == -1)
+    return -1;
   /* A file that is only read needs no owner: it is never replaced. */
   if (memdisk_config.snapshot_readonly) {
     resolved = snap_trust_resolve (given);
     r = resolved ? snap_trust_check_type (resolved, &exists) : -1;
   }
   else
-    r = snap_trust_check (given, geteuid (), &resolved, &exists);
+    r = snap_trust_check (given, runas_saving_uid (), &resolved, &exists);
   if (r == -1) {
     nbdkit_error ("snapshot: %s", md_error ());
     free (resolved);

@@ -103,6 +103,36 @@ for text in "$ww/roots.snap is owned by root" "not by nobody" "could not even re
 done
 unchanged "$ww/roots.snap" "$id"
 
+# --- nbdkit -u nobody -g nogroup: the checks hold for nobody, who saves ---
+# (nbdkit switches users after loading and does not tell plugins; the
+# plugin reads -u and -g from nbdkit's command line.)
+as_user ()  # EXPECTED-STATUS ARG...: nbdkit -u nobody -g nogroup ARG
+{
+  local want=$1 status=0
+  shift
+  err=$(nbdkit -U - "$@" --run 'nbdsh -u "$uri" -c "h.pwrite(b\"by nobody\" * 64, 0)"' \
+        </dev/null 2>&1 >/dev/null) || status=$?
+  ((status == want)) || fail "nbdkit $*: exit $status, expected $want: $err"
+}
+as_user 1 -u nobody -g nogroup "$MD_TMP/plugin.so" snapshot="$ww/roots.snap"
+grep -qF "$ww/roots.snap is owned by root (uid 0), not by nobody" <<<"$err" ||
+  fail "-u nobody on root's file: $err"
+unchanged "$ww/roots.snap" "$id"
+# A folder root may write but nobody may not: the probe runs as nobody.
+as_user 1 --user=nobody --group nogroup "$MD_TMP/plugin.so" 1M snapshot="$roots/new.snap"
+grep -qF "cannot write the folder of $roots/new.snap (saves would fail): as user nobody and group nogroup:" <<<"$err" ||
+  fail "-u nobody in root's folder: $err"
+grep -qF "Permission denied" <<<"$err" || fail "-u nobody in root's folder: $err"
+[[ ! -e $roots/new.snap ]] || fail "a refused start created $roots/new.snap"
+# nobody's folder and file: served, and saved by nobody.
+mkdir -m 0755 "$MD_TMP/nobodys-own"
+chown nobody:nogroup "$MD_TMP/nobodys-own"
+as_user 0 -u nobody -g nogroup "$MD_TMP/plugin.so" 1M snapshot="$MD_TMP/nobodys-own/disk.snap"
+[[ $(stat -c '%U %a' "$MD_TMP/nobodys-own/disk.snap") == "nobody 600" ]] ||
+  fail "the save as nobody: $(stat -c '%U %a' "$MD_TMP/nobodys-own/disk.snap")"
+as_user 0 -u nobody -g nogroup "$MD_TMP/plugin.so" snapshot="$MD_TMP/nobodys-own/disk.snap"
+persist_verify "$MD_TMP/nobodys-own/disk.snap"
+
 # --- what root may trust: its own link, its own file ---
 cp -- "$good" "$roots/real.snap"
 chmod 6750 "$roots/real.snap"
