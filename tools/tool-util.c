@@ -24,6 +24,9 @@
 
 /* Print the message FMT, AP on stderr with its control bytes made
  * harmless: messages quote file names and the file's own text. */
+static void print_message (const char *fmt, va_list ap)
+  __attribute__ ((format (printf, 1, 0)));
+
 static void
 print_message (const char *fmt, va_list ap)
 {
