@@ -188,22 +188,26 @@ runas_init (void)
   optarg = saved_optarg;
 
   int r = 0;
-  unsigned id;
+  unsigned id = 0;
   if (user) {
-    if (!parse_id (user, true, &id)) {
+    if (parse_id (user, true, &id)) {
+      user_given = true;
+      user_uid = id;
+    }
+    else {
       nbdkit_error ("snapshot: -u %s is not a user name or uid", user);
       r = -1;
     }
-    user_given = true;
-    user_uid = id;
   }
   if (group && r == 0) {
-    if (!parse_id (group, false, &id)) {
+    if (parse_id (group, false, &id)) {
+      group_given = true;
+      group_gid = id;
+    }
+    else {
       nbdkit_error ("snapshot: -g %s is not a group name or gid", group);
       r = -1;
     }
-    group_given = true;
-    group_gid = id;
   }
   snprintf (description, sizeof description, "%s%.100s%s%s%.100s",
             user ? "user " : "", user ? user : "", user && group ? " and " : "",
@@ -226,12 +230,6 @@ bool
 runas_will_switch (void)
 {
   return user_given || group_given;
-}
-
-const char *
-runas_describe (void)
-{
-  return description;
 }
 
 /* In the child: switch as nbdkit's change_user does (group first, its

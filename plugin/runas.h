@@ -22,8 +22,6 @@ int runas_init (void);
 uid_t runas_saving_uid (void);
 /* Whether nbdkit will switch users or groups after .get_ready. */
 bool runas_will_switch (void);
-/* "nobody" or "uid 65534 and group nogroup", for messages. */
-const char *runas_describe (void);
 
 /* Run CHECK (ARG) as the user (and group) nbdkit will switch to: in a
  * child that switches as nbdkit does, when it will; directly otherwise.
