@@ -87,9 +87,11 @@ read_cmdline (size_t *len)
   char *buf = malloc (cap + 1);
 
   if (fd == -1 || buf == NULL) {
+    int err = fd == -1 ? errno : ENOMEM;
     if (fd >= 0)
       close (fd);
     free (buf);
+    errno = err;
     return NULL;
   }
   for (;;) {
@@ -117,6 +119,7 @@ read_cmdline (size_t *len)
   }
   close (fd);
   free (buf);
+  errno = ENOMEM;
   return NULL;
 }
 
@@ -156,8 +159,11 @@ runas_init (void)
   const char *user = NULL, *group = NULL;
 
   if (cmdline == NULL) {
-    nbdkit_error ("snapshot: cannot read nbdkit's command line (for -u and -g) "
-                  "from /proc/self/cmdline: %m");
+    if (errno == ENOMEM)
+      nbdkit_error ("snapshot: out of memory reading nbdkit's command line");
+    else
+      nbdkit_error ("snapshot: cannot read nbdkit's command line (for -u and -g) "
+                    "from /proc/self/cmdline: %m");
     return -1;
   }
   int argc = 0;

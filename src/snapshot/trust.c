@@ -237,9 +237,10 @@ resolve (const char *path, bool check, uid_t uid)
     done[len] = '\0';
   }
   free (todo);
-  if (len == 0)
-    return strdup ("/");
-  return strdup (done);
+  char *resolved = strdup (len == 0 ? "/" : done);
+  if (resolved == NULL)
+    md_error_set ("%s: out of memory", path);
+  return resolved;
 
  fail:
   free (todo);
