@@ -260,6 +260,9 @@ child_check (int out, int (*check) (void *arg), void *arg)
   _exit (r == 0 ? 0 : 1);
 }
 
+/* Called from .get_ready, before nbdkit starts any thread of its own and
+ * after the plugin's loader threads are joined: the child of fork is a
+ * copy of a single-threaded process, so it may allocate. */
 int
 runas_check (int (*check) (void *arg), void *arg)
 {
