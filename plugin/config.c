@@ -10,7 +10,7 @@
 #include "config.h"
 #include "store/store.h"
 
-struct memdisk_config memdisk_config;
+struct memdisk_config memdisk_config = { .snapshot_memory_check = true };
 
 const char memdisk_config_help[] =
   "[size=]<SIZE>            Virtual size of the disk in bytes; suffixes k, M,\n"
@@ -27,7 +27,11 @@ const char memdisk_config_help[] =
   "snapshot-level=<N>       zstd compression level of saves, 1..19\n"
   "                         (default 1).\n"
   "snapshot-threads=<N>     Threads that compress and decompress snapshots\n"
-  "                         (default: online CPUs).";
+  "                         (default: online CPUs).\n"
+  "snapshot-memory-check=<BOOL>\n"
+  "                         Refuse to load a snapshot whose pages need more\n"
+  "                         memory than the server can have (MemAvailable,\n"
+  "                         RLIMIT_AS, RLIMIT_DATA; default true).";
 
 #define DEFAULT_SNAPSHOT_LEVEL 1
 #define MAX_SNAPSHOT_LEVEL 19
@@ -76,15 +80,15 @@ parse_snapshot (const char *value)
 }
 
 static int
-parse_snapshot_readonly (const char *value)
+parse_snapshot_bool (const char *key, const char *value, bool *result)
 {
   int r = nbdkit_parse_bool (value);
 
   if (r == -1) {
-    nbdkit_error ("snapshot-readonly: invalid value '%s' (expected true or false)", value);
+    nbdkit_error ("%s: invalid value '%s' (expected true or false)", key, value);
     return -1;
   }
-  memdisk_config.snapshot_readonly = r;
+  *result = r;
   return 0;
 }
 
@@ -111,7 +115,9 @@ memdisk_config_key (const char *key, const char *value)
   if (strcmp (key, "snapshot") == 0)
     return parse_snapshot (value);
   if (strcmp (key, "snapshot-readonly") == 0)
-    return parse_snapshot_readonly (value);
+    return parse_snapshot_bool (key, value, &memdisk_config.snapshot_readonly);
+  if (strcmp (key, "snapshot-memory-check") == 0)
+    return parse_snapshot_bool (key, value, &memdisk_config.snapshot_memory_check);
   if (strcmp (key, "snapshot-interval") == 0)
     return parse_snapshot_number (key, value, 0, UINT_MAX,
                                   &memdisk_config.snapshot_interval);
@@ -141,9 +147,12 @@ memdisk_config_complete (void)
     nbdkit_error ("size: parameter is required, e.g. nbdkit memdisk size=1G");
     return -1;
   }
-  if (memdisk_config.snapshot == NULL &&
-      (memdisk_config.snapshot_readonly || memdisk_config.snapshot_interval)) {
-    nbdkit_error ("snapshot-readonly and snapshot-interval need snapshot=FILE");
+  if (memdisk_config.snapshot == NULL && memdisk_config.snapshot_readonly) {
+    nbdkit_error ("snapshot-readonly needs snapshot=FILE");
+    return -1;
+  }
+  if (memdisk_config.snapshot == NULL && memdisk_config.snapshot_interval) {
+    nbdkit_error ("snapshot-interval needs snapshot=FILE");
     return -1;
   }
   return 0;

@@ -17,6 +17,8 @@ struct memdisk_config {
   unsigned snapshot_interval;   /* snapshot-interval=: seconds, 0 = off */
   int snapshot_level;           /* snapshot-level=: zstd level */
   unsigned snapshot_threads;    /* snapshot-threads=: 0 = online CPUs */
+  bool snapshot_memory_check;   /* snapshot-memory-check=: compare the
+                                 * snapshot's pages with free memory */
 };
 
 /* The parsed parameters; valid after memdisk_config_complete succeeds. */

@@ -20,9 +20,13 @@
 
 #include "config.h"
 #include "common/error.h"
+#include "common/memavail.h"
 #include "persist.h"
+#include "runas.h"
 #include "snapshot/storefile.h"
+#include "snapshot/reader.h"
 #include "snapshot/replace.h"
+#include "snapshot/trust.h"
 
 /* SIGUSR1 writes a byte here; the saving thread polls the other end.  A
  * pipe because write(2) is async-signal-safe, and because bytes that pile
@@ -127,16 +131,92 @@ drain_wake_pipe (void)
  * save does is the one test that tells (permissions, read-only mounts,
  * root's exemptions). */
 static int
-check_folder_writable (const char *path)
+try_tmpfile (void *path)
 {
   struct snap_tmpfile tmp;
 
-  if (snap_tmpfile_create (&tmp, path) == -1) {
+  if (snap_tmpfile_create (&tmp, path) == -1)
+    return -1;
+  snap_tmpfile_abort (&tmp);
+  return 0;
+}
+
+/* As the user who saves: with -u and -g, that is not us yet (runas.h). */
+static int
+check_folder_writable (const char *path)
+{
+  if (runas_check (try_tmpfile, (void *) path) == -1) {
     nbdkit_error ("snapshot: cannot write the folder of %s (saves would fail): %s",
                   path, md_error ());
     return -1;
   }
-  snap_tmpfile_abort (&tmp);
+  return 0;
+}
+
+/* The start-up checks of snapshot=FILE (snapshot/trust.h), for the user
+ * who will save it.  FILE's symbolic links are followed once, here: from
+ * now on memdisk_config.snapshot names the file they led to, which the
+ * checks approved and saves replace. */
+static int
+check_snapshot_path (void)
+{
+  const char *given = memdisk_config.snapshot;
+  char *resolved = NULL;
+  bool exists;
+  int r;
+
+  if (runas_init () == -1)
+    return -1;
+  /* A file that is only read needs no owner: it is never replaced. */
+  if (memdisk_config.snapshot_readonly) {
+    resolved = snap_trust_resolve (given);
+    r = resolved ? snap_trust_check_type (resolved, &exists) : -1;
+  }
+  else
+    r = snap_trust_check (given, runas_saving_uid (), &resolved, &exists);
+  if (r == -1) {
+    nbdkit_error ("snapshot: %s", md_error ());
+    free (resolved);
+    return -1;
+  }
+  if (strcmp (resolved, given) != 0)
+    nbdkit_debug ("snapshot: %s leads to %s, which saves replace", given, resolved);
+  free (memdisk_config.snapshot);
+  memdisk_config.snapshot = resolved;
+  return 0;
+}
+
+/* Before loading: the snapshot's pages must fit in the memory the server
+ * can have, unless snapshot-memory-check=false.  A file of a few hundred
+ * KiB may declare gigabytes of highly compressible pages. */
+static int
+check_snapshot_memory (const char *path)
+{
+  struct snap_reader *reader;
+  uint64_t need, available;
+  const char *source;
+
+  if (!memdisk_config.snapshot_memory_check)
+    return 0;
+  reader = snap_reader_open (path);
+  if (reader == NULL) {
+    nbdkit_error ("snapshot: cannot load %s: %s", path, md_error ());
+    return -1;
+  }
+  need = snap_reader_metadata (reader)->allocated_size;
+  snap_reader_close (reader);
+  if (md_memory_available ("/proc/meminfo", "/proc/self/status",
+                           &available, &source) == -1) {
+    nbdkit_debug ("snapshot: memory check skipped: %s", md_error ());
+    return 0;
+  }
+  if (need > available) {
+    nbdkit_error ("snapshot: %s holds %" PRIu64 " bytes of pages, more than the "
+                  "%" PRIu64 " bytes this server can have (%s); free memory, or "
+                  "load it anyway with snapshot-memory-check=false",
+                  path, need, available, source);
+    return -1;
+  }
   return 0;
 }
 
@@ -188,6 +268,9 @@ persist_open_disk (void)
     return disk;
   }
 
+  if (check_snapshot_path () == -1)
+    return NULL;
+  path = memdisk_config.snapshot;
   if (!memdisk_config.snapshot_readonly) {
     unsigned removed = 0;
     if (snap_stale_remove (path, &removed) == -1)
@@ -200,6 +283,8 @@ persist_open_disk (void)
   }
 
   if (stat (path, &st) == 0) {
+    if (check_snapshot_memory (path) == -1)
+      return NULL;
     disk = load_disk (path);
     if (disk == NULL)
       return NULL;

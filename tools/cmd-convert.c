@@ -113,7 +113,7 @@ print_summary (const struct convert *c, uint64_t virtual_size, uint64_t data,
   if (!c->verbose)
     return;
   fprintf (stderr, "%s -> %s: %s disk, %s of data, %s snapshot file, %s read\n",
-           c->in, c->out, tool_format_size (virtual_size, a), tool_format_size (data, b),
+           tool_safe_text (c->in), tool_safe_text (c->out), tool_format_size (virtual_size, a), tool_format_size (data, b),
            tool_format_size (file, f), tool_format_size (read, rd));
 }
 
@@ -317,11 +317,9 @@ cmd_convert (int argc, char **argv)
   if (tool_check_new_output (c.out, c.force) == -1)
     return TOOL_EXIT_FAILURE;
 
-  int in_fd = open (c.in, O_RDONLY | O_CLOEXEC);
-  if (in_fd == -1) {
-    tool_error ("%s: cannot open: %m", c.in);
+  int in_fd = tool_open_input (c.in);
+  if (in_fd == -1)
     return TOOL_EXIT_FAILURE;
-  }
   if (tool_detect_format (in_fd, c.in, &c.in_format) == -1) {
     close (in_fd);
     return TOOL_EXIT_FAILURE;

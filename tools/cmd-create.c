@@ -18,7 +18,8 @@ create_usage (FILE *out)
            "\n"
            "Write a snapshot of an empty (all zero) disk of SIZE bytes to FILE;\n"
            "'-' writes to stdout.  nbdkit memdisk snapshot=FILE then serves it.\n"
-           "Sizes take K, M, G, T, P, E suffixes (powers of 1024): 512M, 10G.\n"
+           "Sizes are read as nbdkit reads them: bytes, or with one letter, b,\n"
+           "s (512-byte sectors), K, M, G, T, P, E (powers of 1024): 512M, 10G.\n"
            "\n"
            "  -s, --size=SIZE       the disk's virtual size, up to 2^63-1 (required)\n"
            "      --page-size=SIZE  page size (a power of two from 4K to 1M;\n"
@@ -56,11 +57,9 @@ cmd_create (int argc, char **argv)
   while ((c = getopt_long (argc, argv, ":s:fh", longopts, NULL)) != -1) {
     switch (c) {
     case 's':
+      /* The grammar's maximum, 2^63-1, is the format's. */
       if (tool_parse_size (optarg, "size", &size) == -1)
         return TOOL_EXIT_USAGE;
-      if (size > SNAP_MAX_VIRTUAL_SIZE)
-        return tool_usage_error ("create", "size %s is larger than the maximum, "
-                                 "2^63-1 bytes", optarg);
       size_given = true;
       break;
     case OPT_PAGE_SIZE:

@@ -1,11 +1,13 @@
 /* memdisk-tool diff: which byte ranges differ between two snapshots.
  *
- * Equal content digests and sizes mean equal disks (docs/snapshot-format.md
- * section 7), so that case reads only the metadata.  Otherwise both files
- * are decoded page by page, in page order, and compared in 4 KiB blocks; a
- * block stored in one file only is compared with zeros, so two files that
- * store the same bytes differently (page size, zero pages) still agree.
- * Exit status as cmp(1): 0 same, 1 different, 2 trouble. */
+ * Both files are decoded page by page, in page order, and compared in
+ * 4 KiB blocks; a block stored in one file only is compared with zeros,
+ * so two files that store the same bytes differently (page size, zero
+ * pages) still agree.  Decoding checks what loading checks (every frame's
+ * checksum, its zstd header, the content digest), so "the same disk" is
+ * never said of a damaged file, nor of a forged one that copies another's
+ * digest: equal digests in the metadata prove nothing until the pages
+ * give them.  Exit status as cmp(1): 0 same, 1 different, 2 trouble. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -31,9 +33,9 @@ diff_usage (FILE *out)
            "Usage: memdisk-tool diff [--json] [-q] A B\n"
            "\n"
            "Compare the disks in snapshots A and B and list the byte ranges where\n"
-           "they differ, in 4 KiB blocks, adjacent blocks merged.  Snapshots with\n"
-           "the same content digest and virtual size are the same disk; that is\n"
-           "decided from the metadata alone.  Otherwise both files are decoded.\n"
+           "they differ, in 4 KiB blocks, adjacent blocks merged.  Both files are\n"
+           "read and decoded, with the checks of loading (frame checksums, content\n"
+           "digest), so a damaged or forged file is trouble, never \"the same\".\n"
            "Disks of different sizes differ; past the smaller size, the smaller\n"
            "disk counts as zeros.\n"
            "\n"
@@ -173,16 +175,18 @@ diff_print_verdict (const struct diff_output *o, const struct snap_metadata *ma,
   }
   if (same) {
     printf ("%s and %s are the same disk: %s, content digest %016" PRIx64 "\n",
-            o->a, o->b, tool_format_size (ma->virtual_size, size),
-            ma->content_digest);
+            tool_safe_text (o->a), tool_safe_text (o->b),
+            tool_format_size (ma->virtual_size, size), ma->content_digest);
     return;
   }
   if (o->extents)
-    printf ("%s and %s differ in %" PRIu64 " extent%s, %s in all\n", o->a, o->b,
+    printf ("%s and %s differ in %" PRIu64 " extent%s, %s in all\n",
+            tool_safe_text (o->a), tool_safe_text (o->b),
             o->extents, o->extents == 1 ? "" : "s",
             tool_format_size (o->bytes, bytes));
   else
-    printf ("%s and %s hold the same bytes up to the smaller size\n", o->a, o->b);
+    printf ("%s and %s hold the same bytes up to the smaller size\n",
+            tool_safe_text (o->a), tool_safe_text (o->b));
 }
 
 static int
@@ -200,24 +204,22 @@ diff_run (struct diff_side *a, struct diff_side *b, struct diff_output *o)
     printf ("{\n  \"extents\": [");
   else if (!o->quiet && !same_size) {
     char size_a[64], size_b[64];
-    printf ("%s and %s differ in size: %s and %s\n", o->a, o->b,
+    printf ("%s and %s differ in size: %s and %s\n",
+            tool_safe_text (o->a), tool_safe_text (o->b),
             tool_format_size_exact (ma->virtual_size, size_a),
             tool_format_size_exact (mb->virtual_size, size_b));
   }
-  /* The digest does not cover the size: equal digests with different
-   * sizes are the same bytes up to the smaller size. */
-  if (ma->content_digest != mb->content_digest) {
-    a->page_size = ma->page_size;
-    b->page_size = mb->page_size;
-    a->buf = malloc (a->page_size);
-    b->buf = malloc (b->page_size);
-    if (a->buf == NULL || b->buf == NULL) {
-      tool_error ("comparing %s and %s: out of memory", a->path, b->path);
-      return DIFF_TROUBLE;
-    }
-    if (diff_contents (a, b, o) == -1)
-      return DIFF_TROUBLE;
+  /* Even with equal digests: the pages must give them (see the top). */
+  a->page_size = ma->page_size;
+  b->page_size = mb->page_size;
+  a->buf = malloc (a->page_size);
+  b->buf = malloc (b->page_size);
+  if (a->buf == NULL || b->buf == NULL) {
+    tool_error ("comparing %s and %s: out of memory", a->path, b->path);
+    return DIFF_TROUBLE;
   }
+  if (diff_contents (a, b, o) == -1)
+    return DIFF_TROUBLE;
   diff_print_verdict (o, ma, mb);
   if (tool_finish_stdout () != TOOL_EXIT_OK)
     return DIFF_TROUBLE;

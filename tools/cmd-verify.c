@@ -66,7 +66,7 @@ cmd_verify (int argc, char **argv)
   const struct snap_index *ix = snap_reader_index (reader);
   char disk[32], data[32], file[32];
   printf ("%s: OK: format %u.%u, %s disk, %s of data in %zu frame%s, %s file, "
-          "digest %016" PRIx64 "\n", path, m->version_major, m->version_minor,
+          "digest %016" PRIx64 "\n", tool_safe_text (path), m->version_major, m->version_minor,
           tool_format_size (m->virtual_size, disk),
           tool_format_size (m->allocated_size, data), ix->frame_count,
           ix->frame_count == 1 ? "" : "s",

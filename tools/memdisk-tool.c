@@ -61,7 +61,7 @@ static int
 unknown_command (const char *name)
 {
   fprintf (stderr, "memdisk-tool: unknown command '%s'\n"
-           "Try 'memdisk-tool --help'.\n", name);
+           "Try 'memdisk-tool --help'.\n", tool_safe_text (name));
   return TOOL_EXIT_USAGE;
 }
 
@@ -95,7 +95,7 @@ main (int argc, char **argv)
   }
   if (argv[1][0] == '-') {
     fprintf (stderr, "memdisk-tool: unknown option '%s'; the command comes first\n"
-             "Try 'memdisk-tool --help'.\n", argv[1]);
+             "Try 'memdisk-tool --help'.\n", tool_safe_text (argv[1]));
     return TOOL_EXIT_USAGE;
   }
   if ((command = find_command (argv[1])) == NULL)

@@ -1,6 +1,7 @@
 /* Helpers shared by the commands: messages, option values, sizes in plain
  * words, format detection and progress. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -18,8 +19,27 @@
 #include "common/fullio.h"
 #include "snapshot/format.h"
 #include "snapshot/reader.h"
+#include "snapshot/trust.h"
 #include "common/threads.h"
 #include "tool.h"
+
+/* Print the message FMT, AP on stderr with its control bytes made
+ * harmless: messages quote file names and the file's own text. */
+static void print_message (const char *fmt, va_list ap)
+  __attribute__ ((format (printf, 1, 0)));
+
+static void
+print_message (const char *fmt, va_list ap)
+{
+  char *msg;
+
+  if (vasprintf (&msg, fmt, ap) == -1) {
+    fputs ("(out of memory formatting a message)", stderr);
+    return;
+  }
+  tool_print_text (stderr, msg);
+  free (msg);
+}
 
 void
 tool_error (const char *fmt, ...)
@@ -28,7 +48,7 @@ tool_error (const char *fmt, ...)
 
   fputs ("memdisk-tool: ", stderr);
   va_start (ap, fmt);
-  vfprintf (stderr, fmt, ap);
+  print_message (fmt, ap);
   va_end (ap);
   fputc ('\n', stderr);
 }
@@ -40,7 +60,7 @@ tool_usage_error (const char *command, const char *fmt, ...)
 
   fprintf (stderr, "memdisk-tool %s: ", command);
   va_start (ap, fmt);
-  vfprintf (stderr, fmt, ap);
+  print_message (fmt, ap);
   va_end (ap);
   fprintf (stderr, "\nTry 'memdisk-tool %s --help'.\n", command);
   return TOOL_EXIT_USAGE;
@@ -99,36 +119,54 @@ tool_parse_threads (const char *arg, unsigned *threads)
   return 0;
 }
 
+/* nbdkit's grammar (nbdkit_parse_size), so that a size means the same to
+ * the tool as to nbdkit memdisk: what strtoimax reads (leading blanks, a
+ * sign, decimal digits), then nothing or one of b (bytes), s (512-byte
+ * sectors), k, m, g, t, p, e (powers of 1024), in either case, and
+ * nothing after it; not negative, at most 2^63-1. */
 int
 tool_parse_size (const char *arg, const char *what, uint64_t *size)
 {
   char *end;
-  unsigned shift = 0;
+  uint64_t scale = 1;
+  static const char binary[] = "kmgtpe";
 
   errno = 0;
-  unsigned long long v = strtoull (arg, &end, 10);
-  if (errno == 0 && end != arg && arg[0] >= '0' && arg[0] <= '9') {
-    switch (*end) {
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    case 't': case 'T': shift = 40; end++; break;
-    case 'p': case 'P': shift = 50; end++; break;
-    case 'e': case 'E': shift = 60; end++; break;
-    }
-    if (shift && (strcmp (end, "iB") == 0 || strcmp (end, "B") == 0))
-      end += strlen (end);
-    if (*end == '\0' && v <= (UINT64_MAX >> shift)) {
-      *size = (uint64_t) v << shift;
-      return 0;
-    }
-  }
-  if (errno == ERANGE || (end != arg && *end == '\0' && arg[0] >= '0' && arg[0] <= '9')) {
-    tool_error ("%s '%s' is too large", what, arg);
+  intmax_t v = strtoimax (arg, &end, 10);
+  if (end == arg)
+    goto not_a_size;
+  if (errno == ERANGE && v > 0)
+    goto too_large;
+  if (v < 0 || errno != 0) {
+    tool_error ("%s '%s' is negative; sizes are 0 or more", what, arg);
     return -1;
   }
-  tool_error ("%s '%s' is not a size (a number of bytes, optionally with K, "
-              "M, G, T, P or E, e.g. 512M or 10G)", what, arg);
+  if (*end != '\0') {
+    const char *unit = strchr (binary, *end | 0x20);
+    if ((*end | 0x20) == 'b')
+      scale = 1;
+    else if ((*end | 0x20) == 's')
+      scale = 512;
+    else if (unit != NULL && *unit != '\0')
+      scale = (uint64_t) 1 << (10 * (unit - binary + 1));
+    else
+      goto not_a_size;
+    if (end[1] != '\0')
+      goto not_a_size;
+  }
+  if ((uint64_t) v > (uint64_t) INT64_MAX / scale)
+    goto too_large;
+  *size = (uint64_t) v * scale;
+  return 0;
+
+ too_large:
+  tool_error ("%s '%s' is larger than the maximum, 2^63-1 bytes", what, arg);
+  return -1;
+ not_a_size:
+  tool_error ("%s '%s' is not a size: a number of bytes, optionally followed by "
+              "one letter, b (bytes), s (512-byte sectors) or K, M, G, T, P, E "
+              "(powers of 1024), e.g. 512M or 10G, as nbdkit reads sizes "
+              "(10GB, 1MiB and 1.5G are not sizes)", what, arg);
   return -1;
 }
 
@@ -212,6 +250,12 @@ tool_print_json_string (FILE *out, const char *str)
       fprintf (out, "\\%c", *s++);
     else if (*s < 0x20 || *s == 0x7f)
       fprintf (out, "\\u%04x", *s++);
+    else if (len == 2 && s[0] == 0xc2 && s[1] < 0xa0) {
+      /* C1 controls: valid in JSON, but a terminal showing the JSON
+       * would obey them. */
+      fprintf (out, "\\u%04x", s[1]);
+      s += 2;
+    }
     else {
       fwrite (s, 1, len, out);
       s += len;
@@ -220,25 +264,62 @@ tool_print_json_string (FILE *out, const char *str)
   fputc ('"', out);
 }
 
+/* The length of the character at S, and whether it is safe on a
+ * terminal.  C1 controls (U+0080..U+009F, C2 80..C2 9F in UTF-8) are
+ * terminal controls too, e.g. U+009B is CSI; a byte that is not UTF-8 may
+ * be one on an 8-bit terminal. */
+static size_t
+text_char (const unsigned char *s, bool *safe)
+{
+  size_t len = utf8_sequence_length (s);
+
+  *safe = !(len == 0 || *s < 0x20 || *s == 0x7f || (*s == 0xc2 && s[1] < 0xa0));
+  return len ? len : 1;
+}
+
 void
 tool_print_text (FILE *out, const char *str)
 {
   const unsigned char *s = (const unsigned char *) str;
 
   while (*s) {
-    size_t len = utf8_sequence_length (s);
-    /* C1 controls (U+0080..U+009F, C2 80..C2 9F in UTF-8) are terminal
-     * controls too, e.g. U+009B is CSI; a byte that is not UTF-8 may be
-     * one on an 8-bit terminal. */
-    if (len == 0 || *s < 0x20 || *s == 0x7f || (*s == 0xc2 && s[1] < 0xa0)) {
-      fputc ('?', out);
-      s += len ? len : 1;
-    }
-    else {
+    bool safe;
+    size_t len = text_char (s, &safe);
+    if (safe)
       fwrite (s, 1, len, out);
-      s += len;
-    }
+    else
+      fputc ('?', out);
+    s += len;
   }
+}
+
+const char *
+tool_safe_text (const char *str)
+{
+  static _Thread_local char buffers[4][TOOL_SAFE_TEXT_MAX];
+  static _Thread_local unsigned next;
+  char *buf = buffers[next++ % 4];
+  const unsigned char *s = (const unsigned char *) str;
+  size_t used = 0;
+
+  while (*s) {
+    bool safe;
+    size_t len = text_char (s, &safe);
+    size_t add = safe ? len : 1;
+    if (used + add + 4 > TOOL_SAFE_TEXT_MAX) {
+      memcpy (buf + used, "...", 3);
+      used += 3;
+      break;
+    }
+    if (safe)
+      memcpy (buf + used, s, len);
+    else
+      buf[used] = '?';
+    used += add;
+    s += len;
+  }
+  buf[used] = '\0';
+  return buf;
 }
 
 int
@@ -256,22 +337,62 @@ tool_check_new_output (const char *path, bool force)
 {
   struct stat st;
 
-  if (force)
-    return 0;
   if (strcmp (path, "-") == 0) {
-    if (isatty (STDOUT_FILENO)) {
+    if (!force && isatty (STDOUT_FILENO)) {
       tool_error ("standard output is a terminal; not writing a binary file "
                   "there (redirect it, or use --force)");
       return -1;
     }
     return 0;
   }
-  if (lstat (path, &st) == 0) {
+  if (path[0] == '\0') {
+    tool_error ("the output file name is empty (use - for standard output)");
+    return -1;
+  }
+  /* A link is followed (the file it leads to would be replaced); --force
+   * never replaces a device, a FIFO or a folder by a regular file. */
+  if (stat (path, &st) == 0 && !S_ISREG (st.st_mode)) {
+    tool_error ("%s: is %s; only a regular file is replaced, even with --force "
+                "(use - for standard output)", path, snap_trust_file_type (st.st_mode));
+    return -1;
+  }
+  if (!force && lstat (path, &st) == 0) {
     tool_error ("%s: already exists; not overwritten (use --force to replace it)",
                 path);
     return -1;
   }
   return 0;
+}
+
+int
+tool_open_input (const char *path)
+{
+  struct stat st;
+  /* O_NONBLOCK: a FIFO must not make open(2) wait for a writer. */
+  int fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+  if (fd == -1) {
+    tool_error ("%s: cannot open: %s", path, strerror (errno));
+    return -1;
+  }
+  if (fstat (fd, &st) == -1) {
+    tool_error ("%s: cannot stat: %s", path, strerror (errno));
+    close (fd);
+    return -1;
+  }
+  if (!S_ISREG (st.st_mode) && !S_ISBLK (st.st_mode)) {
+    tool_error ("%s: is %s, neither a disk image nor a snapshot (convert reads "
+                "a regular file or a block device, whose size it can know)",
+                path, snap_trust_file_type (st.st_mode));
+    close (fd);
+    return -1;
+  }
+  if (snap_fd_clear_nonblock (fd) == -1) {
+    tool_error ("%s: %s", path, md_error ());
+    close (fd);
+    return -1;
+  }
+  return fd;
 }
 
 struct snap_reader *
@@ -353,7 +474,7 @@ tool_parse_page_size (const char *command, const char *arg, uint64_t *page_size)
 
 struct tool_progress {
   bool shown;                   /* asked for, and stderr is a terminal */
-  const char *name;
+  char *name;                   /* safe for the terminal */
   uint64_t total;
   pthread_mutex_t lock;
   uint64_t done;
@@ -379,7 +500,11 @@ tool_progress_new (bool enabled, const char *name, uint64_t total)
   if (p == NULL)
     return NULL;
   p->shown = enabled && isatty (STDERR_FILENO);
-  p->name = name;
+  p->name = strdup (tool_safe_text (name));
+  if (p->name == NULL) {
+    free (p);
+    return NULL;
+  }
   p->total = total;
   p->started = now_seconds ();
   p->last_shown = -1;
@@ -453,5 +578,6 @@ tool_progress_finish (struct tool_progress *p, bool complete)
     fputc ('\n', stderr);
   }
   pthread_mutex_destroy (&p->lock);
+  free (p->name);
   free (p);
 }

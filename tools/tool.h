@@ -41,8 +41,10 @@ int tool_parse_json_file (const char *command, void (*usage) (FILE *out), int ar
 /* Option values.  Each returns 0, or -1 after printing what is wrong. */
 int tool_parse_level (const char *arg, int *level);
 int tool_parse_threads (const char *arg, unsigned *threads);
-/* A byte count: digits with an optional K/M/G/T/P/E suffix (binary
- * units; "512M", "512MiB" and "512MB" alike). */
+/* A byte count in nbdkit's grammar (nbdkit_parse_size): digits with an
+ * optional one-letter suffix, b, s (512 bytes), K, M, G, T, P, E (powers
+ * of 1024), either case; "512M", "1s", "512b"; not "512MB" or "1MiB".
+ * At most 2^63-1. */
 int tool_parse_size (const char *arg, const char *what, uint64_t *size);
 
 /* COMMAND's --page-size value: a size (as tool_parse_size) that is a
@@ -55,21 +57,35 @@ const char *tool_format_size (uint64_t bytes, char buf[32]);
  * "2 GiB (2147483648 bytes)"; just "512 bytes" below 1 KiB. */
 const char *tool_format_size_exact (uint64_t bytes, char buf[64]);
 
-/* S as a JSON string, quoted and escaped; bytes that are not UTF-8
- * become U+FFFD. */
+/* S as a JSON string, quoted and escaped (controls, C1 controls
+ * included, as \u00XX); bytes that are not UTF-8 become U+FFFD. */
 void tool_print_json_string (FILE *out, const char *s);
 /* S for a terminal: control characters (C0, DEL and C1, from a hostile
  * file) and bytes that are not UTF-8 become '?'. */
 void tool_print_text (FILE *out, const char *s);
+/* The same as a string, for printf: valid until the fourth next call in
+ * the same thread; cut with "..." past TOOL_SAFE_TEXT_MAX bytes.  Every
+ * file name and creator string printed goes through one of the two;
+ * tool_error and tool_usage_error pass their whole message through. */
+#define TOOL_SAFE_TEXT_MAX 8192
+const char *tool_safe_text (const char *s);
 
 /* At the end of a command that printed to stdout: TOOL_EXIT_OK, or
  * TOOL_EXIT_FAILURE after saying why stdout could not be written (a full
  * disk, a closed pipe). */
 int tool_finish_stdout (void);
 
-/* Before writing a new file PATH: 0 when PATH does not exist or FORCE is
- * set, else -1 after saying so.  "-" is stdout, refused on a terminal. */
+/* Before writing a new file PATH: 0 when PATH does not exist, or is a
+ * regular file (or a link to one) and FORCE is set; else -1 after saying
+ * why.  An empty PATH is refused.  "-" is stdout, refused on a terminal
+ * unless FORCE. */
 int tool_check_new_output (const char *path, bool force);
+
+/* Open convert's IN, a raw image or a snapshot: a regular file or a block
+ * device, never anything that could block open(2) or has no size (a
+ * FIFO, /dev/zero, a terminal).  The descriptor, or -1 after printing
+ * why. */
+int tool_open_input (const char *path);
 
 /* Open the snapshot PATH and validate its structure (footer, metadata,
  * index; no data frame is read).  NULL after printing "PATH: problem". */

@@ -42,7 +42,8 @@ snap_frame_decoder_new (bool zstd_checksums)
     return NULL;
   }
   /* Frames are decoded in one shot into a buffer of the validated size,
-   * so the window limit is a second line of defence only. */
+   * which needs no window buffer: zstd applies this limit to streaming
+   * decompression only, so it is a second line of defence at most. */
   size_t r = ZSTD_DCtx_setParameter (d->dctx, ZSTD_d_windowLogMax, 27);
   if (!ZSTD_isError (r) && !zstd_checksums)
     r = ZSTD_DCtx_setParameter (d->dctx, ZSTD_d_forceIgnoreChecksum,
@@ -147,7 +148,7 @@ check_last_page_tail (const struct snap_reader *r, const struct snap_frame *f,
 
 static int
 compute_records (const struct snap_reader *r, const struct snap_frame *f,
-                 const unsigned char *pages, struct snap_frame_decoder *d)
+                 const unsigned char *pages, size_t k, struct snap_frame_decoder *d)
 {
   const uint32_t page_size = r->meta.page_size;
   size_t need = f->page_count * (page_size / SNAP_DIGEST_BLOCK_SIZE) * sizeof *d->records;
@@ -158,9 +159,20 @@ compute_records (const struct snap_reader *r, const struct snap_frame *f,
   d->nrecords = 0;
   for (size_t i = 0; i < f->run_count; i++) {
     const struct snap_run *run = &r->index.runs[f->first_run + i];
-    for (uint64_t j = 0; j < run->page_count; j++, p += page_size)
-      d->nrecords += snap_digest_page (run->first_page + j, page_size, p,
-                                       d->records + d->nrecords);
+    for (uint64_t j = 0; j < run->page_count; j++, p += page_size) {
+      size_t n = snap_digest_page (run->first_page + j, page_size, p,
+                                   d->records + d->nrecords);
+      /* No non-zero block: the page is all zeros, which the format
+       * forbids a writer to store (section 1). */
+      if (n == 0) {
+        md_error_set ("frame %zu at byte %llu: page %llu is all zeros; a "
+                      "snapshot must not store an all-zero page", k,
+                      (unsigned long long) f->offset,
+                      (unsigned long long) (run->first_page + j));
+        return -1;
+      }
+      d->nrecords += n;
+    }
   }
   return 0;
 }
@@ -198,7 +210,7 @@ snap_reader_decode_frame (struct snap_reader *r, size_t k, struct snap_frame_dec
     return NULL;
   }
   if (check_last_page_tail (r, f, d->out, k) == -1
-      || compute_records (r, f, d->out, d) == -1)
+      || compute_records (r, f, d->out, k, d) == -1)
     return NULL;
   return d->out;
 }

@@ -128,7 +128,7 @@ decode_runs (struct index_decoder *d, size_t frame_number, struct snap_frame *fr
   const uint64_t max_frame_pages = SNAP_MAX_FRAME_CONTENT / d->meta->page_size;
   const uint64_t runs_at = snap_cbor_offset (&d->r);
 
-  if (snap_cbor_expect_count (&d->r, SNAP_CBOR_ARRAY, "the runs of a frame", 1,
+  if (snap_cbor_expect_count (&d->r, SNAP_CBOR_ARRAY, "the list of a frame's runs", 1,
                               &count) == -1)
     return -1;
   if (count == 0 || count % 2 != 0) {
@@ -160,11 +160,12 @@ decode_runs (struct index_decoder *d, size_t frame_number, struct snap_frame *fr
       return -1;
     }
     if (first >= d->disk_pages || pages > d->disk_pages - first) {
-      md_error_set ("index at byte %llu: frame %zu: run of %llu pages at page "
-                    "%llu lies beyond the disk's %llu pages",
+      md_error_set ("index at byte %llu: frame %zu: a run of %llu page%s at page "
+                    "%llu lies beyond the disk's %llu page%s",
                     (unsigned long long) offset, frame_number,
-                    (unsigned long long) pages, (unsigned long long) first,
-                    (unsigned long long) d->disk_pages);
+                    (unsigned long long) pages, pages == 1 ? "" : "s",
+                    (unsigned long long) first, (unsigned long long) d->disk_pages,
+                    d->disk_pages == 1 ? "" : "s");
       return -1;
     }
     if (pages > max_frame_pages - frame->page_count) {

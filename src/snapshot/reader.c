@@ -18,6 +18,7 @@
 #include "snapshot/format.h"
 #include "snapshot/reader.h"
 #include "snapshot/reader-internal.h"
+#include "snapshot/trust.h"
 
 int
 snap_read_at (int fd, void *buf, size_t len, uint64_t offset, const char *what)
@@ -265,16 +266,14 @@ snap_reader_open_fd (int fd)
     md_error_set ("cannot stat the file: %s", strerror (errno));
     goto fail;
   }
-  if (S_ISREG (st.st_mode))
-    r->file_size = (uint64_t) st.st_size;
-  else {
-    off_t end = lseek (fd, 0, SEEK_END);
-    if (end == -1) {
-      md_error_set ("cannot find the file's size: %s", strerror (errno));
-      goto fail;
-    }
-    r->file_size = (uint64_t) end;
+  /* A snapshot is a regular file: a FIFO or a device has no footer to
+   * find, and reading one may block for ever. */
+  if (!S_ISREG (st.st_mode)) {
+    md_error_set ("is %s, not a snapshot (a snapshot is a regular file)",
+                  snap_trust_file_type (st.st_mode));
+    goto fail;
   }
+  r->file_size = (uint64_t) st.st_size;
   if (r->file_size < SNAP_MIN_FILE_SIZE) {
     md_error_set ("the file is %llu bytes, too small to be a memdisk snapshot "
                   "(at least %u bytes)", (unsigned long long) r->file_size,
@@ -294,10 +293,16 @@ fail:
 struct snap_reader *
 snap_reader_open (const char *path)
 {
-  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: opening a FIFO must not wait for a writer; the type is
+   * checked before anything is read. */
+  int fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
   if (fd == -1) {
     md_error_set ("cannot open: %s", strerror (errno));
+    return NULL;
+  }
+  if (snap_fd_clear_nonblock (fd) == -1) {
+    close (fd);
     return NULL;
   }
   struct snap_reader *r = snap_reader_open_fd (fd);

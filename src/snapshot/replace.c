@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "snapshot/replace.h"
+#include "snapshot/trust.h"
 
 /* The folder holding PATH ("." for a bare name); malloc'd. */
 static char *
@@ -37,18 +38,41 @@ release (struct snap_tmpfile *tmp)
   tmp->path = tmp->target = NULL;
 }
 
+/* The mode the replacement of an existing TARGET gets: its permission
+ * bits, never setuid, setgid or sticky, and only when it is ours (another
+ * user's mode says nothing about who may read our data).  Otherwise
+ * mkostemp's 0600. */
+static int
+copy_mode (int fd, const struct stat *st)
+{
+  if (st->st_uid != geteuid ())
+    return 0;
+  return fchmod (fd, st->st_mode & 0777);
+}
+
 int
 snap_tmpfile_create (struct snap_tmpfile *tmp, const char *target)
 {
   char *copy = NULL, *dir = NULL;
   struct stat st;
+  bool exists;
 
   tmp->fd = -1;
   tmp->path = NULL;
-  tmp->target = strdup (target);
-  copy = strdup (target);
-  dir = folder_of (target);
-  if (tmp->target == NULL || copy == NULL || dir == NULL
+  /* A symbolic link is followed: the file it leads to is replaced, by a
+   * temporary in that file's folder. */
+  tmp->target = snap_trust_resolve (target);
+  if (tmp->target == NULL)
+    goto fail;
+  exists = stat (tmp->target, &st) == 0;
+  if (exists && !S_ISREG (st.st_mode)) {
+    md_error_set ("%s is %s; only a regular file is replaced", tmp->target,
+                  snap_trust_file_type (st.st_mode));
+    goto fail;
+  }
+  copy = strdup (tmp->target);
+  dir = folder_of (tmp->target);
+  if (copy == NULL || dir == NULL
       || asprintf (&tmp->path, "%s/.%s.tmp.XXXXXX", dir, basename (copy)) == -1) {
     tmp->path = NULL;
     md_error_set ("out of memory");
@@ -60,8 +84,7 @@ snap_tmpfile_create (struct snap_tmpfile *tmp, const char *target)
     md_error_set ("cannot create a temporary file in %s: %s", dir, strerror (errno));
     goto fail;
   }
-  if (stat (target, &st) == 0 && S_ISREG (st.st_mode)
-      && fchmod (tmp->fd, st.st_mode & 07777) == -1) {
+  if (exists && copy_mode (tmp->fd, &st) == -1) {
     md_error_set ("cannot copy the mode of the existing file: %s", strerror (errno));
     unlink (tmp->path);
     goto fail;

@@ -3,17 +3,22 @@
  * folder, then fsync it, rename it over the target and fsync the folder.
  * Until the rename the target is untouched; after a crash it is either the
  * old file or the complete new one.  A new file gets mode 0600 (disk
- * images can hold secrets); replacing a file keeps that file's mode. */
+ * images can hold secrets); replacing a file of ours keeps its permission
+ * bits (rwx only: never setuid, setgid or sticky), another user's file
+ * gets 0600.  A symbolic link is followed: the file it leads to is
+ * replaced, in that file's folder.  Only a regular file is replaced. */
 #ifndef MEMDISK_SNAPSHOT_REPLACE_H
 #define MEMDISK_SNAPSHOT_REPLACE_H
 
 struct snap_tmpfile {
   int fd;                       /* open for writing, -1 when closed */
   char *path;                   /* the temporary's name */
-  char *target;
+  char *target;                 /* TARGET with its links followed */
 };
 
-/* Create the temporary for TARGET.  -1 with md_error set on failure. */
+/* Create the temporary for TARGET.  -1 with md_error set on failure,
+ * e.g. when TARGET is a device, a FIFO or a folder, or a link to
+ * nothing. */
 int snap_tmpfile_create (struct snap_tmpfile *tmp, const char *target);
 /* fsync, rename over the target, fsync the folder, release.  On failure,
  * -1 with md_error set, and the temporary is gone either way:

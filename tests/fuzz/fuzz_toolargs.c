@@ -4,10 +4,10 @@
  * metadata printed as JSON or text (tool_print_json_string,
  * tool_print_text).  Every check is an oracle, not just "no crash":
  *
- * - a size is accepted exactly when it is digits and an optional K, M, G,
- *   T, P or E (with or without "B"/"iB"), the value fits in 64 bits, and
- *   the result is that value; tool_format_size of an exact multiple of a
- *   unit parses back to the same value;
+ * - a size is accepted exactly when nbdkit_parse_size would accept it
+ *   (digits, then nothing or one of b, s, K, M, G, T, P, E; not negative;
+ *   at most 2^63-1), and the result is that value; tool_format_size of an
+ *   exact multiple of a unit ("16 KiB") parses back as "16K";
  * - a level or thread count is accepted exactly when strtol reads all of
  *   it within the documented range, and the result is what it read;
  * - the JSON is one valid JSON string, which decodes to the input when
@@ -46,37 +46,49 @@
     }                                                                   \
   } while (0)
 
-/* The size grammar, independently: digits, then an optional unit letter,
- * optionally followed by "B" or "iB". */
+/* The size grammar, independently: nbdkit's (nbdkit_parse_size).  Blanks
+ * (as isspace in the C locale), an optional sign, at least one digit,
+ * then nothing or one letter of "bskmgtpe" in either case; negative
+ * values are refused (but "-0" is 0), and so is anything past 2^63-1. */
 static bool
 reference_size (const char *s, uint64_t *value)
 {
   static const char units[] = "kmgtpe";
-  uint64_t v = 0;
-  unsigned shift = 0;
+  uint64_t v = 0, scale = 1;
+  bool negative = false, overflow = false;
   const char *p = s;
 
+  while (*p == ' ' || (*p >= '\t' && *p <= '\r'))
+    p++;
+  if (*p == '+' || *p == '-')
+    negative = *p++ == '-';
   if (*p < '0' || *p > '9')
     return false;
   for (; *p >= '0' && *p <= '9'; p++) {
-    if (v > (UINT64_MAX - (uint64_t) (*p - '0')) / 10)
-      return false;
-    v = v * 10 + (uint64_t) (*p - '0');
+    if (v > ((uint64_t) INT64_MAX - (uint64_t) (*p - '0')) / 10)
+      overflow = true;
+    else
+      v = v * 10 + (uint64_t) (*p - '0');
   }
-  if (*p != '\0') {
-    const char *u = strchr (units, *p | 0x20);
-    if (u == NULL || *u == '\0')
-      return false;
-    shift = 10 * (unsigned) (u - units + 1);
-    p++;
-    if (strcmp (p, "B") == 0 || strcmp (p, "iB") == 0)
-      p += strlen (p);
-    if (*p != '\0')
-      return false;
-  }
-  if (v > (UINT64_MAX >> shift))
+  if (overflow || (negative && v != 0))
     return false;
-  *value = v << shift;
+  if (*p != '\0') {
+    const char c = (char) (*p | 0x20);
+    const char *u = strchr (units, c);
+    if (c == 'b')
+      scale = 1;
+    else if (c == 's')
+      scale = 512;
+    else if (u != NULL && *u != '\0')
+      scale = (uint64_t) 1 << (10 * (u - units + 1));
+    else
+      return false;
+    if (p[1] != '\0')
+      return false;
+  }
+  if (v > (uint64_t) INT64_MAX / scale)
+    return false;
+  *value = v * scale;
   return true;
 }
 
@@ -100,8 +112,8 @@ check_size (const char *s)
   tool_format_size_exact (got, exact);
   CHECK (strlen (exact) < sizeof exact, "tool_format_size_exact overflow");
   if (got >= 1024 && strchr (words, '.') == NULL) {
-    size_t j = 0;                       /* "16 KiB" -> "16KiB" */
-    for (size_t i = 0; words[i] && j < sizeof compact - 1; i++)
+    size_t j = 0;                       /* "16 KiB" -> "16K" */
+    for (size_t i = 0; words[i] && words[i] != 'i' && j < sizeof compact - 1; i++)
       if (words[i] != ' ')
         compact[j++] = words[i];
     compact[j] = '\0';
@@ -227,6 +239,8 @@ parse_json_string (const char *text, size_t size, size_t *n)
     if (*p != '\\') {
       size_t len = utf8_decode (p, &c);
       CHECK (len > 0 && p + len <= end - 1, "JSON output is not valid UTF-8");
+      /* Valid JSON, but a terminal showing it would obey a C1 control. */
+      CHECK (c < 0x80 || c >= 0xa0, "JSON output has a raw C1 control U+%04X", c);
       memcpy (out + *n, p, len);
       *n += len;
       p += len;
@@ -302,6 +316,10 @@ check_strings (const char *s)
   CHECK (size == text_n && memcmp (buf, text, size) == 0,
          "tool_print_text of a %zu-byte string is not that string with its "
          "controls and bad bytes as '?'", strlen (s));
+  /* tool_safe_text is the same, as a string, for what fits. */
+  if (size + 4 <= TOOL_SAFE_TEXT_MAX)
+    CHECK (strlen (tool_safe_text (s)) == size && memcmp (tool_safe_text (s), buf, size) == 0,
+           "tool_safe_text differs from tool_print_text");
   free (text);
   free (buf);
 }

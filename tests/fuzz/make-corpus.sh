@@ -30,4 +30,7 @@ seed many-runs 4K
 # Three frames of 4 MiB: constant bytes compress to almost nothing.
 head -c 9M /dev/zero | tr '\0' 'x' >"$tmp/raw"; seed three-frames 1M
 head -c 5M /dev/zero | tr '\0' 'y' >"$tmp/raw"; seed two-frames-4k 4K
+# Terminal controls in the creator string (ESC, the C1 CSI, a lone 0x9b).
+/usr/bin/python3 "$here/../integration/persist_snapfile.py" bomb \
+  "$here/corpus/control-bytes-creator.snap" /dev/null 0 $'cr\e[31meator\xc2\x9b2J\x9b\a'
 ls -l "$here/corpus"

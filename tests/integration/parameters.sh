@@ -21,6 +21,7 @@ grep -qE '^memdisk_version=[0-9]+\.[0-9]+\.[0-9]+$' <<<"$dump" ||
 
 help=$(nbdkit "$plugin" --help) || fail "--help failed"
 grep -q '\[size=\]<SIZE>' <<<"$help" || fail "--help does not document size="
+grep -q '^snapshot-memory-check=<BOOL>' <<<"$help" || fail "--help does not document snapshot-memory-check="
 
 # expect_size ARGS... SIZE: the plugin accepts ARGS and serves SIZE bytes.
 expect_size ()
@@ -60,3 +61,7 @@ expect_error size=$((2**63)) -- size
 expect_error size=9E -- size
 expect_error size=1G size=2G -- size "more than once"
 expect_error -- size required
+# The parameter that needs snapshot= is the one named.
+expect_error 1M snapshot-readonly=true -- "snapshot-readonly needs snapshot=FILE"
+expect_error 1M snapshot-interval=5 -- "snapshot-interval needs snapshot=FILE"
+expect_error 1M snapshot-memory-check=maybe -- "snapshot-memory-check: invalid value 'maybe'"

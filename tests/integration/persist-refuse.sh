@@ -71,7 +71,7 @@ zstd -q -o "$MD_TMP/damaged/plain.zst" -- "$MD_TMP/good.img"
 expect_refused "$MD_TMP/damaged/plain.zst" "plain zstd file, not a memdisk snapshot"
 
 mkdir "$MD_TMP/damaged/folder.zst"
-expect_refused "$MD_TMP/damaged/folder.zst" "Is a directory"
+expect_refused "$MD_TMP/damaged/folder.zst" "is a directory, not a snapshot"
 
 # --- versions ---
 cp -- "$good" "$MD_TMP/damaged/major2.zst"
@@ -90,7 +90,7 @@ cmp -- "$MD_TMP/good.img" "$MD_TMP/readback.img" || fail "a 1.9 snapshot did not
 
 # --- a folder that does not exist ---
 persist_expect_refusal "$size" snapshot="$MD_TMP/missing/disk.zst" -- \
-  "cannot write the folder" "$MD_TMP/missing" "No such file or directory"
+  "cannot find the folder" "$MD_TMP/missing" "No such file or directory"
 [[ ! -e $MD_TMP/missing ]] || fail "a refused start created $MD_TMP/missing"
 
 # --- a read-only folder (root ignores permissions; a read-only mount does not) ---
@@ -117,7 +117,10 @@ chmod 0644 "$MD_TMP/roots/disk.zst"
 mkdir -m 0755 "$MD_TMP/nobodys"
 chown nobody:nogroup "$MD_TMP/nobodys"
 cp -- "$good" "$MD_TMP/nobodys/disk.zst"
-chmod 0600 "$MD_TMP/nobodys/disk.zst"
+# nobody's own file, which nobody may not read (root's would be refused
+# before it is read: harden-hostile-path).
+chown nobody:nogroup "$MD_TMP/nobodys/disk.zst"
+chmod 0000 "$MD_TMP/nobodys/disk.zst"
 # nobody may not be able to read the build tree (a clone under /root).
 cp -- "$MEMDISK_PLUGIN" "$MD_TMP/plugin.so"
 chmod 0755 "$MD_TMP/plugin.so"
@@ -133,7 +136,7 @@ refused_as_nobody ()
     grep -qF -- "$text" <<<"$err" || fail "as nobody, snapshot=$file: the error does not mention '$text': $err"
   done
 }
-refused_as_nobody "$MD_TMP/roots/disk.zst" "cannot write the folder" "Permission denied"
+refused_as_nobody "$MD_TMP/roots/disk.zst" "is owned by root" "not by nobody"
 refused_as_nobody "$MD_TMP/roots/new.zst" "cannot write the folder" "Permission denied"
 refused_as_nobody "$MD_TMP/nobodys/disk.zst" "cannot load" "Permission denied"
 cmp -- "$good" "$MD_TMP/roots/disk.zst" || fail "a refused start changed roots/disk.zst"

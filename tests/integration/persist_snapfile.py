@@ -5,6 +5,16 @@
         header major/minor and the metadata's "format-version"
     persist_snapfile.py set-features FILE BITS
         the header's required-features bit set
+    persist_snapfile.py bomb FILE FRAME COUNT [CREATOR]
+        a new snapshot of COUNT data frames, each a copy of the zstd frame
+        in the file FRAME (64 MiB of non-zero bytes: 2048 pages of 32 KiB),
+        with valid checksums everywhere but the content digest: a small
+        file that declares COUNT * 64 MiB of pages.  With COUNT 0, a good
+        snapshot of an empty disk of 1 MiB; CREATOR (UTF-8 with
+        surrogateescape, so any bytes) is its creator string
+    persist_snapfile.py set-digest FILE HEX
+        the metadata's "content-digest" (a forgery: the pages no longer
+        give it, which only decoding them shows)
 
 Checksums are recomputed (header, metadata, footer: docs/snapshot-format.md
 sections 3, 6 and 9), so the result is what a later writer would produce,
@@ -87,8 +97,81 @@ def set_metadata_version(buf, major, minor):
     struct.pack_into("<Q", buf, footer + 48, xxh64(bytes(buf[footer + 8:footer + 48])))
 
 
+def fix_metadata_checksum(buf):
+    footer = len(buf) - FOOTER_SIZE
+    meta_off, _, index_off, _ = struct.unpack_from("<QQQQ", buf, footer + 16)
+    struct.pack_into("<Q", buf, footer + 24, xxh64(bytes(buf[meta_off + 8:index_off])))
+    struct.pack_into("<Q", buf, footer + 48, xxh64(bytes(buf[footer + 8:footer + 48])))
+
+
+def set_metadata_digest(buf, digest):
+    footer = len(buf) - FOOTER_SIZE
+    meta_off, _, index_off, _ = struct.unpack_from("<QQQQ", buf, footer + 16)
+    # "content-digest" as CBOR text, then a uint of 8 bytes (0x1b), big-endian.
+    key = b"\x6econtent-digest\x1b"
+    at = bytes(buf[meta_off + 8:index_off]).find(key)
+    if at < 0:
+        sys.exit("persist_snapfile.py: cannot find an 8-byte content-digest in the metadata")
+    struct.pack_into(">Q", buf, meta_off + 8 + at + len(key), digest)
+    fix_metadata_checksum(buf)
+
+
+def cbor_head(major, n):
+    if n < 24:
+        return bytes([major << 5 | n])
+    for extra, fmt in ((24, ">B"), (25, ">H"), (26, ">I"), (27, ">Q")):
+        if n < 1 << (8 * struct.calcsize(fmt)):
+            return bytes([major << 5 | extra]) + struct.pack(fmt, n)
+    raise ValueError(n)
+
+
+def cbor(value):
+    if isinstance(value, int):
+        return cbor_head(0, value)
+    if isinstance(value, str):
+        raw = value.encode("utf-8", "surrogateescape")
+        return cbor_head(3, len(raw)) + raw
+    if isinstance(value, list):
+        return cbor_head(4, len(value)) + b"".join(cbor(v) for v in value)
+    if isinstance(value, dict):
+        return cbor_head(5, len(value)) + b"".join(cbor(k) + cbor(v) for k, v in value.items())
+    raise TypeError(value)
+
+
+def skippable(payload):
+    return struct.pack("<II", 0x184D2A5D, len(payload)) + payload
+
+
+def make_bomb(path, frame_path, count, creator="a bomb"):
+    frame = open(frame_path, "rb").read()
+    page_size, frame_pages = 32768, (64 << 20) // 32768
+    checksum = xxh64(frame)
+    header = bytearray(struct.pack("<II8sHHI", 0x184D2A5D, 24, b"MDSNAPSH", 1, 0, 0) + bytes(8))
+    fix_header_checksum(header)
+    data_end = 32 + count * len(frame)
+    meta = cbor({"format-version": [1, 0],
+                 "virtual-size": count * frame_pages * page_size if count else 1 << 20,
+                 "page-size": page_size, "allocated-size": count * frame_pages * page_size,
+                 "compression-level": 3, "creator": creator, "creation-time": 0,
+                 "content-digest": 0 if count else xxh64(b"")})
+    index = cbor([[32 + k * len(frame), len(frame), checksum, [k * frame_pages, frame_pages]]
+                  for k in range(count)])
+    index_off = data_end + 8 + len(meta)
+    footer = bytearray(struct.pack("<II8sQQQQ", 0x184D2A5D, 48, b"MDSNAPFT", data_end,
+                                   xxh64(meta), index_off, xxh64(index)) + bytes(8))
+    struct.pack_into("<Q", footer, 48, xxh64(bytes(footer[8:48])))
+    with open(path, "wb") as f:
+        f.write(header)
+        for _ in range(count):
+            f.write(frame)
+        f.write(skippable(meta) + skippable(index) + footer)
+
+
 def main(argv):
-    if len(argv) < 3 or argv[1] not in ("set-version", "set-features"):
+    if len(argv) >= 5 and argv[1] == "bomb":
+        make_bomb(argv[2], argv[3], int(argv[4]), *argv[5:6])
+        return
+    if len(argv) < 3 or argv[1] not in ("set-version", "set-features", "set-digest"):
         sys.exit(__doc__)
     path = argv[2]
     with open(path, "rb") as f:
@@ -97,6 +180,8 @@ def main(argv):
         major, minor = int(argv[3]), int(argv[4])
         struct.pack_into("<HH", buf, 16, major, minor)
         set_metadata_version(buf, major, minor)
+    elif argv[1] == "set-digest":
+        set_metadata_digest(buf, int(argv[3], 16))
     else:
         struct.pack_into("<I", buf, 20, int(argv[3], 0))
     fix_header_checksum(buf)

@@ -9,7 +9,7 @@ require_commands nbdinfo nbdsh stat
 cd "$MD_TMP"
 
 for spec in 512M:536870912 10G:10737418240 1t:1099511627776 4096:4096 \
-            3KiB:3072 2MB:2097152 0:0 1E:1152921504606846976; do
+            3K:3072 2m:2097152 1s:512 3S:1536 512b:512 7B:7 0:0 1E:1152921504606846976; do
   run_tool 0 "$tool" create --size "${spec%%:*}" "s-${spec%%:*}.snap"
   run_tool 0 "$tool" info --json "s-${spec%%:*}.snap"
   [[ $(json_get out '[j["virtual-size"], j["allocated-size"], j["frames"], j["digest"]]') == \
@@ -45,14 +45,28 @@ run_tool 1 "$tool" create -s 1G no-such-dir/x.snap
 err_has "no-such-dir/x.snap: "
 
 # Bad sizes and arguments are usage errors (2) that say what is wrong.
-for bad in 10X 1.5G -1 "" G 10GG 99999999999999999999 16E; do
+# Sizes are nbdkit's: 10GB, 1MiB and 1kB are not sizes (1kB is not 1024).
+for bad in 10X 1.5G -1 "" G 10GG 10GB 1MiB 1kB 1sB 99999999999999999999 16E 8E; do
   run_tool 2 "$tool" create --size "$bad" bad.snap
   [[ -e bad.snap ]] && fail "create --size '$bad' wrote a file"
-  [[ $bad == 16E || $bad == 9* ]] && { err_has "size '$bad' is too large"; continue; }
-  err_has "size '$bad' is not a size"
+  case $bad in
+    16E|8E|9*) err_has "size '$bad' is larger than the maximum, 2^63-1 bytes" ;;
+    -1) err_has "size '$bad' is negative" ;;
+    *) err_has "size '$bad' is not a size: a number of bytes, optionally followed by one letter" ;;
+  esac
 done
-run_tool 2 "$tool" create -s 8E bad.snap
-err_has "larger than the maximum, 2^63-1 bytes"
+
+# One grammar: nbdkit memdisk reads every size as the tool does.
+for spec in 10G 1s 512b 3K 7E 0 "+5" " 4k" 10GB 1MiB 1kB 8E 1.5G -1 ""; do
+  tool_size=none nbdkit_size=none
+  if "$tool" create -s "$spec" tool-size.snap --force 2>/dev/null; then
+    tool_size=$(json_get <("$tool" info --json tool-size.snap) 'j["virtual-size"]')
+  fi
+  nbdkit_size=$(nbdkit -U - "$MEMDISK_PLUGIN" size="$spec" --run 'nbdinfo --size "$uri"' 2>/dev/null) ||
+    nbdkit_size=none
+  [[ $tool_size == "$nbdkit_size" ]] ||
+    fail "size '$spec': memdisk-tool reads $tool_size, nbdkit memdisk $nbdkit_size"
+done
 run_tool 2 "$tool" create bad.snap
 err_has "--size is required"; err_is_usage create
 run_tool 2 "$tool" create -s 1G

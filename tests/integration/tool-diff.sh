@@ -51,18 +51,37 @@ run_tool 0 "$tool" diff --json a.snap a1m.snap
 [[ $(json_get out '[j["same"], j["extents"], j["size-a"] == j["size-b"] == '$size']') == '[true, [], true]' ]] ||
   fail "diff --json of equal disks: $(cat out)"
 
-# Equal digests decide from the metadata alone: a damaged data frame in B
-# is not even read (verify is the command that reads everything).
+# Equal digests prove nothing until the pages give them: a damaged data
+# frame behind the same digest is trouble (2), not "the same disk".
 cp a.snap a-damaged.snap
 printf 'XXXX' | dd of=a-damaged.snap bs=1 seek=5000 conv=notrunc status=none
-run_tool 0 "$tool" diff a.snap a-damaged.snap
+run_tool 2 "$tool" diff a.snap a-damaged.snap
+err_has "a-damaged.snap: frame 0 at byte 32: checksum mismatch"
+[[ ! -s out ]] || fail "diff of a damaged file printed a verdict: $(cat out)"
+run_tool 2 "$tool" diff -q a-damaged.snap a.snap
 run_tool 1 "$tool" verify a-damaged.snap
 
 # One byte changed: one 4 KiB block differs, whatever the page sizes.
 cp a.img b.img
-printf '\252' | dd of=b.img bs=1 seek=$(( (3 << 20) + 5000 )) conv=notrunc status=none
+# The complement of the byte there (a fixed value equals the random one
+# once in 256 runs).
+byte=$(od -An -tu1 -j $(( (3 << 20) + 5000 )) -N1 a.img)
+printf "\\x$(printf %02x $(( byte ^ 0xff )))" |
+  dd of=b.img bs=1 seek=$(( (3 << 20) + 5000 )) conv=notrunc status=none
+cmp -s a.img b.img && fail "changing a byte of b.img changed nothing"
 run_tool 0 "$tool" convert b.img b.snap
 run_tool 0 "$tool" convert --page-size=1M b.img b1m.snap
+run_tool 1 "$tool" diff a.snap b.snap
+# A forgery: b's pages with a's digest, every checksum made to match.
+cp b.snap forged.snap
+/usr/bin/python3 "$tool_dir/persist_snapfile.py" set-digest forged.snap \
+  "$(json_get <("$tool" info --json a.snap) 'j["digest"]')"
+[[ $(json_get <("$tool" info --json forged.snap) 'j["digest"]') == \
+   "$(json_get <("$tool" info --json a.snap) 'j["digest"]')" ]] || fail "the forgery has another digest"
+run_tool 2 "$tool" diff a.snap forged.snap
+err_has "forged.snap: content digest mismatch"
+[[ ! -s out ]] || fail "diff of a forged file printed a verdict: $(cat out)"
+run_tool 1 "$tool" verify forged.snap
 run_tool 1 "$tool" diff a.snap b.snap
 cat >want <<END
   offset    length

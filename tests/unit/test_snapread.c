@@ -437,7 +437,7 @@ test_forged_metadata (void **state)
   meta = p.meta;
   meta.virtual_size = 40 << 20;
   forge_from (&p, &meta, &p.index, bad);
-  expect_rejected (bad, "run of 1 pages at page 40 lies beyond the disk's 40 pages");
+  expect_rejected (bad, "a run of 1 page at page 40 lies beyond the disk's 40 pages");
   parts_free (&p);
 }
 
@@ -620,6 +620,52 @@ test_frame_without_checksum (void **state)
   snap_cbor_buffer_free (&i);
 }
 
+/* A stored page of zeros, in a frame that is right in every other way
+ * (checksums, digest): the format forbids it, the reader rejects it. */
+static void
+test_zero_page_rejected (void **state)
+{
+  (void) state;
+  const char *bad = scratch_path ("zero-page.snap");
+  unsigned char page[4096] = { 0 }, frame[8192];
+  struct snap_metadata meta = {
+    .version_major = 1, .virtual_size = 1 << 20, .page_size = 4096,
+    .allocated_size = 4096, .creator = "forger 1",
+    .content_digest = 0xEF46DB3751D8E999ull,    /* XXH64 (""): no data */
+  };
+  struct snap_index ix;
+  struct snap_cbor_buffer m, i;
+  struct parts p = { 0 };
+  const uint64_t page_index = 3;
+
+  ZSTD_CCtx *cctx = ZSTD_createCCtx ();
+  assert_non_null (cctx);
+  assert_false (ZSTD_isError (ZSTD_CCtx_setParameter (cctx, ZSTD_c_checksumFlag, 1)));
+  size_t len = ZSTD_compress2 (cctx, frame, sizeof frame, page, sizeof page);
+  assert_false (ZSTD_isError (len));
+  ZSTD_freeCCtx (cctx);
+  snap_index_init (&ix);
+  snap_index_add_frame (&ix, SNAP_HEADER_SIZE, len, snap_xxh64 (frame, len, 0),
+                        &page_index, 1);
+  snap_cbor_buffer_init (&m);
+  snap_cbor_buffer_init (&i);
+  snap_meta_encode (&meta, &m);
+  snap_index_encode (&ix, &i);
+
+  unsigned char header[SNAP_HEADER_SIZE] = { 0 };
+  snap_put_le32 (header, SNAP_SKIPPABLE_MAGIC);
+  snap_put_le32 (header + 4, SNAP_HEADER_PAYLOAD_SIZE);
+  memcpy (header + 8, SNAP_HEADER_SIGNATURE, 8);
+  snap_put_le16 (header + SNAP_HEADER_OFF_MAJOR, 1);
+  forge (&p, header, frame, len, &m, &i, bad);
+  expect_rejected (bad, "frame 0 at byte 32: page 3 is all zeros; a snapshot must not "
+                   "store an all-zero page");
+
+  snap_index_free (&ix);
+  snap_cbor_buffer_free (&m);
+  snap_cbor_buffer_free (&i);
+}
+
 /* A frame whose zstd content checksum is wrong but whose bytes match the
  * index: verify rejects it; loading (which checks the digest instead)
  * gets the right pages. */
@@ -762,6 +808,7 @@ main (void)
     cmocka_unit_test (test_forged_metadata),
     cmocka_unit_test (test_forged_index),
     cmocka_unit_test (test_frame_without_checksum),
+    cmocka_unit_test (test_zero_page_rejected),
     cmocka_unit_test (test_zstd_checksum_checked_by_verify),
     cmocka_unit_test (test_in_order_runs),
     cmocka_unit_test (test_load_failure_message),

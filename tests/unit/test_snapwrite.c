@@ -414,7 +414,7 @@ test_failure_keeps_old_file (void **state)
   /* A folder that does not exist: an error, nothing created. */
   assert_int_equal (snap_write_file (scratch_path ("no/such/dir.snap"), &o,
                                      list_source_next, &src), -1);
-  assert_error_contains ("cannot create a temporary file");
+  assert_error_contains ("cannot find the folder");
 }
 
 static void
@@ -435,6 +435,46 @@ test_new_file_mode_0600 (void **state)
   write_pattern_snapshot (path, 1 << 20, 4096, NULL, 0, 1, NULL);
   assert_int_equal (stat (path, &st), 0);
   assert_int_equal (st.st_mode & 0777, 0640);
+
+  /* Only the rwx bits: never setuid, setgid or sticky. */
+  assert_int_equal (chmod (path, 06757), 0);
+  write_pattern_snapshot (path, 1 << 20, 4096, NULL, 0, 1, NULL);
+  assert_int_equal (stat (path, &st), 0);
+  assert_int_equal (st.st_mode & 07777, 0757);
+
+  /* Another user's file says nothing about who may read ours: 0600. */
+  if (geteuid () == 0) {
+    assert_int_equal (chown (path, 65534, 65534), 0);
+    assert_int_equal (chmod (path, 0666), 0);
+    write_pattern_snapshot (path, 1 << 20, 4096, NULL, 0, 1, NULL);
+    assert_int_equal (stat (path, &st), 0);
+    assert_int_equal (st.st_mode & 07777, 0600);
+    assert_int_equal (st.st_uid, 0);
+  }
+
+  /* A link is followed: the file it leads to is replaced, the link stays. */
+  const char *link = scratch_path ("mode-link.snap");
+  unlink (link);
+  assert_int_equal (symlink ("mode.snap", link), 0);
+  assert_int_equal (chmod (path, 0640), 0);
+  write_pattern_snapshot (link, 1 << 20, 4096, NULL, 0, 1, NULL);
+  assert_int_equal (lstat (link, &st), 0);
+  assert_true (S_ISLNK (st.st_mode));
+  assert_int_equal (stat (path, &st), 0);
+  assert_int_equal (st.st_mode & 07777, 0640);
+  unlink (link);
+
+  /* Only a regular file is replaced. */
+  const char *fifo = scratch_path ("mode-fifo.snap");
+  unlink (fifo);
+  assert_int_equal (mkfifo (fifo, 0600), 0);
+  struct snap_write_options o = { .virtual_size = 1 << 20, .page_size = 4096, .level = 1 };
+  struct list_source none = { .page_size = 4096 };
+  assert_int_equal (snap_write_file (fifo, &o, list_source_next, &none), -1);
+  assert_error_contains ("is a FIFO (named pipe); only a regular file is replaced");
+  assert_int_equal (lstat (fifo, &st), 0);
+  assert_true (S_ISFIFO (st.st_mode));
+  unlink (fifo);
   umask (old_umask);
 }
 

@@ -95,7 +95,7 @@ test_failed_save (void **state)
   assert_false (store_changed (s));
   /* A folder that does not exist: the save fails, the next one retries. */
   assert_int_equal (snapstore_save (s, scratch_path ("none/disk.snap"), &o), -1);
-  assert_error_contains ("cannot create a temporary file");
+  assert_error_contains ("cannot find the folder");
   assert_true (store_changed (s));
   assert_int_equal (scratch_count (), 1);
   store_destroy (s);
