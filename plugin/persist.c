@@ -41,20 +41,40 @@ seconds_since (const struct timespec *start)
   return (double) (now.tv_sec - start->tv_sec) + (now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
-/* Save the disk now, logging one line; WHY names the trigger.  A failure
- * is logged and leaves the previous file; the next trigger retries. */
+/* What the file on disk holds, for the message of a failed exit save:
+ * the disk as of this instant (UTC) and how it got there. */
+static time_t file_time;
+static const char *file_origin = "start";   /* "save", "load" or "start" */
+
+/* "2026-12-01T21:40:00Z" */
 static void
+format_utc (time_t t, char buf[32])
+{
+  struct tm tm;
+
+  if (gmtime_r (&t, &tm) == NULL || strftime (buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    snprintf (buf, 32, "%lld", (long long) t);
+}
+
+/* Save the disk now, logging one line; WHY names the trigger.  A failure
+ * is logged with the step that failed and what state it left FILE in
+ * (from the code that did the step); the next trigger retries.  Returns
+ * 0 or -1. */
+static int
 save_disk (struct store *disk, const char *why)
 {
   struct snap_write_stats stats = { 0 };
+  enum snap_replace_state replaced = SNAP_REPLACE_UNTOUCHED;
   struct snap_write_options options = {
     .level = memdisk_config.snapshot_level,
     .threads = memdisk_config.snapshot_threads,
     .creator = "nbdkit-memdisk-plugin " MEMDISK_VERSION,
     .background = true,
     .stats = &stats,
+    .replaced = &replaced,
   };
   struct timespec start;
+  time_t instant = time (NULL);
   double seconds;
   int r;
 
@@ -65,20 +85,20 @@ save_disk (struct store *disk, const char *why)
    * unless asked to give it back. */
   malloc_trim (0);
   if (r == -1) {
-    struct stat st;
     nbdkit_error ("saving %s (%s) failed, %s: %s",
                   memdisk_config.snapshot, why,
-                  stat (memdisk_config.snapshot, &st) == 0
-                  ? "the previous file is kept" : "no file was written",
-                  md_error ());
-    return;
+                  snap_replace_state_text (replaced), md_error ());
+    return -1;
   }
+  file_time = instant;
+  file_origin = "save";
   seconds = seconds_since (&start);
   nbdkit_debug ("saved %s (%s) in %.3f s: %" PRIu64 " bytes allocated, "
                 "%" PRIu64 " bytes in the file, ratio %.2f",
                 memdisk_config.snapshot, why, seconds,
                 stats.allocated_bytes, stats.file_bytes,
                 stats.file_bytes ? (double) stats.allocated_bytes / stats.file_bytes : 0.0);
+  return 0;
 }
 
 static void
@@ -168,6 +188,8 @@ load_disk (const char *path)
     /* The disk now differs from the file: the next save records the size. */
     store_mark_changed (disk);
   }
+  file_time = time (NULL);
+  file_origin = "load";
   nbdkit_debug ("loaded %s in %.3f s: %" PRIu64 " bytes, %" PRIu64 " allocated",
                 path, seconds_since (&start), store_size (disk),
                 store_allocated_bytes (disk));
@@ -222,6 +244,8 @@ persist_open_disk (void)
     /* No file yet: the exit save creates it even if no client writes, so
      * that the next start knows the size. */
     store_mark_changed (disk);
+    file_time = time (NULL);
+    file_origin = "start";
   }
   else {
     nbdkit_error ("snapshot: %s: %m", path);
@@ -295,6 +319,10 @@ persist_start (struct store *disk)
   return 0;
 }
 
+/* Set when the save at exit failed: .unload makes nbdkit's exit status
+ * say so (persist_exit_status). */
+static bool final_save_failed;
+
 void
 persist_stop (struct store *disk)
 {
@@ -307,9 +335,20 @@ persist_stop (struct store *disk)
     saver_running = false;
   }
   if (disk != NULL && memdisk_config.snapshot && !memdisk_config.snapshot_readonly) {
-    if (store_changed (disk))
-      save_disk (disk, "exit");
-    else
+    if (!store_changed (disk))
       nbdkit_debug ("exit: %s is up to date, not saved", memdisk_config.snapshot);
+    else if (save_disk (disk, "exit") == -1) {
+      char since[32];
+      format_utc (file_time, since);
+      nbdkit_error ("exit: the changes since the %s at %s are not saved in %s: %s",
+                    file_origin, since, memdisk_config.snapshot, md_error ());
+      final_save_failed = true;
+    }
   }
+}
+
+int
+persist_exit_status (void)
+{
+  return final_save_failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -22,4 +22,11 @@ int persist_start (struct store *disk);
  * save, unless nothing changed since the last one. */
 void persist_stop (struct store *disk);
 
+/* EXIT_FAILURE when the final save failed (its error is logged), else
+ * EXIT_SUCCESS.  nbdkit 1.32 exits 0 whatever a plugin's .cleanup or
+ * .unload does (server/main.c returns EXIT_SUCCESS after top->free), so
+ * .unload ends the process itself with this status; see
+ * docs/design.md. */
+int persist_exit_status (void);
+
 #endif

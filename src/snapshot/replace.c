@@ -43,6 +43,7 @@ snap_tmpfile_create (struct snap_tmpfile *tmp, const char *target)
 
   tmp->fd = -1;
   tmp->path = NULL;
+  tmp->state = SNAP_REPLACE_UNTOUCHED;
   tmp->target = strdup (target);
   copy = strdup (target);
   dir = folder_of (target);
@@ -96,6 +97,20 @@ fsync_folder (const char *target)
   return r;
 }
 
+const char *
+snap_replace_state_text (enum snap_replace_state state)
+{
+  switch (state) {
+  case SNAP_REPLACE_DONE:
+    return "the new file is in place";
+  case SNAP_REPLACE_UNTOUCHED:
+    return "the file is untouched";
+  case SNAP_REPLACE_NOT_DURABLE:
+    return "the new file is in place but may not survive a crash";
+  }
+  return "the file's state is unknown";
+}
+
 int
 snap_tmpfile_commit (struct snap_tmpfile *tmp)
 {
@@ -119,6 +134,7 @@ snap_tmpfile_commit (struct snap_tmpfile *tmp)
   /* The new file is in place; only its durability is in question now. */
   int r = fsync_folder (tmp->target);
   release (tmp);
+  tmp->state = r == 0 ? SNAP_REPLACE_DONE : SNAP_REPLACE_NOT_DURABLE;
   return r;
 }
 
@@ -128,6 +144,7 @@ snap_tmpfile_abort (struct snap_tmpfile *tmp)
   if (tmp->path != NULL)
     unlink (tmp->path);
   release (tmp);
+  tmp->state = SNAP_REPLACE_UNTOUCHED;
 }
 
 /* The name pattern of snap_tmpfile_create: "." NAME ".tmp." and six characters

@@ -7,16 +7,35 @@
 #ifndef MEMDISK_SNAPSHOT_REPLACE_H
 #define MEMDISK_SNAPSHOT_REPLACE_H
 
+/* What a replacement left TARGET as.  The code that did each step sets
+ * it, so a caller never has to guess (a stat() afterwards cannot tell an
+ * old file from a new one). */
+enum snap_replace_state {
+  SNAP_REPLACE_DONE,            /* TARGET is the new file, durably */
+  SNAP_REPLACE_UNTOUCHED,       /* failed before the rename: TARGET is as it
+                                   was (or still absent), no temporary left */
+  SNAP_REPLACE_NOT_DURABLE,     /* renamed: TARGET is the new, complete file,
+                                   but the folder could not be synced, so a
+                                   crash may bring the previous one back */
+};
+
 struct snap_tmpfile {
   int fd;                       /* open for writing, -1 when closed */
   char *path;                   /* the temporary's name */
   char *target;
+  enum snap_replace_state state; /* set by commit and abort */
 };
+
+/* "TARGET is untouched", ...: the state in words, for messages. */
+const char *snap_replace_state_text (enum snap_replace_state state);
 
 /* Create the temporary for TARGET.  -1 with md_error set on failure. */
 int snap_tmpfile_create (struct snap_tmpfile *tmp, const char *target);
 /* fsync, rename over the target, fsync the folder, release.  On failure
- * the temporary is removed and the target untouched. */
+ * md_error names the step that failed and TMP->state says what TARGET
+ * is now: untouched (the temporary removed) when a step before the
+ * rename failed, the new file but not durable when the folder's fsync
+ * failed. */
 int snap_tmpfile_commit (struct snap_tmpfile *tmp);
 /* Close and remove the temporary; the target is untouched. */
 void snap_tmpfile_abort (struct snap_tmpfile *tmp);

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "common/threads.h"
+#include "snapshot/replace.h"
 
 typedef int (*snap_next_page_fn) (void *opaque, uint64_t *page_index, void *buf);
 
@@ -41,12 +42,16 @@ struct snap_write_options {
   bool background;              /* compress at the lowest CPU priority (nice
                                    19), so that a server's clients come first */
   struct snap_write_stats *stats; /* optional: filled in on success */
+  enum snap_replace_state *replaced; /* optional: snap_write_file sets it to
+                                        what PATH is after the call */
 };
 
 /* Write a snapshot to PATH atomically: a temporary file in the same folder
  * (mode 0600 for a new file), fsync'd and renamed over PATH, then the
- * folder fsync'd.  On any error PATH is untouched and the temporary
- * removed.  Returns 0, or -1 with md_error set. */
+ * folder fsync'd.  On an error before the rename PATH is untouched and the
+ * temporary removed; a failed fsync of the folder after it leaves the new
+ * file (*options->replaced says which).  Returns 0, or -1 with md_error
+ * set, naming the step. */
 int snap_write_file (const char *path, const struct snap_write_options *options,
                      snap_next_page_fn next_page, void *opaque);
 

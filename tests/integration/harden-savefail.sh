@@ -100,14 +100,13 @@ for step in "${steps[@]}"; do
     elif [[ $path == "$dir" ]]; then
       # After the rename: the new file is in place and complete; only the
       # rename's durability is in doubt, and the error must say that the
-      # folder could not be synced.  (The plugin's wording, "the previous
-      # file is kept", is wrong here: reported, see tests/README.md.)
-      grep -q "error: saving $snap (SIGUSR1) failed.*cannot fsync the folder $dir: Input/output error" "$log" ||
+      # folder could not be synced, and that the new file is in place.
+      grep -q "error: saving $snap (SIGUSR1) failed, the new file is in place but may not survive a crash: cannot fsync the folder $dir: Input/output error" "$log" ||
         fail "$what: the error does not say the folder could not be synced: $(grep error "$log")"
       expect_disk_saved "$what"
       failed_steps=$((failed_steps + 1))
     else
-      error=$(grep "error: saving $snap (SIGUSR1) failed, the previous file is kept: " "$log") ||
+      error=$(grep "error: saving $snap (SIGUSR1) failed, the file is untouched: " "$log") ||
         fail "$what: no error naming $snap: $(grep -i 'error\|saved' "$log")"
       case $how in
         EIO) reason="Input/output error" ;;

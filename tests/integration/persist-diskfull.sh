@@ -27,7 +27,7 @@ write_random ()
     -c "h.pwrite(open('$MD_TMP/patch', 'rb').read(), $1)" || fail "nbdsh pwrite failed"
 }
 
-failures () { grep -c "error: saving $snap (SIGUSR1) failed, the previous file is kept" "$(nbdkit_log disk)" || true; }
+failures () { grep -c "error: saving $snap (SIGUSR1) failed, the file is untouched" "$(nbdkit_log disk)" || true; }
 has_failures () { (($(failures) >= $1)); }
 
 expect_serving ()
@@ -64,7 +64,7 @@ cp -- "$snap" "$MD_TMP/copy.zst"
 write_random $((4 * MiB)) $((6 * MiB))
 nbdkit_signal disk USR1
 wait_until 20 "the failed save to be logged" has_failures 1
-grep -q "error: saving $snap (SIGUSR1) failed, the previous file is kept: .*No space left on device" \
+grep -q "error: saving $snap (SIGUSR1) failed, the file is untouched: .*No space left on device" \
   "$(nbdkit_log disk)" || fail "the failed save's error does not say the disk is full"
 (($(persist_saves disk) == 1)) || fail "a save that cannot fit was logged as saved"
 expect_old_file_kept
