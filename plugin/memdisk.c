@@ -68,6 +68,7 @@ memdisk_unload (void)
 {
   int status = persist_exit_status ();
 
+  persist_unload ();
   if (disk != NULL)
     store_destroy (disk);
   disk = NULL;

@@ -161,7 +161,7 @@ is_temporary_of (const char *entry, const char *name)
 }
 
 int
-snap_stale_remove (const char *target, unsigned *removed)
+snap_stale_remove (const char *target, snap_stale_fn removed, void *opaque)
 {
   char *dir_copy = strdup (target), *name_copy = strdup (target);
   const char *folder, *name;
@@ -169,7 +169,6 @@ snap_stale_remove (const char *target, unsigned *removed)
   struct dirent *entry;
   int r = -1;
 
-  *removed = 0;
   if (dir_copy == NULL || name_copy == NULL) {
     md_error_set ("%s: out of memory", target);
     goto out;
@@ -183,7 +182,12 @@ snap_stale_remove (const char *target, unsigned *removed)
   }
   r = 0;
   while ((entry = readdir (dir)) != NULL) {
+    struct stat st;
     if (!is_temporary_of (entry->d_name, name))
+      continue;
+    /* Ours only: another user's file of that name is not our save's. */
+    if (fstatat (dirfd (dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1
+        || !S_ISREG (st.st_mode) || st.st_uid != geteuid ())
       continue;
     if (unlinkat (dirfd (dir), entry->d_name, 0) == -1) {
       md_error_set ("cannot remove the stale temporary %s/%s: %s",
@@ -191,7 +195,13 @@ snap_stale_remove (const char *target, unsigned *removed)
       r = -1;
       continue;
     }
-    ++*removed;
+    if (removed != NULL) {
+      char *path = NULL;
+      if (asprintf (&path, "%s/%s", folder, entry->d_name) >= 0) {
+        removed (opaque, path);
+        free (path);
+      }
+    }
   }
 
  out:

@@ -43,9 +43,13 @@ void snap_tmpfile_abort (struct snap_tmpfile *tmp);
 /* Temporaries left behind by a save that was killed (kill -9, power
  * loss) before it could rename or remove its temporary file: remove the
  * ones snap_tmpfile_create made for TARGET (".NAME.tmp.XXXXXX" in
- * TARGET's folder) and count them in *REMOVED.  Call only when no save of
- * TARGET can be running.  Returns 0, or -1 with md_error set when the
- * folder cannot be read or a file not removed. */
-int snap_stale_remove (const char *target, unsigned *removed);
+ * TARGET's folder, exactly: six characters after ".tmp."), regular files
+ * owned by the calling user only, calling REMOVED (if not NULL) with each
+ * one's path.  Call only while holding TARGET's writer lock
+ * (control/lock.h), so that no living writer of TARGET owns one.  Returns
+ * 0, or -1 with md_error set when the folder cannot be read or a file not
+ * removed. */
+typedef void (*snap_stale_fn) (void *opaque, const char *path);
+int snap_stale_remove (const char *target, snap_stale_fn removed, void *opaque);
 
 #endif

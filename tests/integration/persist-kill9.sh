@@ -17,7 +17,7 @@ disk_md5 () { nbdcopy -- "$(nbdkit_uri disk)" - | md5sum | cut -d' ' -f1; }
 image_md5 () { md5sum <"$1" | cut -d' ' -f1; }
 count_removals ()
 {
-  grep -c "removed [0-9]* temporaries left by an interrupted save of $snap" \
+  grep -c "removed the temporary $(dirname -- "$snap")/\.$(basename -- "$snap")\.tmp\.[A-Za-z0-9]\{6\} left by an interrupted save" \
     "$(nbdkit_log disk)" || true
 }
 
