@@ -15,6 +15,7 @@
 
 #include "common/error.h"
 #include "control/channel.h"
+#include "control/lock.h"
 
 /* FNV-1a, 64 bits: names a base name in the socket's name, so that the
  * name stays short whatever the length of FILE's path. */
@@ -130,6 +131,23 @@ control_listen (const char *file)
   return fd;
 }
 
+/* Root may also use another user's server: the one whose user holds
+ * FILE's lock file, which a squatter of the socket name cannot have
+ * made unless it could write FILE's folder anyway. */
+static bool
+root_trusts_lock_owner (const char *file, uid_t server)
+{
+  struct stat st;
+  char *path;
+  bool trusted;
+
+  if (geteuid () != 0 || (path = writer_lock_path (file)) == NULL)
+    return false;
+  trusted = lstat (path, &st) == 0 && S_ISREG (st.st_mode) && st.st_uid == server;
+  free (path);
+  return trusted;
+}
+
 int
 control_connect (const char *file, pid_t *server_pid)
 {
@@ -160,7 +178,7 @@ control_connect (const char *file, pid_t *server_pid)
     return -1;
   }
   /* Anyone can bind an abstract name: talk only to ourselves or root. */
-  if (!control_peer_trusted (uid, geteuid ())) {
+  if (!control_peer_trusted (uid, geteuid ()) && !root_trusts_lock_owner (file, uid)) {
     md_error_set ("the control socket of %s is held by process %d of uid %u, "
                   "neither you nor root: not trusted", file, (int) *server_pid,
                   (unsigned) uid);
@@ -258,10 +276,11 @@ control_exchange (int fd, const char *request, char *reply, size_t size, int tim
     errno = EINVAL;
     return -1;
   }
-  if (send (fd, line, (size_t) n, MSG_NOSIGNAL) != n) {
-    md_error_set ("cannot send the request: %s", strerror (errno));
-    return -1;
-  }
+  /* A server that refuses us answers and hangs up at once, maybe before
+   * our request is sent: read its answer all the same. */
+  int send_errno = 0;
+  if (send (fd, line, (size_t) n, MSG_NOSIGNAL) != n)
+    send_errno = errno ? errno : EIO;
   for (;;) {
     int wait = -1;
     if (deadline >= 0) {
@@ -287,13 +306,19 @@ control_exchange (int fd, const char *request, char *reply, size_t size, int tim
     if (k == -1 && errno == EINTR)
       continue;
     if (k == -1) {
-      md_error_set ("cannot read the answer: %s", strerror (errno));
+      md_error_set ("cannot %s: %s", send_errno ? "send the request" : "read the answer",
+                    strerror (send_errno ? send_errno : errno));
       return -1;
     }
     got += (size_t) k;
     reply[got] = '\0';
     if ((got == 1 && reply[0] == '\n') || (got >= 2 && strstr (reply, "\n\n") != NULL))
       return 0;
+    if (k == 0 && send_errno != 0) {
+      md_error_set ("cannot send the request: %s", strerror (send_errno));
+      errno = send_errno;
+      return -1;
+    }
     if (k == 0) {
       md_error_set ("the server closed the connection without an answer");
       errno = ECONNRESET;

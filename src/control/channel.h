@@ -9,7 +9,8 @@
  * so every path that names the same FILE finds the same server.  Anyone
  * may bind an abstract name, so both ends check the other's credentials
  * (SO_PEERCRED): the server serves only its own user and root; the tool
- * talks only to a server run by itself or by root.
+ * talks only to a server run by itself or by root (and root also to the
+ * user who holds FILE's writer lock file, control/lock.h).
  *
  * Messages are text.  A request is one line, at most
  * CONTROL_REQUEST_MAX bytes with its newline: "save" or "status".  A

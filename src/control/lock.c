@@ -17,9 +17,8 @@
 #include "common/error.h"
 #include "control/lock.h"
 
-/* FILE's lock file name; malloc'd. */
-static char *
-lock_path_of (const char *file)
+char *
+writer_lock_path (const char *file)
 {
   char *dir_copy = strdup (file), *name_copy = strdup (file), *path = NULL;
 
@@ -79,7 +78,7 @@ write_pid (const char *path)
 int
 writer_lock_take (struct writer_lock *lock, const char *file, pid_t *holder)
 {
-  char *path = lock_path_of (file);
+  char *path = writer_lock_path (file);
 
   lock->fd = -1;
   lock->path = NULL;

@@ -18,6 +18,9 @@ struct writer_lock {
   char *path;                   /* the lock file */
 };
 
+/* FILE's lock file name (malloc'd), or NULL with md_error set. */
+char *writer_lock_path (const char *file);
+
 /* Take the writer lock of FILE without waiting.  0; or -1 with md_error
  * set: errno EWOULDBLOCK when another process holds it (then *HOLDER is
  * its pid, or 0 when unknown, and the message names it). */
