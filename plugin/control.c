@@ -158,6 +158,7 @@ answer_status (struct client *c)
     control_reply_add (&reply, "changed", "%s", st.changed ? "true" : "false");
   }
   control_reply_add (&reply, "saves", "%" PRIu64, st.saves);
+  control_reply_add (&reply, "failed-saves", "%" PRIu64, st.failed_saves);
   if (st.have_last)
     add_outcome (&reply, "last-save-", &st.last);
   client_answer (c, &reply);

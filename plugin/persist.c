@@ -53,6 +53,7 @@ static struct {
   enum persist_state state;
   uint64_t started;             /* saves begun */
   uint64_t finished;            /* saves ended, well or not */
+  uint64_t failed;              /* of which failed */
   bool closed;                  /* no save will start any more */
   const char *trigger;          /* of the running save */
   time_t since;                 /* when the running save began (UTC) */
@@ -113,6 +114,8 @@ record_save_ends (const struct persist_outcome *outcome)
 {
   pthread_mutex_lock (&record_lock);
   record.finished++;
+  if (!outcome->ok)
+    record.failed++;
   record.last = *outcome;
   if (record.state == PERSIST_SAVING)
     record.state = PERSIST_SERVING;
@@ -262,6 +265,7 @@ persist_get_status (struct store *disk, struct persist_status *status)
   pthread_mutex_lock (&record_lock);
   status->state = record.state;
   status->saves = record.finished;
+  status->failed_saves = record.failed;
   status->have_last = record.finished > 0;
   status->last = record.last;
   if (record.state == PERSIST_SAVING) {

@@ -60,6 +60,7 @@ struct persist_outcome {
 struct persist_status {
   enum persist_state state;
   uint64_t saves;               /* saves ended since the start */
+  uint64_t failed_saves;        /* of which failed */
   bool have_last;
   struct persist_outcome last;
   /* while saving: */

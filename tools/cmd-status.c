@@ -84,7 +84,8 @@ print_human (const char *file, struct status *s)
     print_line ("changed since the last save", get (s, "changed") && strcmp (s->v, "true") == 0
                 ? "yes" : "no");
   }
-  print_line ("saves", get (s, "saves"));
+  printf ("saves: %" PRIu64 " (%" PRIu64 " failed)\n", get_u64 (s, "saves"),
+          get_u64 (s, "failed-saves"));
   if (get (s, "last-save-time") == NULL) {
     print_line ("last save", "none since the start");
     return;
@@ -141,6 +142,7 @@ print_json (const char *file, struct status *s)
   json_member (s, "  ", "page-size", "page-size", true, &sep);
   json_member (s, "  ", "changed", "changed", false, &sep);
   json_member (s, "  ", "saves", "saves", true, &sep);
+  json_member (s, "  ", "failed-saves", "failed-saves", true, &sep);
   printf (",\n  \"save\": ");
   if (get (s, "save-trigger")) {
     const char *inner = "";

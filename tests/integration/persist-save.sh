@@ -27,7 +27,7 @@ status=0; tool status "$snap" >/dev/null 2>&1 || status=$?
 memdisk_start disk -v 256M snapshot="$snap" snapshot-threads=1 snapshot-level=3
 pid=$(nbdkit_pid disk)
 out=$(tool status "$snap") || fail "status failed"
-for line in "server pid: $pid" "state: serving" "saves: 0" "last save: none since the start" \
+for line in "server pid: $pid" "state: serving" "saves: 0 (0 failed)" "last save: none since the start" \
             "virtual size: 256 MiB (268435456 bytes)" "changed since the last save: yes"; do
   grep -qxF -- "$line" <<<"$out" || fail "status lacks '$line': $out"
 done
