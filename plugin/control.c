@@ -296,7 +296,9 @@ control_main (void *arg)
       pfd[n++] = (struct pollfd) { .fd = c->fd, .events = POLLIN };
     }
     int timeout = next == -1 ? -1 : (int) (next - now);
-    if (poll (pfd, n, timeout) == -1 && errno != EINTR) {
+    if (poll (pfd, n, timeout) == -1) {
+      if (errno == EINTR)
+        continue;
       nbdkit_error ("control: poll: %m");
       break;
     }
