@@ -87,6 +87,20 @@ control_peer_trusted (uid_t peer, uid_t self)
   return peer == self || peer == 0;
 }
 
+/* Whether nobody accepts connections on ADDR any more. */
+static bool
+name_is_dead (const struct sockaddr_un *addr, socklen_t len)
+{
+  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  bool dead;
+
+  if (fd == -1)
+    return false;
+  dead = connect (fd, (const struct sockaddr *) addr, len) == -1 && errno == ECONNREFUSED;
+  close (fd);
+  return dead;
+}
+
 int
 control_listen (const char *file)
 {
@@ -101,7 +115,13 @@ control_listen (const char *file)
     md_error_set ("socket: %s", strerror (errno));
     return -1;
   }
-  if (bind (fd, (struct sockaddr *) &addr, len) == -1) {
+  /* A server that was just killed may still hold the name for a moment
+   * (its last threads are exiting): nobody accepts on it then. */
+  int r, tries = 0;
+  while ((r = bind (fd, (struct sockaddr *) &addr, len)) == -1 && errno == EADDRINUSE
+         && tries++ < 100 && name_is_dead (&addr, len))
+    usleep (20000);
+  if (r == -1) {
     int err = errno;
     close (fd);
     if (err == EADDRINUSE) {

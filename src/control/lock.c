@@ -6,6 +6,7 @@
  * is written through a second, short-lived descriptor. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,32 @@ read_holder (int fd)
   buf[n] = '\0';
   long pid = strtol (buf, NULL, 10);
   return pid > 0 && pid < (1L << 22) ? (pid_t) pid : 0;
+}
+
+/* Whether PID is exiting: gone, or a zombie.  A process killed with
+ * SIGKILL shows as a zombie as soon as its main thread is gone, but its
+ * files (and so its lock) are released only when its last thread is:
+ * a restart right after the kill must wait a moment for that. */
+static bool
+process_exiting (pid_t pid)
+{
+  char path[64], buf[512];
+  ssize_t n;
+  int fd;
+
+  if (pid <= 0)
+    return false;
+  snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd == -1)
+    return errno == ENOENT;
+  n = read (fd, buf, sizeof buf - 1);
+  close (fd);
+  if (n <= 0)
+    return false;
+  buf[n] = '\0';
+  const char *paren = strrchr (buf, ')');
+  return paren != NULL && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
 }
 
 static void
@@ -86,8 +113,9 @@ writer_lock_take (struct writer_lock *lock, const char *file, pid_t *holder)
   if (path == NULL)
     return -1;
   /* A holder that lets go removes the file; if it did so between our
-   * open and our lock, we locked a file nobody else will see: again. */
-  for (int attempt = 0; attempt < 100; attempt++) {
+   * open and our lock, we locked a file nobody else will see: again.  A
+   * holder that is exiting lets go within moments: wait up to 2 s. */
+  for (int attempt = 0, exiting_waits = 0; attempt < 100; attempt++) {
     struct stat fst, pst;
     int fd = open (path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
     if (fd == -1) {
@@ -99,6 +127,12 @@ writer_lock_take (struct writer_lock *lock, const char *file, pid_t *holder)
       int err = errno;
       if (err == EWOULDBLOCK) {
         *holder = read_holder (fd);
+        if (process_exiting (*holder) && exiting_waits++ < 100) {
+          close (fd);
+          usleep (20000);
+          attempt--;
+          continue;
+        }
         set_busy_error (file, *holder);
       }
       else {
