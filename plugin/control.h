@@ -8,9 +8,9 @@
 
 #include "store/store.h"
 
-/* .get_ready, before the load: bind and listen for FILE.  0, or -1 after
+/* .get_ready, before the load: bind and listen for the snapshot PATH.  0, or -1 after
  * nbdkit_error (another process holds FILE's control socket). */
-int control_open (const char *file);
+int control_open (const char *path);
 /* Start the thread (no-op without control_open).  0, or -1 after
  * nbdkit_error. */
 int control_start (void);

@@ -119,10 +119,10 @@ json_member (struct status *s, const char *indent, const char *key, const char *
     return;
   printf ("%s\n%s\"%s\": ", *sep, indent, json_key);
   *sep = ",";
-  if (number && v[0] != '\0' && strspn (v, "0123456789.") == strlen (v))
-    fputs (v, stdout);
-  else if (!number && (strcmp (v, "true") == 0 || strcmp (v, "false") == 0)
-           && strcmp (key, "changed") == 0)
+  bool is_number = number && v[0] != '\0' && strspn (v, "0123456789.") == strlen (v);
+  bool is_bool = strcmp (key, "changed") == 0
+                 && (strcmp (v, "true") == 0 || strcmp (v, "false") == 0);
+  if (is_number || is_bool)
     fputs (v, stdout);
   else
     tool_print_json_string (stdout, v);

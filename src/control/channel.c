@@ -120,7 +120,7 @@ control_listen (const char *file)
   int r, tries = 0;
   while ((r = bind (fd, (struct sockaddr *) &addr, len)) == -1 && errno == EADDRINUSE
          && tries++ < 100 && name_is_dead (&addr, len))
-    usleep (20000);
+    nanosleep (&(struct timespec) { .tv_nsec = 20000000 }, NULL);
   if (r == -1) {
     int err = errno;
     close (fd);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/error.h"
@@ -129,7 +130,7 @@ writer_lock_take (struct writer_lock *lock, const char *file, pid_t *holder)
         *holder = read_holder (fd);
         if (process_exiting (*holder) && exiting_waits++ < 100) {
           close (fd);
-          usleep (20000);
+          nanosleep (&(struct timespec) { .tv_nsec = 20000000 }, NULL);
           attempt--;
           continue;
         }
