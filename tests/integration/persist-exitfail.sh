@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A save at exit that fails is loud: nbdkit exits 1 (not 0) after an error
 # saying which changes are lost and why, in the foreground (-f) and
-# daemonized.  The cases: the folder was removed while serving, and a
-# tmpfs too small for the disk (the old file stays as it was).
+# daemonized.  The cases: the folder was removed while serving, a tmpfs
+# too small for the disk, and a root-owned FILE in a sticky folder served
+# by another user (the old file stays as it was in the last two).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/persist_lib.sh"
@@ -78,6 +79,33 @@ grep -q "saving $mnt/disk.snap (exit) failed, the file is untouched" "$log" ||
   fail "the error does not say the file is untouched: $(cat "$log")"
 cmp -- "$MD_TMP/old.snap" "$mnt/disk.snap" || fail "a failed exit save changed the old file"
 [[ -z $(persist_temporaries "$mnt/disk.snap") ]] || fail "a temporary was left"
+
+# 4. A root-owned FILE in a sticky folder, served by nobody: the rename
+#    over it is not allowed (EPERM), so the exit save fails.
+require_commands setpriv
+chmod 0711 "$MD_TMP"
+cp -- "$MEMDISK_PLUGIN" "$MD_TMP/plugin.so"
+chmod 0755 "$MD_TMP/plugin.so"
+mkdir -m 1777 "$MD_TMP/sticky"
+nbdkit -U - "$MEMDISK_PLUGIN" 16M snapshot="$MD_TMP/sticky/disk.snap" --run true </dev/null ||
+  fail "could not make root's snapshot"
+chmod 0644 "$MD_TMP/sticky/disk.snap"
+cp -- "$MD_TMP/sticky/disk.snap" "$MD_TMP/root.snap"
+rm -f "$MD_TMP/fg.pid" "$MD_TMP/fg.sock"
+setpriv --reuid=nobody --regid=nogroup --clear-groups \
+  nbdkit -f -P "$MD_TMP/sticky/fg.pid" -U "$MD_TMP/sticky/fg.sock" "$MD_TMP/plugin.so" \
+  snapshot="$MD_TMP/sticky/disk.snap" </dev/null 2>"$MD_TMP/sticky.log" &
+pid=$!
+wait_until 30 "nobody's server" test -s "$MD_TMP/sticky/fg.pid"
+nbdsh -u "nbd+unix:///?socket=$MD_TMP/sticky/fg.sock" -c 'h.pwrite(b"new" * 100, 0)' ||
+  fail "nbdsh pwrite failed"
+kill -TERM "$pid"
+status=0; wait "$pid" || status=$?
+((status == 1)) || fail "a failed exit save (root's file, sticky folder): exit $status: $(cat "$MD_TMP/sticky.log")"
+grep -q "error: exit: the changes since the load at .* are not saved in $MD_TMP/sticky/disk.snap: .*Operation not permitted" "$MD_TMP/sticky.log" ||
+  fail "the error does not say what is lost and why: $(cat "$MD_TMP/sticky.log")"
+cmp -- "$MD_TMP/root.snap" "$MD_TMP/sticky/disk.snap" || fail "root's file was changed"
+[[ -z $(persist_temporaries "$MD_TMP/sticky/disk.snap") ]] || fail "a temporary was left in the sticky folder"
 
 # A save that works still exits 0.
 foreground "$MD_TMP/ok.snap" ':'
