@@ -25,7 +25,9 @@ tool_ask_server (const char *file, const char *request, int timeout_ms,
     return err == ECONNREFUSED || err == ENOENT ? TOOL_EXIT_USAGE : TOOL_EXIT_FAILURE;
   }
   if (control_exchange (fd, request, reply, size, timeout_ms) == -1) {
-    tool_error ("%s: server %d: %s", file, (int) pid, md_error ());
+    /* Not PID: SO_PEERCRED names the process that called listen(), which
+     * for a daemonized nbdkit is its parent, gone since the fork. */
+    tool_error ("%s: the server: %s", file, md_error ());
     close (fd);
     return TOOL_EXIT_FAILURE;
   }
