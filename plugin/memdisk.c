@@ -10,6 +10,8 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "common/error.h"
@@ -64,10 +66,21 @@ memdisk_cleanup (void)
 static void
 memdisk_unload (void)
 {
+  int status = persist_exit_status ();
+
+  persist_unload ();
   if (disk != NULL)
     store_destroy (disk);
   disk = NULL;
   memdisk_config_unload ();
+  /* A failed exit save must not end in "exit 0": nbdkit returns
+   * EXIT_SUCCESS after .unload whatever happened, so end the process here
+   * (everything is freed; the error is already written, stdio is flushed;
+   * what nbdkit would still do is free memory and dlclose us). */
+  if (status != EXIT_SUCCESS) {
+    fflush (NULL);
+    _exit (status);
+  }
 }
 
 static void *

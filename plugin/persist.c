@@ -1,4 +1,6 @@
-/* Load at start; save on SIGUSR1, on a timer and at exit (see persist.h). */
+/* Load at start; save on SIGUSR1, on a save request, on a timer and at
+ * exit; the record of saves that `memdisk-tool status` shows (see
+ * persist.h; threads and locks in docs/design.md). */
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
 
@@ -21,6 +23,8 @@
 #include "config.h"
 #include "common/error.h"
 #include "common/memavail.h"
+#include "control.h"
+#include "control/lock.h"
 #include "persist.h"
 #include "runas.h"
 #include "snapshot/storefile.h"
@@ -28,13 +32,46 @@
 #include "snapshot/replace.h"
 #include "snapshot/trust.h"
 
-/* SIGUSR1 writes a byte here; the saving thread polls the other end.  A
- * pipe because write(2) is async-signal-safe, and because bytes that pile
- * up during a save are drained at once: signals coalesce into one save. */
+/* SIGUSR1 and save requests write a byte here; the saving thread polls
+ * the other end.  A pipe because write(2) is async-signal-safe, and
+ * because bytes that pile up during a save are drained at once: signals
+ * coalesce into one save. */
 static int wake_pipe[2] = { -1, -1 };
+static bool sigusr1_installed;
 static pthread_t saver_thread;
 static bool saver_running;
 static atomic_bool saver_stopping;
+static atomic_bool save_requested;      /* a memdisk-tool save is waiting */
+static struct writer_lock lock = { .fd = -1 };
+/* Set when the save at exit failed: .unload makes nbdkit's exit status
+ * say so (persist_exit_status). */
+static bool final_save_failed;
+
+/* The record of saves, for `memdisk-tool save` and `status`.  Written by
+ * whichever thread saves (the saver, or nbdkit's main thread at exit:
+ * never both at once), read by the control thread; all under
+ * record_lock, except pages_done (atomic, written by the saver's
+ * producer). */
+static pthread_mutex_t record_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+  enum persist_state state;
+  uint64_t started;             /* saves begun */
+  uint64_t finished;            /* saves ended, well or not */
+  uint64_t failed;              /* of which failed */
+  bool closed;                  /* no save will start any more */
+  const char *trigger;          /* of the running save */
+  time_t since;                 /* when the running save began (UTC) */
+  struct timespec since_mono;
+  uint64_t pages_total;         /* allocated pages when it began */
+  struct persist_outcome last;  /* valid when finished > 0 */
+} record = { .state = PERSIST_LOADING };
+static _Atomic uint64_t pages_done;
+
+/* What the file on disk holds, for the message of a failed exit save:
+ * the disk as of this instant (UTC) and how it got there.  Main thread
+ * and saver, never at once. */
+static time_t file_time;
+static const char *file_origin = "start";   /* "save", "load" or "start" */
 
 static double
 seconds_since (const struct timespec *start)
@@ -45,44 +82,102 @@ seconds_since (const struct timespec *start)
   return (double) (now.tv_sec - start->tv_sec) + (now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
-/* Save the disk now, logging one line; WHY names the trigger.  A failure
- * is logged and leaves the previous file; the next trigger retries. */
+void
+persist_format_utc (time_t t, char buf[32])
+{
+  struct tm tm;
+
+  if (gmtime_r (&t, &tm) == NULL || strftime (buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    snprintf (buf, 32, "%lld", (long long) t);
+}
+
 static void
+record_state (enum persist_state state)
+{
+  pthread_mutex_lock (&record_lock);
+  record.state = state;
+  pthread_mutex_unlock (&record_lock);
+}
+
+static void
+record_save_begins (struct store *disk, const char *why)
+{
+  pthread_mutex_lock (&record_lock);
+  record.started++;
+  record.state = PERSIST_SAVING;
+  record.trigger = why;
+  record.since = time (NULL);
+  clock_gettime (CLOCK_MONOTONIC, &record.since_mono);
+  record.pages_total = store_allocated_bytes (disk) / store_page_size (disk);
+  atomic_store (&pages_done, 0);
+  pthread_mutex_unlock (&record_lock);
+}
+
+static void
+record_save_ends (const struct persist_outcome *outcome)
+{
+  pthread_mutex_lock (&record_lock);
+  record.finished++;
+  if (!outcome->ok)
+    record.failed++;
+  record.last = *outcome;
+  if (record.state == PERSIST_SAVING)
+    record.state = PERSIST_SERVING;
+  pthread_mutex_unlock (&record_lock);
+  control_notify ();
+}
+
+/* Save the disk now, logging one line; WHY names the trigger.  A failure
+ * is logged with the step that failed and what state it left FILE in
+ * (from the code that did the step); the next trigger retries.  Returns
+ * 0 or -1. */
+static int
 save_disk (struct store *disk, const char *why)
 {
   struct snap_write_stats stats = { 0 };
+  enum snap_replace_state replaced = SNAP_REPLACE_UNTOUCHED;
   struct snap_write_options options = {
     .level = memdisk_config.snapshot_level,
     .threads = memdisk_config.snapshot_threads,
     .creator = "nbdkit-memdisk-plugin " MEMDISK_VERSION,
     .compress_at_nice_19 = true,
     .stats = &stats,
+    .replaced = &replaced,
   };
+  struct persist_outcome outcome = { .trigger = why };
   struct timespec start;
-  double seconds;
   int r;
 
+  record_save_begins (disk, why);
+  outcome.when = time (NULL);
   clock_gettime (CLOCK_MONOTONIC, &start);
-  r = snapstore_save (disk, memdisk_config.snapshot, &options);
+  r = snapstore_save_progress (disk, memdisk_config.snapshot, &options, &pages_done);
   /* The copy-on-write blocks were allocated by the client threads and
    * freed by this one; glibc keeps such memory in per-thread arenas
    * unless asked to give it back. */
   malloc_trim (0);
+  outcome.seconds = seconds_since (&start);
   if (r == -1) {
-    struct stat st;
-    nbdkit_error ("saving %s (%s) failed, %s: %s",
-                  memdisk_config.snapshot, why,
-                  stat (memdisk_config.snapshot, &st) == 0
-                  ? "the previous file is kept" : "no file was written",
-                  md_error ());
-    return;
+    snprintf (outcome.error, sizeof outcome.error, "saving %s (%s) failed, %s: %s",
+              memdisk_config.snapshot, why, snap_replace_state_text (replaced),
+              md_error ());
+    nbdkit_error ("%s", outcome.error);
+    record_save_ends (&outcome);
+    return -1;
   }
-  seconds = seconds_since (&start);
+  outcome.ok = true;
+  outcome.allocated_bytes = stats.allocated_bytes;
+  outcome.file_bytes = stats.file_bytes;
+  outcome.digest = stats.content_digest;
+  file_time = outcome.when;
+  file_origin = "save";
   nbdkit_debug ("saved %s (%s) in %.3f s: %" PRIu64 " bytes allocated, "
                 "%" PRIu64 " bytes in the file, ratio %.2f",
-                memdisk_config.snapshot, why, seconds,
+                memdisk_config.snapshot, why, outcome.seconds,
                 stats.allocated_bytes, stats.file_bytes,
                 stats.file_bytes ? (double) stats.allocated_bytes / stats.file_bytes : 0.0);
+  record_save_ends (&outcome);
+  return 0;
 }
 
 static void
@@ -97,6 +192,8 @@ sigusr1_handler (int sig)
   errno = saved_errno;
 }
 
+/* Before the load: a SIGUSR1 sent while FILE loads is remembered in the
+ * pipe and served once the saver runs. */
 static int
 install_sigusr1_handler (void)
 {
@@ -111,6 +208,7 @@ install_sigusr1_handler (void)
     nbdkit_error ("sigaction SIGUSR1: %m");
     return -1;
   }
+  sigusr1_installed = true;
   return 0;
 }
 
@@ -124,6 +222,79 @@ drain_wake_pipe (void)
   while (read (wake_pipe[0], buf, sizeof buf) > 0)
     woken = true;
   return woken;
+}
+
+uint64_t
+persist_request_save (void)
+{
+  char byte = 1;
+  uint64_t seq;
+
+  pthread_mutex_lock (&record_lock);
+  /* The save that answers must begin after this request: the next one. */
+  seq = record.started + 1;
+  pthread_mutex_unlock (&record_lock);
+  atomic_store (&save_requested, true);
+  if (write (wake_pipe[1], &byte, 1) == -1) { /* full: a save is pending */ }
+  return seq;
+}
+
+bool
+persist_save_outcome (uint64_t seq, struct persist_outcome *outcome)
+{
+  bool done = false;
+
+  pthread_mutex_lock (&record_lock);
+  if (record.finished >= seq) {
+    *outcome = record.last;
+    done = true;
+  }
+  else if (record.closed) {
+    /* Exiting, and the exit save did not run: nothing had changed since
+     * the last save or load, so FILE holds every write. */
+    *outcome = record.finished ? record.last : (struct persist_outcome) { .ok = true };
+    if (!record.finished || record.last.ok) {
+      outcome->ok = true;
+      outcome->up_to_date = true;
+    }
+    done = true;
+  }
+  pthread_mutex_unlock (&record_lock);
+  return done;
+}
+
+void
+persist_get_status (struct store *disk, struct persist_status *status)
+{
+  pthread_mutex_lock (&record_lock);
+  status->state = record.state;
+  status->saves = record.finished;
+  status->failed_saves = record.failed;
+  status->have_last = record.finished > 0;
+  status->last = record.last;
+  if (record.state == PERSIST_SAVING) {
+    status->trigger = record.trigger;
+    status->since = record.since;
+    status->elapsed = seconds_since (&record.since_mono);
+    status->pages_total = record.pages_total;
+    status->pages_done = atomic_load (&pages_done);
+  }
+  pthread_mutex_unlock (&record_lock);
+  status->loaded = disk != NULL;
+  if (disk != NULL) {
+    status->virtual_size = store_size (disk);
+    status->allocated_bytes = store_allocated_bytes (disk);
+    status->page_size = store_page_size (disk);
+    status->changed = store_changed (disk);
+  }
+}
+
+/* The start-up clean-up logs each temporary it removes. */
+static void
+log_stale_removed (void *opaque, const char *path)
+{
+  (void) opaque;
+  nbdkit_debug ("snapshot: removed the temporary %s left by an interrupted save", path);
 }
 
 /* Better to refuse to start than to find out at exit, with the data in
@@ -248,6 +419,8 @@ load_disk (const char *path)
     /* The disk now differs from the file: the next save records the size. */
     store_mark_changed (disk);
   }
+  file_time = time (NULL);
+  file_origin = "load";
   nbdkit_debug ("loaded %s in %.3f s: %" PRIu64 " bytes, %" PRIu64 " allocated",
                 path, seconds_since (&start), store_size (disk),
                 store_allocated_bytes (disk));
@@ -268,16 +441,31 @@ persist_open_disk (void)
     return disk;
   }
 
+  /* First of all, so that a SIGUSR1 during the load is not fatal. */
+  if (install_sigusr1_handler () == -1)
+    return NULL;
+
   if (check_snapshot_path () == -1)
     return NULL;
   path = memdisk_config.snapshot;
   if (!memdisk_config.snapshot_readonly) {
-    unsigned removed = 0;
-    if (snap_stale_remove (path, &removed) == -1)
+    pid_t holder;
+    /* One writer per FILE, for the whole life of this server. */
+    if (writer_lock_take (&lock, path, &holder) == -1) {
+      if (errno == EWOULDBLOCK)
+        nbdkit_error ("snapshot: %s; refusing to start a second writer", md_error ());
+      else
+        nbdkit_error ("snapshot: cannot write the folder of %s (saves would fail): %s",
+                      path, md_error ());
+      return NULL;
+    }
+    if (control_open (path) == -1)
+      return NULL;
+    /* Answer `memdisk-tool status` while loading. */
+    if (control_start () == -1)
+      return NULL;
+    if (snap_stale_remove (path, log_stale_removed, NULL) == -1)
       nbdkit_debug ("snapshot: %s", md_error ());
-    if (removed)
-      nbdkit_debug ("snapshot: removed %u temporaries left by an interrupted save of %s",
-                    removed, path);
     if (check_folder_writable (path) == -1)
       return NULL;
   }
@@ -307,21 +495,21 @@ persist_open_disk (void)
     /* No file yet: the exit save creates it even if no client writes, so
      * that the next start knows the size. */
     store_mark_changed (disk);
+    file_time = time (NULL);
+    file_origin = "start";
   }
   else {
     nbdkit_error ("snapshot: %s: %m", path);
     return NULL;
   }
-
-  if (install_sigusr1_handler () == -1) {
-    store_destroy (disk);
-    return NULL;
-  }
+  /* nbdkit may fork now: no thread of ours may run across it. */
+  control_pause ();
+  record_state (PERSIST_SERVING);
   return disk;
 }
 
-/* The saving thread: a save per SIGUSR1 (coalesced), and one every
- * snapshot-interval seconds when the disk changed. */
+/* The saving thread: a save per SIGUSR1 or save request (coalesced), and
+ * one every snapshot-interval seconds when the disk changed. */
 static void *
 saver_main (void *arg)
 {
@@ -347,11 +535,12 @@ saver_main (void *arg)
     if (atomic_load (&saver_stopping))
       break;
     if (r > 0 && drain_wake_pipe ()) {
+      bool requested = atomic_exchange (&save_requested, false);
       if (memdisk_config.snapshot_readonly)
         nbdkit_debug ("SIGUSR1: snapshot-readonly is set, %s is not written",
                       memdisk_config.snapshot);
       else
-        save_disk (disk, "SIGUSR1");
+        save_disk (disk, requested ? "request" : "SIGUSR1");
     }
     else if (r == 0 && interval > 0) {
       if (store_changed (disk) && !memdisk_config.snapshot_readonly)
@@ -370,6 +559,12 @@ persist_start (struct store *disk)
 
   if (memdisk_config.snapshot == NULL)
     return 0;
+  /* After nbdkit's fork: the lock file names the server, not its parent. */
+  if (writer_lock_update_pid (&lock) == -1)
+    nbdkit_debug ("snapshot: %s", md_error ());
+  control_set_disk (disk);
+  if (control_start () == -1)
+    return -1;
   err = pthread_create (&saver_thread, NULL, saver_main, disk);
   if (err != 0) {
     errno = err;
@@ -392,9 +587,49 @@ persist_stop (struct store *disk)
     saver_running = false;
   }
   if (disk != NULL && memdisk_config.snapshot && !memdisk_config.snapshot_readonly) {
-    if (store_changed (disk))
-      save_disk (disk, "exit");
-    else
+    if (!store_changed (disk))
       nbdkit_debug ("exit: %s is up to date, not saved", memdisk_config.snapshot);
+    else if (save_disk (disk, "exit") == -1) {
+      char since[32];
+      persist_format_utc (file_time, since);
+      nbdkit_error ("exit: the changes since the %s at %s are not saved in %s: %s",
+                    file_origin, since, memdisk_config.snapshot, md_error ());
+      final_save_failed = true;
+    }
   }
+  pthread_mutex_lock (&record_lock);
+  record.closed = true;
+  record.state = PERSIST_STOPPING;
+  pthread_mutex_unlock (&record_lock);
+  /* Waiting `memdisk-tool save`s get the exit save's outcome. */
+  control_stop ();
+}
+
+void
+persist_unload (void)
+{
+  /* nbdkit dlcloses the plugin after this: no code of ours may run on a
+   * SIGUSR1 any more.  Ignore it (the old disposition was nbdkit's
+   * default, which would kill a server that is about to exit 0) rather
+   * than restore it, and only then close the pipe the handler writes to,
+   * so that the handler never writes into a reused descriptor. */
+  if (sigusr1_installed) {
+    struct sigaction ign = { .sa_handler = SIG_IGN };
+    sigemptyset (&ign.sa_mask);
+    sigaction (SIGUSR1, &ign, NULL);
+    sigusr1_installed = false;
+  }
+  for (int i = 0; i < 2; i++) {
+    if (wake_pipe[i] >= 0)
+      close (wake_pipe[i]);
+    wake_pipe[i] = -1;
+  }
+  control_close ();
+  writer_lock_release (&lock);
+}
+
+int
+persist_exit_status (void)
+{
+  return final_save_failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

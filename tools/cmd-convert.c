@@ -316,6 +316,9 @@ cmd_convert (int argc, char **argv)
     return r == -1 ? TOOL_EXIT_OK : r;
   if (tool_check_new_output (c.out, c.force) == -1)
     return TOOL_EXIT_FAILURE;
+  /* No server may write it meanwhile. */
+  if (tool_lock_output (c.out) == -1)
+    return TOOL_EXIT_FAILURE;
 
   int in_fd = tool_open_input (c.in);
   if (in_fd == -1)

@@ -83,6 +83,9 @@ cmd_create (int argc, char **argv)
   const char *path = argv[optind];
   if (tool_check_new_output (path, force) == -1)
     return TOOL_EXIT_FAILURE;
+  /* No server may write it meanwhile. */
+  if (tool_lock_output (path) == -1)
+    return TOOL_EXIT_FAILURE;
 
   struct snap_write_options options = {
     .virtual_size = size,

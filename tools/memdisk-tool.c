@@ -20,6 +20,8 @@ static const struct command commands[] = {
   { "convert", "convert between raw disk images and snapshots, or recompress",
     cmd_convert },
   { "create", "write a snapshot of an empty disk of a given size", cmd_create },
+  { "save", "ask the server that writes a snapshot to save it now, and wait", cmd_save },
+  { "status", "show what the server that writes a snapshot is doing", cmd_status },
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

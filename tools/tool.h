@@ -20,6 +20,22 @@ int cmd_diff (int argc, char **argv);
 int cmd_info (int argc, char **argv);
 int cmd_map (int argc, char **argv);
 int cmd_verify (int argc, char **argv);
+int cmd_save (int argc, char **argv);
+int cmd_status (int argc, char **argv);
+
+/* Send REQUEST to the server that writes FILE and read its reply into
+ * REPLY (SIZE bytes), waiting at most TIMEOUT_MS (-1: forever).
+ * TOOL_EXIT_OK; TOOL_EXIT_USAGE (2) when no server writes FILE, or
+ * TOOL_EXIT_FAILURE, after saying why.  (tool-control.c) */
+int tool_ask_server (const char *file, const char *request, int timeout_ms,
+                     char *reply, size_t size);
+/* Before writing PATH (convert, create): take its writer lock
+ * (control/lock.h) until the tool exits, so that no server writes PATH
+ * meanwhile; -1 after saying which process holds it. */
+int tool_lock_output (const char *path);
+/* --timeout=SECS (decimals allowed; 0: no limit).  0, or -1 after
+ * printing what is wrong. */
+int tool_parse_timeout (const char *arg, int *timeout_ms);
 
 /* "memdisk-tool: MESSAGE" on stderr. */
 void tool_error (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));

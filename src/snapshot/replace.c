@@ -59,6 +59,7 @@ snap_tmpfile_create (struct snap_tmpfile *tmp, const char *target)
 
   tmp->fd = -1;
   tmp->path = NULL;
+  tmp->state = SNAP_REPLACE_UNTOUCHED;
   /* A symbolic link is followed: the file it leads to is replaced, by a
    * temporary in that file's folder. */
   tmp->target = snap_trust_resolve (target);
@@ -121,6 +122,20 @@ fsync_folder (const char *target)
   return r;
 }
 
+const char *
+snap_replace_state_text (enum snap_replace_state state)
+{
+  switch (state) {
+  case SNAP_REPLACE_DONE:
+    return "the new file is in place";
+  case SNAP_REPLACE_UNTOUCHED:
+    return "the file is untouched";
+  case SNAP_REPLACE_NOT_DURABLE:
+    return "the new file is in place but may not survive a crash";
+  }
+  return "the file's state is unknown";
+}
+
 int
 snap_tmpfile_commit (struct snap_tmpfile *tmp)
 {
@@ -144,6 +159,7 @@ snap_tmpfile_commit (struct snap_tmpfile *tmp)
   /* The new file is in place; only its durability is in question now. */
   int r = fsync_folder (tmp->target);
   release (tmp);
+  tmp->state = r == 0 ? SNAP_REPLACE_DONE : SNAP_REPLACE_NOT_DURABLE;
   return r;
 }
 
@@ -153,6 +169,7 @@ snap_tmpfile_abort (struct snap_tmpfile *tmp)
   if (tmp->path != NULL)
     unlink (tmp->path);
   release (tmp);
+  tmp->state = SNAP_REPLACE_UNTOUCHED;
 }
 
 /* The name pattern of snap_tmpfile_create: "." NAME ".tmp." and six characters
@@ -169,7 +186,7 @@ is_temporary_of (const char *entry, const char *name)
 }
 
 int
-snap_stale_remove (const char *target, unsigned *removed)
+snap_stale_remove (const char *target, snap_stale_fn removed, void *opaque)
 {
   char *dir_copy = strdup (target), *name_copy = strdup (target);
   const char *folder, *name;
@@ -177,7 +194,6 @@ snap_stale_remove (const char *target, unsigned *removed)
   struct dirent *entry;
   int r = -1;
 
-  *removed = 0;
   if (dir_copy == NULL || name_copy == NULL) {
     md_error_set ("%s: out of memory", target);
     goto out;
@@ -191,7 +207,12 @@ snap_stale_remove (const char *target, unsigned *removed)
   }
   r = 0;
   while ((entry = readdir (dir)) != NULL) {
+    struct stat st;
     if (!is_temporary_of (entry->d_name, name))
+      continue;
+    /* Ours only: another user's file of that name is not our save's. */
+    if (fstatat (dirfd (dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1
+        || !S_ISREG (st.st_mode) || st.st_uid != geteuid ())
       continue;
     if (unlinkat (dirfd (dir), entry->d_name, 0) == -1) {
       md_error_set ("cannot remove the stale temporary %s/%s: %s",
@@ -199,7 +220,13 @@ snap_stale_remove (const char *target, unsigned *removed)
       r = -1;
       continue;
     }
-    ++*removed;
+    if (removed != NULL) {
+      char *path = NULL;
+      if (asprintf (&path, "%s/%s", folder, entry->d_name) >= 0) {
+        removed (opaque, path);
+        free (path);
+      }
+    }
   }
 
  out:

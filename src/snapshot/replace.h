@@ -10,23 +10,37 @@
 #ifndef MEMDISK_SNAPSHOT_REPLACE_H
 #define MEMDISK_SNAPSHOT_REPLACE_H
 
+/* What a replacement left TARGET as.  The code that did each step sets
+ * it, so a caller never has to guess (a stat() afterwards cannot tell an
+ * old file from a new one). */
+enum snap_replace_state {
+  SNAP_REPLACE_DONE,            /* TARGET is the new file, durably */
+  SNAP_REPLACE_UNTOUCHED,       /* failed before the rename: TARGET is as it
+                                   was (or still absent), no temporary left */
+  SNAP_REPLACE_NOT_DURABLE,     /* renamed: TARGET is the new, complete file,
+                                   but the folder could not be synced, so a
+                                   crash may bring the previous one back */
+};
+
 struct snap_tmpfile {
   int fd;                       /* open for writing, -1 when closed */
   char *path;                   /* the temporary's name */
   char *target;                 /* TARGET with its links followed */
+  enum snap_replace_state state; /* set by commit and abort */
 };
+
+/* "TARGET is untouched", ...: the state in words, for messages. */
+const char *snap_replace_state_text (enum snap_replace_state state);
 
 /* Create the temporary for TARGET.  -1 with md_error set on failure,
  * e.g. when TARGET is a device, a FIFO or a folder, or a link to
  * nothing. */
 int snap_tmpfile_create (struct snap_tmpfile *tmp, const char *target);
-/* fsync, rename over the target, fsync the folder, release.  On failure,
- * -1 with md_error set, and the temporary is gone either way:
- *   - the temporary's fsync or close, or the rename, failed: the temporary
- *     is removed and the target untouched (the old file, or none);
- *   - the folder's open or fsync failed, after the rename: the target is
- *     the new file, complete, but the rename may not survive a crash
- *     (then the target is the old file or the new one). */
+/* fsync, rename over the target, fsync the folder, release.  On failure
+ * md_error names the step that failed and TMP->state says what TARGET
+ * is now: untouched (the temporary removed) when a step before the
+ * rename failed, the new file but not durable when the folder's fsync
+ * failed. */
 int snap_tmpfile_commit (struct snap_tmpfile *tmp);
 /* Close and remove the temporary; the target is untouched (nothing was
  * renamed yet). */
@@ -35,9 +49,13 @@ void snap_tmpfile_abort (struct snap_tmpfile *tmp);
 /* Temporaries left behind by a save that was killed (kill -9, power
  * loss) before it could rename or remove its temporary file: remove the
  * ones snap_tmpfile_create made for TARGET (".NAME.tmp.XXXXXX" in
- * TARGET's folder) and count them in *REMOVED.  Call only when no save of
- * TARGET can be running.  Returns 0, or -1 with md_error set when the
- * folder cannot be read or a file not removed. */
-int snap_stale_remove (const char *target, unsigned *removed);
+ * TARGET's folder, exactly: six characters after ".tmp."), regular files
+ * owned by the calling user only, calling REMOVED (if not NULL) with each
+ * one's path.  Call only while holding TARGET's writer lock
+ * (control/lock.h), so that no living writer of TARGET owns one.  Returns
+ * 0, or -1 with md_error set when the folder cannot be read or a file not
+ * removed. */
+typedef void (*snap_stale_fn) (void *opaque, const char *path);
+int snap_stale_remove (const char *target, snap_stale_fn removed, void *opaque);
 
 #endif

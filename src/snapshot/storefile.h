@@ -4,6 +4,7 @@
 #ifndef MEMDISK_SNAPSTORE_H
 #define MEMDISK_SNAPSTORE_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "snapshot/writer.h"
@@ -14,11 +15,16 @@
  * and page sizes come from the store.  Clients may keep writing: the
  * snapshot is the store at the instant this call began.  On failure the
  * store is marked changed (so the next save retries) and -1 is returned
- * with md_error set; PATH is untouched, except when only the folder's
- * fsync after the rename failed: then PATH is the new snapshot, complete,
- * whose rename may not survive a crash (snap_tmpfile_commit). */
+ * with md_error set, naming the step; *options->replaced (if set) says
+ * whether PATH is untouched or already the new file. */
 int snapstore_save (struct store *store, const char *path,
                     const struct snap_write_options *options);
+
+/* The same, counting in *PAGES_DONE (if not NULL) the pages read out of
+ * the store so far, for a progress report from another thread. */
+int snapstore_save_progress (struct store *store, const char *path,
+                             const struct snap_write_options *options,
+                             _Atomic uint64_t *pages_done);
 
 /* Load the snapshot PATH into a new store of the snapshot's page size and
  * of max(its virtual size, MIN_SIZE) bytes, decompressing on THREADS

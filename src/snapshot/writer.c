@@ -553,12 +553,15 @@ snap_write_file (const char *path, const struct snap_write_options *options,
                  snap_next_page_fn next_page, void *opaque)
 {
   struct snap_tmpfile tmp;
+  int r = -1;
 
   if (snap_tmpfile_create (&tmp, path) == -1)
-    return -1;
-  if (snap_write_fd (tmp.fd, options, next_page, opaque) == -1) {
+    tmp.state = SNAP_REPLACE_UNTOUCHED;
+  else if (snap_write_fd (tmp.fd, options, next_page, opaque) == -1)
     snap_tmpfile_abort (&tmp);  /* keeps md_error: it sets none */
-    return -1;
-  }
-  return snap_tmpfile_commit (&tmp);
+  else
+    r = snap_tmpfile_commit (&tmp);
+  if (options->replaced != NULL)
+    *options->replaced = tmp.state;
+  return r;
 }

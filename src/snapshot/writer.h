@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "common/threads.h"
+#include "snapshot/replace.h"
 
 typedef int (*snap_next_page_fn) (void *opaque, uint64_t *page_index, void *buf);
 
@@ -43,14 +44,16 @@ struct snap_write_options {
                                    server's clients come first; the caller's
                                    thread keeps its own */
   struct snap_write_stats *stats; /* optional: filled in on success */
+  enum snap_replace_state *replaced; /* optional: snap_write_file sets it to
+                                        what PATH is after the call */
 };
 
 /* Write a snapshot to PATH atomically: a temporary file in the same folder
  * (mode 0600 for a new file), fsync'd and renamed over PATH, then the
- * folder fsync'd.  On any error the temporary is removed and PATH is
- * untouched, except when the folder's fsync after the rename failed: then
- * PATH is the new file (snap_tmpfile_commit says more).  Returns 0, or -1
- * with md_error set. */
+ * folder fsync'd.  On an error before the rename PATH is untouched and the
+ * temporary removed; a failed fsync of the folder after it leaves the new
+ * file (*options->replaced says which).  Returns 0, or -1 with md_error
+ * set, naming the step. */
 int snap_write_file (const char *path, const struct snap_write_options *options,
                      snap_next_page_fn next_page, void *opaque);
 

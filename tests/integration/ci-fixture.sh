@@ -53,6 +53,7 @@ read_hello='nbdcopy "$FIXTURE_URI" disk.img && debugfs -R "cat /hello.txt" disk.
 ./ci-fixture.sh sh -c "$read_hello" >run1.log 2>&1 || fail "first run failed: $(cat run1.log)"
 grep -q "^fixture: cache miss, building $FIXTURE_CACHE/memdisk-fixture-" run1.log || fail "no build: $(cat run1.log)"
 grep -q "^hello from the fixture$" run1.log || fail "the fixture lacks hello.txt: $(cat run1.log)"
+grep -q "^saved .*/new.snap at .*, digest [0-9a-f]\{16\}$" run1.log || fail "the build did not end with memdisk-tool save: $(cat run1.log)"
 grep -q "^virtual size: 1 GiB (1073741824 bytes)$" run1.log || fail "no info: $(cat run1.log)"
 snaps=("$FIXTURE_CACHE"/*.snap)
 ((${#snaps[@]} == 1)) || fail "expected one cached snapshot: ${snaps[*]}"
@@ -75,6 +76,27 @@ grep -q "cache hit" run3.log || fail "no cache hit: $(cat run3.log)"
 status=0
 ./ci-fixture.sh sh -c 'exit 7' >/dev/null 2>&1 || status=$?
 [[ $status == 7 ]] || fail "ci-fixture.sh returned $status for a command that exited 7"
+
+# A build whose save fails caches nothing: the fixture fills the disk,
+# then the snapshot's folder goes away (moved), so the save cannot work.
+mv fixture/build fixture/build.real
+cat >fixture/build <<'BUILD'
+#!/usr/bin/env bash
+set -euo pipefail
+./fixture/build.real "$1"
+sock=${1#*socket=}
+mv -- "$(dirname "$sock")" "$(dirname "$sock").gone"
+BUILD
+chmod +x fixture/build
+echo "fail" >fixture/files/fail.txt
+fail_key=$(./ci-fixture.sh --key)
+status=0
+TMPDIR=$MD_TMP ./ci-fixture.sh true >run5.log 2>&1 || status=$?
+((status != 0)) || fail "a build whose save failed succeeded: $(cat run5.log)"
+[[ ! -e $FIXTURE_CACHE/$fail_key.snap ]] || fail "a build whose save failed was cached"
+grep -q "^memdisk-tool: " run5.log || fail "no error from memdisk-tool save: $(cat run5.log)"
+mv fixture/build.real fixture/build
+rm fixture/files/fail.txt
 
 # A changed input: a new key and a new build.
 old_key=$(./ci-fixture.sh --key)

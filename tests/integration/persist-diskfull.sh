@@ -27,7 +27,7 @@ write_random ()
     -c "h.pwrite(open('$MD_TMP/patch', 'rb').read(), $1)" || fail "nbdsh pwrite failed"
 }
 
-failures () { grep -c "error: saving $snap (SIGUSR1) failed, the previous file is kept" "$(nbdkit_log disk)" || true; }
+failures () { grep -c "error: saving $snap (\(SIGUSR1\|request\)) failed, the file is untouched" "$(nbdkit_log disk)" || true; }
 has_failures () { (($(failures) >= $1)); }
 
 expect_serving ()
@@ -55,16 +55,15 @@ memdisk_start disk -v "$size" snapshot="$snap"
 
 # 1 MiB fits.
 write_random 0 "$MiB"
-nbdkit_signal disk USR1
-persist_wait_saves disk 1
+persist_save "$snap"
 expect_saved_disk
 cp -- "$snap" "$MD_TMP/copy.zst"
 
 # 6 MiB more does not.
 write_random $((4 * MiB)) $((6 * MiB))
-nbdkit_signal disk USR1
-wait_until 20 "the failed save to be logged" has_failures 1
-grep -q "error: saving $snap (SIGUSR1) failed, the previous file is kept: .*No space left on device" \
+persist_signal_save disk "$snap"
+has_failures 1 || fail "the failed save was not logged as an error"
+grep -q "error: saving $snap (SIGUSR1) failed, the file is untouched: .*No space left on device" \
   "$(nbdkit_log disk)" || fail "the failed save's error does not say the disk is full"
 (($(persist_saves disk) == 1)) || fail "a save that cannot fit was logged as saved"
 expect_old_file_kept
@@ -74,8 +73,7 @@ expect_serving
 nbdsh -u "$(nbdkit_uri disk)" -c "h.trim($((6 * MiB)), $((4 * MiB)))" || fail "nbdsh trim failed"
 truncate -s $((4 * MiB)) "$MD_TMP/expected.img"
 truncate -s "$size" "$MD_TMP/expected.img"
-nbdkit_signal disk USR1
-persist_wait_saves disk 2
+persist_save "$snap"
 expect_saved_disk
 cp -- "$snap" "$MD_TMP/copy.zst"
 
@@ -84,8 +82,8 @@ cp -- "$snap" "$MD_TMP/copy.zst"
 write_random $((12 * MiB)) "$MiB"
 avail=$(df --output=avail -B1 "$mnt" | tail -1)
 head -c $((avail - 256 * 1024)) /dev/zero >"$mnt/filler"
-nbdkit_signal disk USR1
-wait_until 20 "the second failed save to be logged" has_failures 2
+persist_save_fails "$snap" "failed, the file is untouched" "No space left on device"
+has_failures 2 || fail "the second failed save was not logged as an error"
 expect_old_file_kept
 expect_serving
 rm -- "$mnt/filler"
@@ -103,20 +101,18 @@ truncate -s 0 "$MD_TMP/expected.img"
 truncate -s "$size" "$MD_TMP/expected.img"
 memdisk_start disk -v "$size" snapshot="$snap"
 write_random "$MiB" "$MiB"
-nbdkit_signal disk USR1
-persist_wait_saves disk 4
+persist_save "$snap"
 cp -- "$snap" "$MD_TMP/copy.zst"
 write_random $((8 * MiB)) "$MiB"
 mount -o remount,bind,ro "$rw" || fail "cannot remount $rw read-only"
-nbdkit_signal disk USR1
-wait_until 20 "the failed save to be logged" has_failures 1
-grep "error: saving $snap (SIGUSR1) failed" "$(nbdkit_log disk)" | grep -q "Read-only file system" ||
+persist_save_fails "$snap" "Read-only file system"
+has_failures 1 || fail "the failed save was not logged as an error"
+grep "error: saving $snap (request) failed" "$(nbdkit_log disk)" | grep -q "Read-only file system" ||
   fail "the failed save's error does not say the file system is read-only"
 expect_old_file_kept
 expect_serving
 mount -o remount,bind,rw "$rw" || fail "cannot remount $rw read-write"
-nbdkit_signal disk USR1
-persist_wait_saves disk 5
+persist_save "$snap"
 expect_saved_disk
 
 echo "ok: a full disk or a read-only folder fails a save cleanly and the next trigger retries"

@@ -35,8 +35,7 @@ file_replaced () { [[ -e $snap && $(persist_file_id "$snap") != "$1" ]]; }
 memdisk_start disk -v "$size" snapshot="$snap" snapshot-interval=1
 
 write_patch $((3 * 1024 * 1024))
-wait_until 10 "the interval save of the first write" test -e "$snap"
-persist_wait_saves disk 1 10
+persist_wait_status "$snap" 'j["saves"] >= 1' 10
 expect_saved_disk "the first write"
 id=$(persist_file_id "$snap")
 
@@ -48,8 +47,8 @@ sleep 3.5
 (($(persist_saves disk) == 1)) || fail "the idle disk was saved $(persist_saves disk) times, expected once"
 
 write_patch $((5 * 1024 * 1024))
-wait_until 10 "the interval save of the second write" file_replaced "$id"
-persist_wait_saves disk 2 10
+persist_wait_status "$snap" 'j["saves"] >= 2' 10
+file_replaced "$id" || fail "the second interval save did not replace the file"
 expect_saved_disk "the second write"
 id=$(persist_file_id "$snap")
 

@@ -17,7 +17,7 @@ disk_md5 () { nbdcopy -- "$(nbdkit_uri disk)" - | md5sum | cut -d' ' -f1; }
 image_md5 () { md5sum <"$1" | cut -d' ' -f1; }
 count_removals ()
 {
-  grep -c "removed [0-9]* temporaries left by an interrupted save of $snap" \
+  grep -c "removed the temporary $(dirname -- "$snap")/\.$(basename -- "$snap")\.tmp\.[A-Za-z0-9]\{6\} left by an interrupted save" \
     "$(nbdkit_log disk)" || true
 }
 
@@ -26,12 +26,9 @@ count_removals ()
 head -c "$size" /dev/urandom >"$MD_TMP/gen.img"
 memdisk_start disk -v "$size" snapshot="$snap"
 nbdcopy -- "$MD_TMP/gen.img" "$(nbdkit_uri disk)" || fail "nbdcopy into the disk failed"
-nbdkit_signal disk USR1
-persist_wait_saves disk 1 30
+persist_save "$snap"
 old_md5=$(image_md5 "$MD_TMP/gen.img")
-save_ms=$(sed -nE 's/.*debug: saved .* in ([0-9]+)\.([0-9]{3}) s:.*/\1\2/p' \
-          "$(nbdkit_log disk)" | head -1)
-save_ms=$((10#$save_ms))
+save_ms=$(persist_status "$snap" 'round(j["last-save"]["duration"] * 1000)')
 # Capped: a loaded machine can make one save very slow.
 max_delay_ms=$((save_ms * 3 / 2 + 20))
 ((max_delay_ms <= 1000)) || max_delay_ms=1000

@@ -18,9 +18,23 @@
 #   persist_temporaries SNAP    print the temporaries a save of SNAP leaves
 #                               (.NAME.tmp.XXXXXX in its folder), one a line.
 #   persist_saves NAME          print how many "saved" lines NAME.log holds
-#                               (nbdkit -v logs one per successful save).
-#   persist_wait_saves NAME N [SECONDS]
-#                               wait until NAME.log holds at least N of them.
+#                               (nbdkit -v logs one per successful save);
+#                               for checks after the fact, never for waiting.
+#   persist_status FILE EXPR    evaluate the Python expression EXPR on the
+#                               object j of `memdisk-tool status --json FILE`.
+#   persist_save FILE           `memdisk-tool save FILE`: returns once the
+#                               save (begun after the call) is in place;
+#                               fails the test if it failed.
+#   persist_save_fails FILE TEXT...
+#                               `memdisk-tool save FILE` must exit 1 with
+#                               every TEXT in its message.
+#   persist_signal_save NAME FILE [SECONDS]
+#                               SIGUSR1 to NAME, and wait until a save ended
+#                               after it (counted by the server, from before
+#                               the signal), well or not.
+#   persist_wait_status FILE EXPR [SECONDS]
+#                               wait until persist_status FILE EXPR prints
+#                               True.
 #   persist_file_id FILE        print FILE's inode, size and mtime (ns):
 #                               a save replaces the file, changing the inode.
 #   persist_mount DIR MOUNT-ARG...
@@ -32,6 +46,7 @@
 #                               TEXT in its messages.
 
 require_commands nbdkit nbdcopy zstd cmp
+[[ -x ${MEMDISK_TOOL:-} ]] || fail "MEMDISK_TOOL is not set (run the tests with ctest)"
 
 persist_make_image ()
 {
@@ -86,16 +101,43 @@ persist_saves ()
   grep -c ': debug: saved ' "$(nbdkit_log "$1")" || true
 }
 
-persist_has_saves ()
+persist_status ()
 {
-  (($(persist_saves "$1") >= $2))
+  local out
+  out=$("$MEMDISK_TOOL" status --json "$1") || fail "memdisk-tool status $1 failed"
+  /usr/bin/python3 -c 'import json, sys; j = json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$out" "$2"
 }
 
-persist_wait_saves ()
+persist_save ()
 {
-  local name=$1 count=$2 seconds=${3:-20}
-  wait_until "$seconds" "$count save(s) in the log of nbdkit '$name'" \
-    persist_has_saves "$name" "$count"
+  local out
+  out=$("$MEMDISK_TOOL" save "$1" 2>&1) || fail "memdisk-tool save $1 failed: $out"
+}
+
+persist_save_fails ()
+{
+  local file=$1 out status=0 text
+  shift
+  out=$("$MEMDISK_TOOL" save "$file" 2>&1) || status=$?
+  ((status == 1)) || fail "memdisk-tool save $file: exit $status, expected 1: $out"
+  for text in "$@"; do
+    [[ $out == *"$text"* ]] || fail "memdisk-tool save $file: the error does not mention '$text': $out"
+  done
+}
+
+persist_status_true () { [[ $(persist_status "$1" "$2") == True ]]; }
+
+persist_wait_status ()
+{
+  wait_until "${3:-20}" "$2 in the status of $1" persist_status_true "$1" "$2"
+}
+
+persist_signal_save ()
+{
+  local name=$1 file=$2 before
+  before=$(persist_status "$file" 'j["saves"]')
+  nbdkit_signal "$name" USR1
+  persist_wait_status "$file" "j['saves'] > $before" "${3:-60}"
 }
 
 persist_file_id ()

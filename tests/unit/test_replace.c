@@ -104,13 +104,21 @@ test_create_fails_in_missing_folder (void **state)
   assert_error_contains ("No such file or directory");
 }
 
+/* snap_stale_fn: count the temporaries removed. */
+static void
+count_removed (void *opaque, const char *path)
+{
+  (void) path;
+  ++*(unsigned *) opaque;
+}
+
 static void
 test_stale_removal (void **state)
 {
   (void) state;
   /* scratch_path's buffers are reused: keep a copy. */
   char *target = strdup (scratch_path ("disk.snap"));
-  unsigned removed = 99;
+  unsigned removed = 0;
 
   write_file (target, "keep", 4);
   write_file (scratch_path (".disk.snap.tmp.AbC123"), "x", 1);
@@ -119,7 +127,7 @@ test_stale_removal (void **state)
   write_file (scratch_path (".other.snap.tmp.AbC123"), "x", 1);
   write_file (scratch_path (".disk.snap.tmp.toolong1"), "x", 1);
   write_file (scratch_path ("disk.snap.tmp.AbC123"), "x", 1);
-  assert_int_equal (snap_stale_remove (target, &removed), 0);
+  assert_int_equal (snap_stale_remove (target, count_removed, &removed), 0);
   assert_int_equal (removed, 2);
   assert_int_equal (access (scratch_path (".disk.snap.tmp.AbC123"), F_OK), -1);
   assert_int_equal (access (scratch_path (".disk.snap.tmp.zzzzzz"), F_OK), -1);
@@ -128,10 +136,11 @@ test_stale_removal (void **state)
   assert_int_equal (access (scratch_path ("disk.snap.tmp.AbC123"), F_OK), 0);
   assert_file_is (target, "keep");
   /* Nothing left to remove. */
-  assert_int_equal (snap_stale_remove (target, &removed), 0);
+  removed = 0;
+  assert_int_equal (snap_stale_remove (target, count_removed, &removed), 0);
   assert_int_equal (removed, 0);
   /* A folder that does not exist cannot be read. */
-  assert_int_equal (snap_stale_remove (scratch_path ("none/disk.snap"), &removed), -1);
+  assert_int_equal (snap_stale_remove (scratch_path ("none/disk.snap"), count_removed, &removed), -1);
   unlink (scratch_path (".other.snap.tmp.AbC123"));
   unlink (scratch_path (".disk.snap.tmp.toolong1"));
   unlink (scratch_path ("disk.snap.tmp.AbC123"));

@@ -1,0 +1,418 @@
+/* The control thread: answers `memdisk-tool save` and `status` on the
+ * control socket (see control.h; the protocol is in
+ * src/control/channel.h, the threads and locks in docs/design.md).
+ *
+ * One thread, one poll loop, every socket non-blocking: a client that
+ * sends nothing is dropped after REQUEST_TIMEOUT_MS, one that sends
+ * garbage gets an error, one that does not read its answer loses it
+ * (replies are sent with MSG_DONTWAIT and fit in a socket buffer).  A
+ * `save` only asks the saver for a save (persist_request_save) and waits
+ * for the saver's notification; the saver never waits for this thread.
+ */
+#define NBDKIT_API_VERSION 2
+#include <nbdkit-plugin.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "control.h"
+#include "control/channel.h"
+#include "persist.h"
+
+#define MAX_CLIENTS 32
+#define REQUEST_TIMEOUT_MS 5000
+
+struct client {
+  int fd;                       /* -1: a free slot */
+  int64_t deadline_ms;          /* for the request line */
+  bool waiting;                 /* for save number seq */
+  uint64_t seq;
+  size_t len;
+  char request[CONTROL_REQUEST_MAX];
+};
+
+/* All of this belongs to the control thread while it runs, and to
+ * nbdkit's main thread while it does not (before control_start, after
+ * control_pause / control_stop).  Only notify_pipe is shared: the saver
+ * writes to it. */
+static const char *file;
+static struct store *disk;
+static int listen_fd = -1;
+static int notify_pipe[2] = { -1, -1 };
+static struct client clients[MAX_CLIENTS];
+static pthread_t thread;
+static bool running;
+static atomic_bool stopping;
+
+static int64_t
+now_ms (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+client_close (struct client *c)
+{
+  if (c->fd >= 0)
+    close (c->fd);
+  c->fd = -1;
+  c->waiting = false;
+  c->len = 0;
+}
+
+/* Send the reply and hang up.  Never blocks: a client that does not read
+ * loses its answer. */
+static void
+client_answer (struct client *c, struct control_reply *reply)
+{
+  control_reply_end (reply);
+  if (send (c->fd, reply->text, reply->len, MSG_DONTWAIT | MSG_NOSIGNAL) == -1) {
+    /* nothing to do: the client is gone or does not read */
+  }
+  client_close (c);
+}
+
+static void
+client_error (struct client *c, const char *message)
+{
+  struct control_reply reply;
+
+  control_reply_init (&reply);
+  control_reply_add (&reply, "result", "error");
+  control_reply_add (&reply, "error", "%s", message);
+  client_answer (c, &reply);
+}
+
+static const char *
+state_name (enum persist_state state)
+{
+  switch (state) {
+  case PERSIST_LOADING: return "loading";
+  case PERSIST_SERVING: return "serving";
+  case PERSIST_SAVING: return "saving";
+  case PERSIST_STOPPING: return "stopping";
+  }
+  return "unknown";
+}
+
+static void
+add_outcome (struct control_reply *reply, const char *prefix,
+             const struct persist_outcome *o)
+{
+  char key[64], when[32];
+
+  persist_format_utc (o->when, when);
+#define KEY(name) (snprintf (key, sizeof key, "%s%s", prefix, name), key)
+  control_reply_add (reply, KEY ("time"), "%s", when);
+  control_reply_add (reply, KEY ("trigger"), "%s", o->trigger ? o->trigger : "");
+  control_reply_add (reply, KEY ("duration"), "%.3f", o->seconds);
+  control_reply_add (reply, KEY ("result"), "%s", o->ok ? "ok" : "failed");
+  if (o->ok) {
+    control_reply_add (reply, KEY ("allocated-size"), "%" PRIu64, o->allocated_bytes);
+    control_reply_add (reply, KEY ("file-size"), "%" PRIu64, o->file_bytes);
+    control_reply_add (reply, KEY ("digest"), "%016" PRIx64, o->digest);
+  }
+  else
+    control_reply_add (reply, KEY ("error"), "%s", o->error);
+#undef KEY
+}
+
+static void
+answer_status (struct client *c)
+{
+  struct persist_status st;
+  struct control_reply reply;
+  char when[32];
+
+  persist_get_status (disk, &st);
+  control_reply_init (&reply);
+  control_reply_add (&reply, "result", "ok");
+  control_reply_add (&reply, "pid", "%d", (int) getpid ());
+  control_reply_add (&reply, "file", "%s", file);
+  control_reply_add (&reply, "state", "%s", state_name (st.state));
+  if (st.state == PERSIST_SAVING) {
+    persist_format_utc (st.since, when);
+    control_reply_add (&reply, "save-trigger", "%s", st.trigger);
+    control_reply_add (&reply, "save-started", "%s", when);
+    control_reply_add (&reply, "save-elapsed", "%.3f", st.elapsed);
+    control_reply_add (&reply, "save-pages-done", "%" PRIu64, st.pages_done);
+    control_reply_add (&reply, "save-pages-total", "%" PRIu64, st.pages_total);
+  }
+  if (st.loaded) {
+    control_reply_add (&reply, "virtual-size", "%" PRIu64, st.virtual_size);
+    control_reply_add (&reply, "allocated-size", "%" PRIu64, st.allocated_bytes);
+    control_reply_add (&reply, "page-size", "%" PRIu32, st.page_size);
+    control_reply_add (&reply, "changed", "%s", st.changed ? "true" : "false");
+  }
+  control_reply_add (&reply, "saves", "%" PRIu64, st.saves);
+  control_reply_add (&reply, "failed-saves", "%" PRIu64, st.failed_saves);
+  if (st.have_last)
+    add_outcome (&reply, "last-save-", &st.last);
+  client_answer (c, &reply);
+}
+
+static void
+answer_save (struct client *c, const struct persist_outcome *o)
+{
+  struct control_reply reply;
+
+  control_reply_init (&reply);
+  control_reply_add (&reply, "result", "%s", o->ok ? "ok" : "error");
+  control_reply_add (&reply, "file", "%s", file);
+  if (o->up_to_date)
+    control_reply_add (&reply, "up-to-date", "true");
+  else
+    add_outcome (&reply, "save-", o);
+  if (!o->ok)
+    control_reply_add (&reply, "error", "%s", o->error);
+  client_answer (c, &reply);
+}
+
+static void
+handle_request (struct client *c)
+{
+  char *nl = memchr (c->request, '\n', c->len);
+
+  *nl = '\0';
+  if (nl > c->request && nl[-1] == '\r')
+    nl[-1] = '\0';
+  if (strcmp (c->request, "status") == 0)
+    answer_status (c);
+  else if (strcmp (c->request, "save") == 0) {
+    c->seq = persist_request_save ();
+    c->waiting = true;
+  }
+  else
+    client_error (c, "unknown request (expected save or status)");
+}
+
+/* Data from a client: its request line, or (while it waits for a save)
+ * anything at all, or its hang-up. */
+static void
+client_readable (struct client *c)
+{
+  char scratch[256];
+  ssize_t n;
+
+  if (c->waiting) {
+    n = recv (c->fd, scratch, sizeof scratch, MSG_DONTWAIT);
+    if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
+      client_close (c);     /* gone: the save goes on without it */
+    return;
+  }
+  n = recv (c->fd, c->request + c->len, sizeof c->request - 1 - c->len, MSG_DONTWAIT);
+  if (n == -1 && (errno == EAGAIN || errno == EINTR))
+    return;
+  if (n <= 0) {
+    client_close (c);
+    return;
+  }
+  c->len += (size_t) n;
+  if (memchr (c->request, '\n', c->len) != NULL)
+    handle_request (c);
+  else if (c->len == sizeof c->request - 1)
+    client_error (c, "request too long (at most 63 bytes)");
+}
+
+static void
+accept_clients (void)
+{
+  for (;;) {
+    int fd = accept4 (listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd == -1)
+      return;                   /* EAGAIN, or a client that went away */
+    struct client *c = NULL;
+    for (size_t i = 0; i < MAX_CLIENTS && c == NULL; i++)
+      if (clients[i].fd == -1)
+        c = &clients[i];
+    struct client overflow = { .fd = fd };
+    pid_t pid;
+    uid_t uid;
+    char text[128];
+    if (c == NULL) {
+      client_error (&overflow, "too many clients, try again");
+      continue;
+    }
+    *c = (struct client) { .fd = fd, .deadline_ms = now_ms () + REQUEST_TIMEOUT_MS };
+    if (control_peer (fd, &pid, &uid) == -1 || !control_peer_trusted (uid, geteuid ())) {
+      snprintf (text, sizeof text,
+                "permission denied: uid %u is neither this server's user nor root",
+                (unsigned) uid);
+      client_error (c, text);
+      nbdkit_debug ("control: refused process %d of uid %u", (int) pid, (unsigned) uid);
+    }
+  }
+}
+
+/* Answer every client whose save has ended. */
+static void
+answer_waiting (void)
+{
+  for (size_t i = 0; i < MAX_CLIENTS; i++) {
+    struct persist_outcome o;
+    if (clients[i].fd >= 0 && clients[i].waiting
+        && persist_save_outcome (clients[i].seq, &o))
+      answer_save (&clients[i], &o);
+  }
+}
+
+static void *
+control_main (void *arg)
+{
+  struct pollfd pfd[2 + MAX_CLIENTS];
+  struct client *of[2 + MAX_CLIENTS];
+
+  (void) arg;
+  while (!atomic_load (&stopping)) {
+    nfds_t n = 0;
+    int64_t now = now_ms (), next = -1;
+
+    pfd[n++] = (struct pollfd) { .fd = notify_pipe[0], .events = POLLIN };
+    pfd[n++] = (struct pollfd) { .fd = listen_fd, .events = POLLIN };
+    for (size_t i = 0; i < MAX_CLIENTS; i++) {
+      struct client *c = &clients[i];
+      if (c->fd < 0)
+        continue;
+      if (!c->waiting && c->deadline_ms <= now) {
+        client_error (c, "no request within 5 seconds");
+        continue;
+      }
+      if (!c->waiting && (next == -1 || c->deadline_ms < next))
+        next = c->deadline_ms;
+      of[n] = c;
+      pfd[n++] = (struct pollfd) { .fd = c->fd, .events = POLLIN };
+    }
+    int timeout = next == -1 ? -1 : (int) (next - now);
+    if (poll (pfd, n, timeout) == -1) {
+      if (errno == EINTR)
+        continue;
+      nbdkit_error ("control: poll: %m");
+      break;
+    }
+    if (pfd[0].revents) {
+      char buf[64];
+      while (read (notify_pipe[0], buf, sizeof buf) > 0)
+        ;
+    }
+    if (atomic_load (&stopping))
+      break;
+    if (pfd[1].revents & POLLIN)
+      accept_clients ();
+    for (nfds_t k = 2; k < n; k++)
+      if (pfd[k].revents && of[k]->fd == pfd[k].fd)
+        client_readable (of[k]);
+    answer_waiting ();
+  }
+  return NULL;
+}
+
+int
+control_open (const char *path)
+{
+  file = path;
+  for (size_t i = 0; i < MAX_CLIENTS; i++)
+    clients[i].fd = -1;
+  listen_fd = control_listen (path);
+  if (listen_fd == -1) {
+    nbdkit_error ("snapshot: %s", md_error ());
+    return -1;
+  }
+  if (pipe2 (notify_pipe, O_CLOEXEC | O_NONBLOCK) == -1) {
+    nbdkit_error ("pipe2: %m");
+    close (listen_fd);
+    listen_fd = -1;
+    return -1;
+  }
+  return 0;
+}
+
+int
+control_start (void)
+{
+  int err;
+
+  if (listen_fd < 0 || running)
+    return 0;
+  atomic_store (&stopping, false);
+  err = pthread_create (&thread, NULL, control_main, NULL);
+  if (err != 0) {
+    errno = err;
+    nbdkit_error ("cannot start the control thread: %m");
+    return -1;
+  }
+  running = true;
+  return 0;
+}
+
+static void
+stop_thread (void)
+{
+  if (!running)
+    return;
+  atomic_store (&stopping, true);
+  control_notify ();
+  pthread_join (thread, NULL);
+  running = false;
+}
+
+void
+control_pause (void)
+{
+  stop_thread ();
+}
+
+void
+control_set_disk (struct store *d)
+{
+  disk = d;
+}
+
+void
+control_notify (void)
+{
+  char byte = 1;
+
+  if (notify_pipe[1] >= 0 && write (notify_pipe[1], &byte, 1) == -1) {
+    /* full: the thread has a wake-up pending already */
+  }
+}
+
+void
+control_stop (void)
+{
+  stop_thread ();
+  if (listen_fd < 0)
+    return;
+  /* The final save is over (persist closed the record): every waiting
+   * client has an outcome now. */
+  answer_waiting ();
+  for (size_t i = 0; i < MAX_CLIENTS; i++)
+    if (clients[i].fd >= 0)
+      client_error (&clients[i], "the server is exiting");
+}
+
+void
+control_close (void)
+{
+  if (listen_fd >= 0)
+    close (listen_fd);
+  listen_fd = -1;
+  for (int i = 0; i < 2; i++) {
+    if (notify_pipe[i] >= 0)
+      close (notify_pipe[i]);
+    notify_pipe[i] = -1;
+  }
+}

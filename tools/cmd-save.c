@@ -1,0 +1,165 @@
+/* memdisk-tool save: ask the server that writes FILE to save it now, and
+ * wait until the new file is in place or the save failed. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control/channel.h"
+#include "tool.h"
+
+static void
+save_usage (FILE *out)
+{
+  fprintf (out,
+           "Usage: memdisk-tool save [--json] [--timeout=SECS] FILE\n"
+           "\n"
+           "Ask the nbdkit memdisk server that writes the snapshot FILE to save\n"
+           "its disk now, and wait until the new FILE is in place (it holds every\n"
+           "write acknowledged before this command started) or the save failed.\n"
+           "Requests and SIGUSR1s that arrive during a save coalesce into one\n"
+           "more save.\n"
+           "\n"
+           "      --json           print a JSON object\n"
+           "  -t, --timeout=SECS   give up after SECS seconds (default 0: wait)\n"
+           "  -h, --help           show this help\n"
+           "\n"
+           "Exit status: 0 saved, 1 the save failed (the server's error is\n"
+           "printed) or no answer in time, 2 no server writes FILE, or a usage\n"
+           "error.\n");
+}
+
+static uint64_t
+reply_u64 (const char *reply, const char *key)
+{
+  char v[32];
+
+  return control_reply_get (reply, key, v, sizeof v) ? strtoull (v, NULL, 10) : 0;
+}
+
+static void
+print_text (const char *file, const char *reply, bool ok)
+{
+  char v[CONTROL_REPLY_MAX], when[32] = "", dur[32] = "", digest[32] = "";
+  uint64_t alloc = reply_u64 (reply, "save-allocated-size");
+  uint64_t bytes = reply_u64 (reply, "save-file-size");
+  char a[32], b[32];
+
+  if (!ok) {
+    fputs ("memdisk-tool: ", stderr);
+    tool_print_text (stderr, file);
+    fputs (": ", stderr);
+    tool_print_text (stderr, control_reply_get (reply, "error", v, sizeof v)
+                     ? v : "the save failed");
+    fputc ('\n', stderr);
+    return;
+  }
+  if (control_reply_get (reply, "up-to-date", v, sizeof v)) {
+    tool_print_text (stdout, file);
+    printf (": up to date (the server is exiting and had nothing left to save)\n");
+    return;
+  }
+  control_reply_get (reply, "save-time", when, sizeof when);
+  control_reply_get (reply, "save-duration", dur, sizeof dur);
+  control_reply_get (reply, "save-digest", digest, sizeof digest);
+  printf ("saved ");
+  tool_print_text (stdout, file);
+  printf (" at ");
+  tool_print_text (stdout, when);
+  printf (" in ");
+  tool_print_text (stdout, dur);
+  printf (" s: %s of data, ", tool_format_size (alloc, a));
+  printf ("%s file, ratio %.2f, digest ", tool_format_size (bytes, b),
+          bytes ? (double) alloc / (double) bytes : 0.0);
+  tool_print_text (stdout, digest);
+  putchar ('\n');
+}
+
+static void
+json_field (const char *reply, const char *key, const char *json_key, bool number,
+            bool *first)
+{
+  char v[CONTROL_REPLY_MAX];
+
+  if (control_reply_get (reply, key, v, sizeof v) == NULL)
+    return;
+  printf ("%s\n  \"%s\": ", *first ? "" : ",", json_key);
+  *first = false;
+  if (number && v[0] != '\0' && strspn (v, "0123456789.") == strlen (v))
+    fputs (v, stdout);
+  else
+    tool_print_json_string (stdout, v);
+}
+
+static void
+print_json (const char *file, const char *reply, bool ok)
+{
+  bool first = false;
+  uint64_t alloc = reply_u64 (reply, "save-allocated-size");
+  uint64_t bytes = reply_u64 (reply, "save-file-size");
+  char v[8];
+
+  printf ("{\n  \"filename\": ");
+  tool_print_json_string (stdout, file);
+  printf (",\n  \"result\": \"%s\"", ok ? "saved" : "failed");
+  printf (",\n  \"up-to-date\": %s",
+          control_reply_get (reply, "up-to-date", v, sizeof v) ? "true" : "false");
+  json_field (reply, "save-time", "time", false, &first);
+  json_field (reply, "save-trigger", "trigger", false, &first);
+  json_field (reply, "save-duration", "duration", true, &first);
+  json_field (reply, "save-allocated-size", "allocated-size", true, &first);
+  json_field (reply, "save-file-size", "file-size", true, &first);
+  if (ok && bytes)
+    printf (",\n  \"compression-ratio\": %.2f", (double) alloc / (double) bytes);
+  json_field (reply, "save-digest", "digest", false, &first);
+  json_field (reply, "error", "error", false, &first);
+  printf ("\n}\n");
+}
+
+int
+cmd_save (int argc, char **argv)
+{
+  enum { OPT_JSON = 256 };
+  static const struct option longopts[] = {
+    { "json", no_argument, NULL, OPT_JSON },
+    { "timeout", required_argument, NULL, 't' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  bool json = false;
+  int timeout_ms = -1, c, r;
+  char reply[CONTROL_REPLY_MAX], result[16];
+
+  while ((c = getopt_long (argc, argv, ":t:h", longopts, NULL)) != -1) {
+    switch (c) {
+    case OPT_JSON:
+      json = true;
+      break;
+    case 't':
+      if (tool_parse_timeout (optarg, &timeout_ms) == -1)
+        return TOOL_EXIT_USAGE;
+      break;
+    case 'h':
+      save_usage (stdout);
+      return TOOL_EXIT_OK;
+    default:
+      return tool_option_error ("save", c, argv);
+    }
+  }
+  if (argc - optind != 1)
+    return tool_usage_error ("save", "expected one FILE");
+  const char *file = argv[optind];
+
+  r = tool_ask_server (file, "save", timeout_ms, reply, sizeof reply);
+  if (r != TOOL_EXIT_OK)
+    return r;
+  bool ok = control_reply_get (reply, "result", result, sizeof result)
+            && strcmp (result, "ok") == 0;
+  if (json)
+    print_json (file, reply, ok);
+  else
+    print_text (file, reply, ok);
+  r = tool_finish_stdout ();
+  return ok ? r : TOOL_EXIT_FAILURE;
+}

@@ -1,0 +1,83 @@
+/* Talking to the server that writes a snapshot (memdisk-tool save and
+ * status): connect through the control channel, send one request, read
+ * the reply (src/control/channel.h). */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "control/channel.h"
+#include "control/lock.h"
+#include "tool.h"
+
+int
+tool_ask_server (const char *file, const char *request, int timeout_ms,
+                 char *reply, size_t size)
+{
+  pid_t pid;
+  int fd = control_connect (file, &pid);
+
+  if (fd == -1) {
+    int err = errno;
+    tool_error ("%s", md_error ());
+    return err == ECONNREFUSED || err == ENOENT ? TOOL_EXIT_USAGE : TOOL_EXIT_FAILURE;
+  }
+  if (control_exchange (fd, request, reply, size, timeout_ms) == -1) {
+    /* Not PID: SO_PEERCRED names the process that called listen(), which
+     * for a daemonized nbdkit is its parent, gone since the fork. */
+    tool_error ("%s: the server: %s", file, md_error ());
+    close (fd);
+    return TOOL_EXIT_FAILURE;
+  }
+  close (fd);
+  return TOOL_EXIT_OK;
+}
+
+int
+tool_parse_timeout (const char *arg, int *timeout_ms)
+{
+  char *end;
+  double v;
+
+  errno = 0;
+  v = strtod (arg, &end);
+  if (errno != 0 || end == arg || *end != '\0' || !(v >= 0) || v > INT_MAX / 1000) {
+    tool_error ("timeout '%s' is not a number of seconds", arg);
+    return -1;
+  }
+  *timeout_ms = v == 0 ? -1 : (int) (v * 1000);
+  return 0;
+}
+
+/* The output's writer lock, held until the tool exits (the kernel would
+ * release it anyway; this also removes the lock file). */
+static struct writer_lock output_lock = { .fd = -1 };
+
+static void
+release_output_lock (void)
+{
+  writer_lock_release (&output_lock);
+}
+
+int
+tool_lock_output (const char *path)
+{
+  pid_t holder;
+
+  if (strcmp (path, "-") == 0 || output_lock.fd >= 0)
+    return 0;
+  if (writer_lock_take (&output_lock, path, &holder) == 0) {
+    atexit (release_output_lock);
+    return 0;
+  }
+  if (errno == EWOULDBLOCK) {
+    tool_error ("%s; not written (stop that server first, or let it save: "
+                "memdisk-tool save %s)", md_error (), path);
+    return -1;
+  }
+  /* No lock file possible (no such folder, read-only): the write fails
+   * with its own message, or nobody else can write there either. */
+  return 0;
+}
