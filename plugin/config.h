@@ -17,6 +17,7 @@ struct memdisk_config {
   unsigned snapshot_interval;   /* snapshot-interval=: seconds, 0 = off */
   int snapshot_level;           /* snapshot-level=: zstd level */
   unsigned snapshot_threads;    /* snapshot-threads=: 0 = online CPUs */
+  bool mlock;                   /* mlock=: keep the disk out of swap */
 };
 
 /* The parsed parameters; valid after memdisk_config_complete succeeds. */
