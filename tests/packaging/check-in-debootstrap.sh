@@ -20,7 +20,9 @@
 #   - systemd-analyze verify on the installed units;
 #   - a socket-activated server (systemd-socket-activate -l SOCKET nbdkit
 #     memdisk ..., as memdisk@.socket runs it) serves, saves at SIGTERM,
-#     and serves the saved disk at the next start.
+#     and serves the saved disk at the next start;
+#   - with systemd-nspawn (package systemd-container), the units under a
+#     real systemd booted in the root (unit-checks.sh says what).
 # Not run by ctest or CI: it downloads a root (about 3 minutes, most of it
 # downloading; tests/README.md).
 set -euo pipefail
@@ -68,7 +70,7 @@ else
 fi
 mountpoint -q "$root/proc" || mount -t proc proc "$root/proc"
 mountpoint -q "$root/dev" || mount --bind /dev "$root/dev"
-rm -rf "$root/debs" "$root/var/lib/memdisk"
+rm -rf "$root/debs" "$root/var/lib/memdisk" "$root/var/lib/private/memdisk" "$root/srv/memdisk-check"
 mkdir "$root/debs"
 cp "$plugin_deb" "$tool_deb" "$root/debs/"
 
@@ -110,9 +112,11 @@ echo "ok: systemd-analyze verify on the installed units"
 
 # Socket activation, as memdisk@.socket does it: nbdkit gets the socket
 # in LISTEN_FDS (and so stays in the foreground).
-mkdir -p /var/lib/memdisk /run/memdisk
+# Not /var/lib/memdisk: with DynamicUser=yes the unit wants that to be
+# its own (a symlink into /var/lib/private), and the next step boots it.
+mkdir -p /srv/memdisk-check /run/memdisk
 sock=/run/memdisk/check.sock uri="nbd+unix:///?socket=/run/memdisk/check.sock"
-snap=/var/lib/memdisk/check.snap
+snap=/srv/memdisk-check/check.snap
 activate ()
 {
   rm -f "$sock"
@@ -141,4 +145,38 @@ cmp -n $((3 << 20)) /tmp/back /tmp/data || fail "the restarted server does not s
 stop
 echo "ok: socket activation serves, saves at SIGTERM, loads at the next start"
 '
+# The units under a real systemd: boot the root with systemd-nspawn and
+# let a one-shot unit run the checks (systemd/unit-checks.sh).
+if ! command -v systemd-nspawn >/dev/null; then
+  step "skipped: the units under systemd (apt-get install systemd-container)"
+else
+  step "the units under systemd (systemd-nspawn)"
+  # LimitMEMLOCK=infinity needs CAP_SYS_RESOURCE, which some containers
+  # lack; mlock=true then fails at start (as it should: a clear message
+  # in the journal).  Check mlock only where the limit can be raised.
+  mlock=true
+  prlimit --memlock=unlimited:unlimited true 2>/dev/null || mlock=false
+  cp "$here/unit-checks.sh" "$root/root/unit-checks.sh"
+  rm -f "$root/root/unit-checks.result"
+  cat >"$root/etc/systemd/system/memdisk-unit-checks.service" <<UNIT
+[Unit]
+Description=memdisk's unit checks
+After=multi-user.target
+[Service]
+Type=oneshot
+Environment=MLOCK=$mlock
+ExecStart=/bin/bash /root/unit-checks.sh
+StandardOutput=journal+console
+ExecStopPost=/bin/systemctl --no-block poweroff
+UNIT
+  mkdir -p "$root/etc/systemd/system/multi-user.target.wants"
+  ln -sf ../memdisk-unit-checks.service "$root/etc/systemd/system/multi-user.target.wants/"
+  for m in "$root/proc" "$root/dev"; do umount -l "$m"; done
+  timeout 300 systemd-nspawn -q --register=no --keep-unit -D "$root" /lib/systemd/systemd \
+    >"$work/nspawn.log" 2>&1 || true
+  rm -f "$root/etc/systemd/system/multi-user.target.wants/memdisk-unit-checks.service"
+  sed -n 's/.*unit-checks: //p' "$work/nspawn.log"
+  [[ $(cat "$root/root/unit-checks.result" 2>/dev/null) == ok ]] ||
+    { tail -n 40 "$work/nspawn.log" >&2; echo "FAIL: the unit checks under systemd" >&2; exit 1; }
+fi
 step "all checks passed"
