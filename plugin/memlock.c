@@ -6,6 +6,8 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -36,19 +38,24 @@ has_cap_ipc_lock (void)
 static int
 mapped_bytes (uint64_t *bytes)
 {
+  static const char key[] = "VmSize:";
   FILE *fp = fopen ("/proc/self/status", "re");
-  char line[256];
+  char line[256], *end;
   unsigned long long kib;
   int r = -1;
 
   if (fp == NULL)
     return -1;
   while (fgets (line, sizeof line, fp) != NULL) {
-    if (sscanf (line, "VmSize: %llu kB", &kib) == 1) {
+    if (strncmp (line, key, sizeof key - 1) != 0)
+      continue;
+    errno = 0;
+    kib = strtoull (line + sizeof key - 1, &end, 10);
+    if (errno == 0 && end != line + sizeof key - 1 && strncmp (end, " kB", 3) == 0) {
       *bytes = (uint64_t) kib * 1024;
       r = 0;
-      break;
     }
+    break;
   }
   fclose (fp);
   return r;
