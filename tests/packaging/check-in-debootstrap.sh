@@ -23,7 +23,7 @@
 #     and serves the saved disk at the next start;
 #   - with systemd-nspawn (package systemd-container), the units under a
 #     real systemd booted in the root (unit-checks.sh says what).
-# Not run by ctest or CI: it downloads a root (about 3 minutes, most of it
+# Not run by ctest or CI: it downloads a root (1 to 2.5 minutes, most of it
 # downloading; tests/README.md).
 set -euo pipefail
 export PATH=/usr/bin:/bin:/usr/sbin:/sbin
