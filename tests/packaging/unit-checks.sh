@@ -7,6 +7,7 @@
 #   - the server runs as a dynamic user that owns /var/lib/memdisk;
 #   - with MLOCK=true (set by the caller where LimitMEMLOCK=infinity can
 #     work) the server's memory is locked (VmLck);
+#   - SIGUSR1 saves while the server keeps serving;
 #   - systemctl reload saves when memdisk-tool has a save command, and
 #     fails when it does not (a reload must not pretend to save);
 #   - systemctl stop saves (the snapshot's digest changes after a write)
@@ -48,6 +49,12 @@ fi
 
 head -c $((3 << 20)) /dev/urandom >/root/data
 nbdcopy /root/data "$uri" || fail "nbdcopy onto the disk"
+# What memdisk-tool save asks for, the old way: SIGUSR1 saves in the
+# background, inside the sandbox.
+systemctl kill -s USR1 "memdisk@$name.service" || fail "systemctl kill -s USR1"
+for _ in $(seq 100); do [[ -s $snap ]] && break; sleep 0.1; done
+[[ -s $snap ]] || fail "SIGUSR1 did not save $snap"
+say "ok: SIGUSR1 (systemctl kill -s USR1) saved while serving"
 if memdisk-tool help save >/dev/null 2>&1; then
   systemctl reload "memdisk@$name.service" || fail "systemctl reload failed"
   [[ -s $snap ]] || fail "systemctl reload did not save"
