@@ -45,8 +45,11 @@ check_plugin_parameters ()
     [[ $first =~ ^\[?([a-z][a-z-]*)=\]?\< ]] && names+=("${BASH_REMATCH[1]}")
   done <<<"$help"
   ((${#names[@]} > 0)) || { fail "no parameters found in the plugin's --help"; return; }
+  # Into a file first: `awk | grep -q` fails under pipefail when grep
+  # exits at its match while awk is still writing (SIGPIPE).
+  rendered_parameters "$rendered" >"$tmp/parameters"
   for name in "${names[@]}"; do
-    rendered_parameters "$rendered" | grep -Eq "^ +\[?$name=" ||
+    grep -Eq "^ +\[?$name=" "$tmp/parameters" ||
       fail "nbdkit-memdisk-plugin.1: PARAMETERS does not describe $name= (listed by --help)"
   done
 }

@@ -31,7 +31,11 @@ const char memdisk_config_help[] =
   "snapshot-memory-check=<BOOL>\n"
   "                         Refuse to load a snapshot whose pages need more\n"
   "                         memory than the server can have (MemAvailable,\n"
-  "                         RLIMIT_AS, RLIMIT_DATA; default true).";
+  "                         RLIMIT_AS, RLIMIT_DATA; default true).\n"
+  "mlock=<BOOL>             Lock the disk's memory so that it never goes to\n"
+  "                         swap (default false); RLIMIT_MEMLOCK must allow it.\n"
+  "allocator=<TYPE>         The memory plugin's parameter: only sparse, which\n"
+  "                         is what memdisk is; malloc and zstd are refused.";
 
 #define DEFAULT_SNAPSHOT_LEVEL 1
 #define MAX_SNAPSHOT_LEVEL 19
@@ -105,6 +109,57 @@ parse_snapshot_number (const char *key, const char *value,
   return 0;
 }
 
+static int
+parse_mlock (const char *value)
+{
+  int r = nbdkit_parse_bool (value);
+
+  if (r == -1) {
+    nbdkit_error ("mlock: invalid value '%s' (expected true or false)", value);
+    return -1;
+  }
+  memdisk_config.mlock = r;
+  return 0;
+}
+
+/* allocator=TYPE[,KEY=VALUE...] is how nbdkit's memory plugin chooses its
+ * allocator; a command line written for it should either work the same
+ * or say what memdisk does instead.  memdisk's store is nbdkit's sparse
+ * allocator's idea (memory only for pages that hold data), so "sparse"
+ * is accepted and the others are refused. */
+static int
+parse_allocator (const char *value)
+{
+  size_t type_len = strcspn (value, ",");
+  const char *params = value + type_len;
+
+  if (type_len == strlen ("sparse") && strncmp (value, "sparse", type_len) == 0) {
+    if (*params == '\0')
+      return 0;
+    nbdkit_error ("allocator: '%s': allocator=sparse takes no parameters%s",
+                  value, strstr (params, "mlock") ? "; for mlock, use mlock=true" : "");
+    return -1;
+  }
+  if (type_len == strlen ("malloc") && strncmp (value, "malloc", type_len) == 0) {
+    nbdkit_error ("allocator: '%s' is not supported: memdisk is always sparse, "
+                  "holding only the pages that contain data (and saving them "
+                  "with snapshot=FILE); leave out allocator=%s",
+                  value, strstr (params, "mlock") ? ", and use mlock=true to keep "
+                  "the disk out of swap" : "");
+    return -1;
+  }
+  if (type_len == strlen ("zstd") && strncmp (value, "zstd", type_len) == 0) {
+    nbdkit_error ("allocator: '%s' is not supported: memdisk keeps pages "
+                  "uncompressed in memory, for speed, and compresses with zstd "
+                  "only the snapshot file (snapshot=FILE, snapshot-level=N); "
+                  "leave out allocator=", value);
+    return -1;
+  }
+  nbdkit_error ("allocator: unknown value '%s': memdisk is always sparse "
+                "(allocator=sparse, or leave it out)", value);
+  return -1;
+}
+
 int
 memdisk_config_key (const char *key, const char *value)
 {
@@ -130,6 +185,10 @@ memdisk_config_key (const char *key, const char *value)
   if (strcmp (key, "snapshot-threads") == 0)
     return parse_snapshot_number (key, value, 1, MAX_SNAPSHOT_THREADS,
                                   &memdisk_config.snapshot_threads);
+  if (strcmp (key, "mlock") == 0)
+    return parse_mlock (value);
+  if (strcmp (key, "allocator") == 0)
+    return parse_allocator (value);
 
   nbdkit_error ("unknown parameter '%s' (see nbdkit memdisk --help)", key);
   return -1;

@@ -19,6 +19,7 @@ struct memdisk_config {
   unsigned snapshot_threads;    /* snapshot-threads=: 0 = online CPUs */
   bool snapshot_memory_check;   /* snapshot-memory-check=: compare the
                                  * snapshot's pages with free memory */
+  bool mlock;                   /* mlock=: keep the disk out of swap */
 };
 
 /* The parsed parameters; valid after memdisk_config_complete succeeds. */

@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "common/error.h"
+#include "memlock.h"
 #include "persist.h"
 #include "store/store.h"
 
@@ -47,12 +48,19 @@ static int
 memdisk_get_ready (void)
 {
   disk = persist_open_disk ();
-  return disk ? 0 : -1;
+  if (disk == NULL)
+    return -1;
+  if (memdisk_config.mlock &&
+      memlock_check (store_size (disk), store_allocated_bytes (disk)) == -1)
+    return -1;
+  return 0;
 }
 
 static int
 memdisk_after_fork (void)
 {
+  if (memdisk_config.mlock && memlock_all () == -1)
+    return -1;
   return persist_start (disk);
 }
 

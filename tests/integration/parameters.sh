@@ -65,3 +65,14 @@ expect_error -- size required
 expect_error 1M snapshot-readonly=true -- "snapshot-readonly needs snapshot=FILE"
 expect_error 1M snapshot-interval=5 -- "snapshot-interval needs snapshot=FILE"
 expect_error 1M snapshot-memory-check=maybe -- "snapshot-memory-check: invalid value 'maybe'"
+
+# allocator=: the memory plugin's command lines either work the same
+# (sparse) or say what memdisk does instead.
+expect_size 1M allocator=sparse 1048576
+expect_error 1M allocator=malloc -- allocator "'malloc' is not supported" "always sparse"
+expect_error 1M allocator=malloc,mlock=true -- allocator "not supported" mlock=true
+expect_error 1M allocator=zstd -- allocator "'zstd' is not supported" snapshot-level
+expect_error 1M allocator=sparse,mlock=true -- allocator "no parameters" mlock=true
+expect_error 1M allocator=foo -- allocator "unknown value 'foo'"
+expect_error 1M allocator= -- allocator "unknown value ''"
+expect_error 1M mlock=maybe -- mlock maybe
