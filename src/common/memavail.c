@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
@@ -21,14 +22,19 @@ read_kb_field (const char *path, const char *key, uint64_t *bytes)
   if (f == NULL)
     return -1;
   while (fgets (line, sizeof line, f) != NULL) {
-    uint64_t kb;
-    if (strncmp (line, key, key_len) == 0 && line[key_len] == ':'
-        && sscanf (line + key_len + 1, "%" SCNu64, &kb) == 1
-        && kb <= UINT64_MAX / 1024) {
-      *bytes = kb * 1024;
+    if (strncmp (line, key, key_len) != 0 || line[key_len] != ':')
+      continue;
+    const char *digits = line + key_len + 1;
+    char *end;
+    while (*digits == ' ' || *digits == '\t')
+      digits++;
+    errno = 0;
+    unsigned long long kb = strtoull (digits, &end, 10);
+    if (end != digits && errno == 0 && kb <= UINT64_MAX / 1024) {
+      *bytes = (uint64_t) kb * 1024;
       r = 0;
-      break;
     }
+    break;
   }
   fclose (f);
   if (r == -1)

@@ -4,6 +4,7 @@
  * way.  A decoder holds one thread's zstd context and buffers, so several
  * threads decode frames of one reader at once (loader.c).
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,10 +166,10 @@ compute_records (const struct snap_reader *r, const struct snap_frame *f,
       /* No non-zero block: the page is all zeros, which the format
        * forbids a writer to store (section 1). */
       if (n == 0) {
-        md_error_set ("frame %zu at byte %llu: page %llu is all zeros; a "
-                      "snapshot must not store an all-zero page", k,
-                      (unsigned long long) f->offset,
-                      (unsigned long long) (run->first_page + j));
+        uint64_t page = run->first_page + j;
+        md_error_set ("frame %zu at byte %" PRIu64 ": page %" PRIu64 " is all "
+                      "zeros; a snapshot must not store an all-zero page", k,
+                      f->offset, page);
         return -1;
       }
       d->nrecords += n;
