@@ -120,36 +120,14 @@ print_json (const char *file, const char *reply, bool ok)
 int
 cmd_save (int argc, char **argv)
 {
-  enum { OPT_JSON = 256 };
-  static const struct option longopts[] = {
-    { "json", no_argument, NULL, OPT_JSON },
-    { "timeout", required_argument, NULL, 't' },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
-  };
-  bool json = false;
-  int timeout_ms = -1, c, r;
+  struct tool_server_args args = { .timeout_ms = -1 };
+  int r = tool_parse_server_args ("save", argc, argv, save_usage, &args);
+  if (r != -1)
+    return r;
+  const char *file = args.file;
+  const bool json = args.json;
+  const int timeout_ms = args.timeout_ms;
   char reply[CONTROL_REPLY_MAX], result[16];
-
-  while ((c = getopt_long (argc, argv, ":t:h", longopts, NULL)) != -1) {
-    switch (c) {
-    case OPT_JSON:
-      json = true;
-      break;
-    case 't':
-      if (tool_parse_timeout (optarg, &timeout_ms) == -1)
-        return TOOL_EXIT_USAGE;
-      break;
-    case 'h':
-      save_usage (stdout);
-      return TOOL_EXIT_OK;
-    default:
-      return tool_option_error ("save", c, argv);
-    }
-  }
-  if (argc - optind != 1)
-    return tool_usage_error ("save", "expected one FILE");
-  const char *file = argv[optind];
 
   r = tool_ask_server (file, "save", timeout_ms, reply, sizeof reply);
   if (r != TOOL_EXIT_OK)

@@ -33,6 +33,17 @@ int tool_ask_server (const char *file, const char *request, int timeout_ms,
  * (control/lock.h) until the tool exits, so that no server writes PATH
  * meanwhile; -1 after saying which process holds it. */
 int tool_lock_output (const char *path);
+/* The arguments of the commands that ask a server (save, status):
+ * [--json] [--timeout=SECS] FILE. */
+struct tool_server_args {
+  bool json;
+  int timeout_ms;               /* set by the caller to its default */
+  const char *file;
+};
+/* Parse them into ARGS; -1 when the command is to go on, else the exit
+ * status to return (after --help, or a usage error).  (tool-control.c) */
+int tool_parse_server_args (const char *command, int argc, char **argv,
+                            void (*usage) (FILE *), struct tool_server_args *args);
 /* --timeout=SECS (decimals allowed; 0: no limit).  0, or -1 after
  * printing what is wrong. */
 int tool_parse_timeout (const char *arg, int *timeout_ms);
