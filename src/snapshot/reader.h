@@ -53,6 +53,9 @@ const unsigned char *snap_reader_decode_frame (struct snap_reader *reader, size_
 /* The content digest records of the frame DECODER decoded last. */
 const struct snap_digest_record *snap_frame_decoder_records (const struct snap_frame_decoder *decoder,
                                                              size_t *count);
+/* Start a digest of the form READER's file has (flat in 1.0, composed by
+ * region in 2.0) for snap_reader_check_digest. */
+void snap_reader_digest_init (const struct snap_reader *reader, struct snap_digest *digest);
 /* Compare a digest of all frames' records, folded in frame order, with the
  * metadata's.  -1 with md_error set when they differ. */
 int snap_reader_check_digest (const struct snap_reader *reader,
@@ -62,6 +65,11 @@ int snap_reader_check_digest (const struct snap_reader *reader,
  * stored page into BUF (page_size bytes), 1; 0 at the end (after the
  * content digest has been checked); -1 with md_error set.  One thread. */
 int snap_reader_next_page (void *reader, uint64_t *page_index, void *buf);
+/* Once snap_reader_next_page has returned 0: the content digest in the form
+ * this program writes (format 2.0's, regions of SNAP_REGION_SIZE), whatever
+ * the file's version, so that files of different versions compare.  For a
+ * file this program wrote, it is the metadata's. */
+uint64_t snap_reader_comparable_digest (const struct snap_reader *reader);
 
 /* ---- all frames, in parallel (loader.c) ---- */
 

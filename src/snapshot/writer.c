@@ -16,8 +16,10 @@
  * Writer.lock protects the counters, slot states, input_done and the
  * failure; slot contents are touched only by their owner.
  *
- * Frame boundaries are decided by the producer from the page sequence
- * alone, so the output does not depend on the thread count or timing.
+ * A frame holds the stored pages of one region (format 2.0, section 4):
+ * the producer cuts frames where the page index enters another region, so
+ * the output depends on the pages alone, not on the thread count or
+ * timing, and a region's frame does not depend on the other regions.
  *
  * The file's fixed parts (header, metadata, index, footer) are encoded by
  * skippable.c; this file writes the header, runs the pipeline, then has
@@ -57,6 +59,8 @@ struct slot {
   size_t out_cap;
   size_t out_len;
   uint64_t checksum;            /* XXH64 of out[0..out_len) */
+  uint64_t region;              /* the region whose pages it holds */
+  uint64_t region_digest;       /* of records[0..nrecords) */
   struct snap_digest_record *records;
   size_t nrecords;
 };
@@ -65,7 +69,7 @@ struct writer {
   int fd;
   uint32_t page_size;
   uint64_t virtual_size;
-  size_t frame_pages;
+  size_t frame_pages;           /* pages per region: the most a frame holds */
   int level;
   unsigned nworkers;
   bool compress_at_nice_19;
@@ -123,6 +127,7 @@ compress_slot (struct writer *w, ZSTD_CCtx *cctx, struct slot *s)
   }
   s->out_len = r;
   s->checksum = snap_xxh64 (s->out, s->out_len, 0);
+  s->region_digest = snap_region_digest (s->records, s->nrecords);
   return 0;
 }
 
@@ -218,9 +223,9 @@ emit_slot (struct writer *w, struct slot *s)
   if (snap_write_bytes (w->fd, s->out, s->out_len) == -1)
     return -1;
   if (snap_index_add_frame (&w->index, w->file_offset, s->out_len, s->checksum,
-                            s->page_index, s->npages) == -1)
+                            s->region_digest, s->page_index, s->npages) == -1)
     return -1;
-  snap_digest_add (&w->digest, s->records, s->nrecords);
+  snap_digest_add_region (&w->digest, s->region, s->region_digest);
   w->file_offset += s->out_len;
   start_writeback (w);
   return 0;
@@ -381,6 +386,17 @@ produce (struct writer *w, snap_next_page_fn next_page, void *opaque)
     w->pages_read++;
     if (snap_is_zero (buf, w->page_size))
       continue;
+    uint64_t region = page_index / w->frame_pages;
+    if (s->npages > 0 && region != s->region) {
+      /* The page begins the next frame: it was read past the end of this
+       * one (which has room: a full slot is published at once). */
+      publish_slot (w, s);
+      s = acquire_slot (w);
+      if (s == NULL)
+        break;
+      memcpy (s->pages, buf, w->page_size);
+    }
+    s->region = region;
     s->page_index[s->npages++] = page_index;
     if (s->npages == w->frame_pages) {
       publish_slot (w, s);
@@ -399,8 +415,8 @@ produce (struct writer *w, snap_next_page_fn next_page, void *opaque)
 
 /* ---- putting it together ---- */
 
-/* A frame holds whole pages: at least one of the largest. */
-_Static_assert (SNAP_FRAME_TARGET >= MD_MAX_PAGE_SIZE, "a frame must hold a page");
+/* A region holds whole pages: at least one of the largest. */
+_Static_assert (SNAP_REGION_SIZE >= MD_MAX_PAGE_SIZE, "a region must hold a page");
 
 static int
 check_options (const struct snap_write_options *o, int *level)
@@ -501,7 +517,7 @@ snap_write_fd (int fd, const struct snap_write_options *options,
 
   w.page_size = options->page_size;
   w.virtual_size = options->virtual_size;
-  w.frame_pages = SNAP_FRAME_TARGET / options->page_size;   /* >= 1: see above */
+  w.frame_pages = SNAP_REGION_SIZE / options->page_size;   /* >= 1: see above */
   w.level = level;
   w.compress_at_nice_19 = options->compress_at_nice_19;
   w.nworkers = snap_resolve_threads (options->threads);
@@ -510,8 +526,8 @@ snap_write_fd (int fd, const struct snap_write_options *options,
   pthread_cond_init (&w.work_ready, NULL);
   pthread_cond_init (&w.frame_done, NULL);
   pthread_cond_init (&w.slot_free, NULL);
-  snap_index_init (&w.index);
-  snap_digest_init (&w.digest);
+  snap_index_init_regions (&w.index, SNAP_REGION_SIZE, options->page_size);
+  snap_digest_init_composed (&w.digest, SNAP_REGION_SIZE);
   w.slots = calloc (w.nslots, sizeof *w.slots);
   if (w.slots == NULL) {
     md_error_set ("writing a snapshot: out of memory");
@@ -525,6 +541,8 @@ snap_write_fd (int fd, const struct snap_write_options *options,
   meta.version_minor = SNAP_VERSION_MINOR;
   meta.virtual_size = options->virtual_size;
   meta.page_size = options->page_size;
+  meta.region_size = SNAP_REGION_SIZE;
+  meta.zstd_version = ZSTD_versionNumber ();
   meta.allocated_size = w.index.page_count * options->page_size;
   meta.compression_level = level;
   snprintf (meta.creator, sizeof meta.creator, "%s",
