@@ -177,6 +177,25 @@ compute_records (const struct snap_reader *r, const struct snap_frame *f,
   return 0;
 }
 
+int
+snap_reader_read_frame_bytes (const struct snap_reader *r, size_t k, void *buf)
+{
+  const struct snap_frame *f = &r->index.frames[k];
+  char what[64];
+
+  snprintf (what, sizeof what, "frame %zu", k);
+  if (snap_read_at (r->fd, buf, f->compressed_size, f->offset, what) == -1)
+    return -1;
+  uint64_t computed = snap_xxh64 (buf, f->compressed_size, 0);
+  if (computed != f->checksum) {
+    md_error_set ("frame %zu at byte %llu: checksum mismatch (index says "
+                  "%016llx, computed %016llx)", k, (unsigned long long) f->offset,
+                  (unsigned long long) f->checksum, (unsigned long long) computed);
+    return -1;
+  }
+  return 0;
+}
+
 /* Format 2: the frame's pages give the region digest its index entry holds
  * (what a save copying this frame will take as the region's digest). */
 static int

@@ -314,6 +314,19 @@ snap_reader_open (const char *path)
   return r;
 }
 
+struct snap_reader *
+snap_reader_adopt_fd (int fd)
+{
+  struct snap_reader *r = snap_reader_open_fd (fd);
+
+  if (r == NULL) {
+    close (fd);
+    return NULL;
+  }
+  r->own_fd = true;
+  return r;
+}
+
 void
 snap_reader_close (struct snap_reader *r)
 {
