@@ -152,7 +152,7 @@ snapstore_save_incremental (struct store *store, const char *path,
     snapstore_previous_close (previous);
   int r = save_once (store, path, options, pages_done, previous, &stats, &bad,
                      previous ? &kept : NULL, &epoch);
-  if (r == -1 && bad) {
+  if (r == -1 && bad && previous != NULL) {
     /* The previous file was damaged behind our back: never build on it. */
     snapstore_previous_close (previous);
     why = "the previous file failed a check";

@@ -35,12 +35,6 @@ store_snapshot_epoch (const struct store_snapshot *snap)
   return snap->epoch;
 }
 
-struct store *
-store_snapshot_store (const struct store_snapshot *snap)
-{
-  return snap->store;
-}
-
 uint64_t
 store_load_epoch (const struct store *store)
 {

@@ -106,7 +106,6 @@ uint64_t store_snapshot_preserved_bytes (const struct store_snapshot *snap);
 #define STORE_REGION_SIZE (4u * 1024u * 1024u)
 uint64_t store_region_count (const struct store *store);
 uint64_t store_snapshot_epoch (const struct store_snapshot *snap);
-struct store *store_snapshot_store (const struct store_snapshot *snap);
 uint64_t store_load_epoch (const struct store *store);
 /* Whether region R was, at SNAP's instant, as it was at the instant of
  * epoch SINCE (an earlier instant): no change to it in between. */
