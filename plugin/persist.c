@@ -73,6 +73,13 @@ static _Atomic uint64_t pages_done;
 static time_t file_time;
 static const char *file_origin = "start";   /* "save", "load" or "start" */
 
+/* The file the server wrote or loaded last, kept open: the next save
+ * copies the frames of the regions unchanged since from its descriptor
+ * (docs/design.md, "The save").  The loader (before the saver starts),
+ * then the saver, then the exit save (after the saver is joined): never
+ * two at once. */
+static struct snapstore_previous previous;
+
 static double
 seconds_since (const struct timespec *start)
 {
@@ -151,7 +158,9 @@ save_disk (struct store *disk, const char *why)
   record_save_begins (disk, why);
   outcome.when = time (NULL);
   clock_gettime (CLOCK_MONOTONIC, &start);
-  r = snapstore_save_progress (disk, memdisk_config.snapshot, &options, &pages_done);
+  struct snapstore_save_counts counts = { 0 };
+  r = snapstore_save_incremental (disk, memdisk_config.snapshot, &options, &pages_done,
+                                  &previous, &counts);
   /* The copy-on-write blocks were allocated by the client threads and
    * freed by this one; glibc keeps such memory in per-thread arenas
    * unless asked to give it back. */
@@ -169,13 +178,19 @@ save_disk (struct store *disk, const char *why)
   outcome.allocated_bytes = stats.allocated_bytes;
   outcome.file_bytes = stats.file_bytes;
   outcome.digest = stats.content_digest;
+  outcome.regions_copied = counts.regions_copied;
+  outcome.regions_compressed = counts.regions_compressed;
   file_time = outcome.when;
   file_origin = "save";
   nbdkit_debug ("saved %s (%s) in %.3f s: %" PRIu64 " bytes allocated, "
-                "%" PRIu64 " bytes in the file, ratio %.2f",
+                "%" PRIu64 " bytes in the file, ratio %.2f, %" PRIu64 " regions "
+                "copied, %" PRIu64 " compressed%s%s%s",
                 memdisk_config.snapshot, why, outcome.seconds,
                 stats.allocated_bytes, stats.file_bytes,
-                stats.file_bytes ? (double) stats.allocated_bytes / stats.file_bytes : 0.0);
+                stats.file_bytes ? (double) stats.allocated_bytes / stats.file_bytes : 0.0,
+                counts.regions_copied, counts.regions_compressed,
+                counts.full_why ? " (a full save: " : "",
+                counts.full_why ? counts.full_why : "", counts.full_why ? ")" : "");
   record_save_ends (&outcome);
   return 0;
 }
@@ -401,7 +416,9 @@ load_disk (const char *path)
   uint64_t file_size;
 
   clock_gettime (CLOCK_MONOTONIC, &start);
-  disk = snapstore_load (path, min_size, memdisk_config.snapshot_threads, &file_size);
+  /* A server that saves keeps the file for its first save to copy from. */
+  disk = snapstore_load_keeping (path, min_size, memdisk_config.snapshot_threads, &file_size,
+                                 memdisk_config.snapshot_readonly ? NULL : &previous);
   if (disk == NULL) {
     nbdkit_error ("snapshot: cannot load %s: %s", path, md_error ());
     return NULL;
@@ -597,6 +614,7 @@ persist_stop (struct store *disk)
       final_save_failed = true;
     }
   }
+  snapstore_previous_close (&previous);
   pthread_mutex_lock (&record_lock);
   record.closed = true;
   record.state = PERSIST_STOPPING;

@@ -54,6 +54,8 @@ struct persist_outcome {
   time_t when;                  /* the instant it began (UTC) */
   double seconds;
   uint64_t allocated_bytes, file_bytes, digest;
+  uint64_t regions_copied;      /* frames copied from the previous file */
+  uint64_t regions_compressed;  /* frames compressed */
   char error[1024];             /* when !ok: the logged error */
 };
 

@@ -57,6 +57,10 @@ struct diff_output {
   /* The extent being grown, not printed yet. */
   uint64_t start, length;
   uint64_t extents, bytes;
+  /* A's content digest in the form this program writes, so that a 1.0 and
+   * a 2.0 file of the same disk show the same one (their metadata's differ
+   * in form, format section 7). */
+  uint64_t digest;
 };
 
 static void
@@ -176,7 +180,7 @@ diff_print_verdict (const struct diff_output *o, const struct snap_metadata *ma,
   if (same) {
     printf ("%s and %s are the same disk: %s, content digest %016" PRIx64 "\n",
             tool_safe_text (o->a), tool_safe_text (o->b),
-            tool_format_size (ma->virtual_size, size), ma->content_digest);
+            tool_format_size (ma->virtual_size, size), o->digest);
     return;
   }
   if (o->extents)
@@ -220,6 +224,7 @@ diff_run (struct diff_side *a, struct diff_side *b, struct diff_output *o)
   }
   if (diff_contents (a, b, o) == -1)
     return DIFF_TROUBLE;
+  o->digest = snap_reader_comparable_digest (a->reader);
   diff_print_verdict (o, ma, mb);
   if (tool_finish_stdout () != TOOL_EXIT_OK)
     return DIFF_TROUBLE;

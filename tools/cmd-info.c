@@ -58,6 +58,8 @@ print_human (const struct info *in)
   printf ("\nformat: memdisk snapshot %u.%u\n", m->version_major, m->version_minor);
   printf ("virtual size: %s\n", tool_format_size_exact (m->virtual_size, size));
   printf ("page size: %s\n", tool_format_size_exact (m->page_size, size));
+  if (m->region_size != 0)
+    printf ("region size: %s\n", tool_format_size_exact (m->region_size, size));
   printf ("allocated size: %s\n", tool_format_size_exact (m->allocated_size, size));
   printf ("file size: %s\n", tool_format_size_exact (in->file_size, size));
   printf ("compression ratio: %.2f\n", in->ratio);
@@ -79,13 +81,17 @@ static void
 print_json (const struct info *in)
 {
   const struct snap_metadata *m = in->meta;
+  char region[24] = "null";     /* format 1.0 has no regions */
 
+  if (m->region_size != 0)
+    snprintf (region, sizeof region, "%" PRIu32, m->region_size);
   printf ("{\n  \"filename\": ");
   tool_print_json_string (stdout, in->path);
   printf (",\n  \"format\": \"memdisk-snapshot\",\n"
           "  \"format-version\": \"%u.%u\",\n"
           "  \"virtual-size\": %" PRIu64 ",\n"
           "  \"page-size\": %" PRIu32 ",\n"
+          "  \"region-size\": %s,\n"
           "  \"allocated-size\": %" PRIu64 ",\n"
           "  \"file-size\": %" PRIu64 ",\n"
           "  \"compression-ratio\": %.2f,\n"
@@ -93,7 +99,7 @@ print_json (const struct info *in)
           "  \"compression-level\": %" PRId64 ",\n"
           "  \"creator\": ",
           m->version_major, m->version_minor, m->virtual_size, m->page_size,
-          m->allocated_size, in->file_size, in->ratio, in->frames,
+          region, m->allocated_size, in->file_size, in->ratio, in->frames,
           m->compression_level);
   tool_print_json_string (stdout, m->creator);
   printf (",\n  \"creation-time\": %" PRIu64 ",\n  \"created\": ", m->creation_time);

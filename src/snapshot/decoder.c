@@ -178,6 +178,44 @@ compute_records (const struct snap_reader *r, const struct snap_frame *f,
   return 0;
 }
 
+int
+snap_reader_read_frame_bytes (const struct snap_reader *r, size_t k, void *buf)
+{
+  const struct snap_frame *f = &r->index.frames[k];
+  char what[64];
+
+  snprintf (what, sizeof what, "frame %zu", k);
+  if (snap_read_at (r->fd, buf, f->compressed_size, f->offset, what) == -1)
+    return -1;
+  uint64_t computed = snap_xxh64 (buf, f->compressed_size, 0);
+  if (computed != f->checksum) {
+    md_error_set ("frame %zu at byte %llu: checksum mismatch (index says "
+                  "%016llx, computed %016llx)", k, (unsigned long long) f->offset,
+                  (unsigned long long) f->checksum, (unsigned long long) computed);
+    return -1;
+  }
+  return 0;
+}
+
+/* Format 2: the frame's pages give the region digest its index entry holds
+ * (what a save copying this frame will take as the region's digest). */
+static int
+check_region_digest (const struct snap_reader *r, const struct snap_frame *f, size_t k,
+                     const struct snap_frame_decoder *d)
+{
+  if (r->meta.version_major < 2)
+    return 0;
+  uint64_t computed = snap_region_digest (d->records, d->nrecords);
+  if (computed != f->region_digest) {
+    md_error_set ("frame %zu at byte %llu: region digest mismatch (index says "
+                  "%016llx, the pages give %016llx)", k,
+                  (unsigned long long) f->offset, (unsigned long long) f->region_digest,
+                  (unsigned long long) computed);
+    return -1;
+  }
+  return 0;
+}
+
 const unsigned char *
 snap_reader_decode_frame (struct snap_reader *r, size_t k, struct snap_frame_decoder *d)
 {
@@ -211,7 +249,8 @@ snap_reader_decode_frame (struct snap_reader *r, size_t k, struct snap_frame_dec
     return NULL;
   }
   if (check_last_page_tail (r, f, d->out, k) == -1
-      || compute_records (r, f, d->out, k, d) == -1)
+      || compute_records (r, f, d->out, k, d) == -1
+      || check_region_digest (r, f, k, d) == -1)
     return NULL;
   return d->out;
 }
@@ -221,6 +260,15 @@ snap_frame_decoder_records (const struct snap_frame_decoder *d, size_t *count)
 {
   *count = d->nrecords;
   return d->records;
+}
+
+void
+snap_reader_digest_init (const struct snap_reader *r, struct snap_digest *digest)
+{
+  if (r->meta.version_major >= 2)
+    snap_digest_init_composed (digest, r->meta.region_size);
+  else
+    snap_digest_init (digest);
 }
 
 int

@@ -11,8 +11,10 @@
 #include "common/pagesize.h"
 #include "common/xxh64.h"
 
-#define SNAP_VERSION_MAJOR 1
+/* The version this program writes; it reads major versions 1 and 2. */
+#define SNAP_VERSION_MAJOR 2
 #define SNAP_VERSION_MINOR 0
+#define SNAP_VERSION_MAJOR_OLDEST 1
 /* Required-feature bits this program implements (section 11: none yet;
  * bit 0 is reserved for delta snapshots). */
 #define SNAP_FEATURES_KNOWN 0u
@@ -53,8 +55,14 @@
 
 /* Section 4: the most a data frame may decompress to. */
 #define SNAP_MAX_FRAME_CONTENT (64u * 1024u * 1024u)
-/* What this writer puts in a frame (a choice, not a rule of the format). */
-#define SNAP_FRAME_TARGET (4u * 1024u * 1024u)
+/* Section 4: format 2.0's regions.  A data frame holds the stored pages of
+ * one region of the disk; readers accept these region sizes, this writer
+ * uses SNAP_REGION_SIZE. */
+#define SNAP_REGION_SIZE (4u * 1024u * 1024u)
+#define SNAP_MIN_REGION_SIZE (1u * 1024u * 1024u)
+#define SNAP_MAX_REGION_SIZE SNAP_MAX_FRAME_CONTENT
+/* Format 1.0's writer put this many bytes of stored pages in a frame. */
+#define SNAP_FRAME_TARGET_1_0 (4u * 1024u * 1024u)
 
 /* Section 6 and 8: limits on the CBOR parts. */
 #define SNAP_MAX_METADATA_SIZE 65536u
@@ -120,6 +128,14 @@ static inline uint64_t
 snap_page_count (uint64_t virtual_size, uint32_t page_size)
 {
   return virtual_size / page_size + (virtual_size % page_size != 0);
+}
+
+/* Whether REGION_SIZE is one a 2.0 file may have with pages of PAGE_SIZE. */
+static inline int
+snap_region_size_valid (uint64_t region_size, uint32_t page_size)
+{
+  return region_size >= SNAP_MIN_REGION_SIZE && region_size <= SNAP_MAX_REGION_SIZE
+         && (region_size & (region_size - 1)) == 0 && region_size >= page_size;
 }
 
 /* Whether the first 16 bytes in BUF (LEN bytes) start a snapshot file. */

@@ -15,11 +15,23 @@ snap_index_init (struct snap_index *index)
 }
 
 void
+snap_index_init_regions (struct snap_index *index, uint32_t region_size,
+                         uint32_t page_size)
+{
+  snap_index_init (index);
+  index->region_size = region_size;
+  index->page_size = page_size;
+}
+
+void
 snap_index_free (struct snap_index *index)
 {
   free (index->frames);
   free (index->runs);
+  uint32_t region_size = index->region_size, page_size = index->page_size;
   memset (index, 0, sizeof *index);
+  index->region_size = region_size;
+  index->page_size = page_size;
 }
 
 /* Make room for one more element in *ARRAY (of *CAP elements of SIZE). */
@@ -56,7 +68,7 @@ add_run (struct snap_index *index, uint64_t first_page, uint64_t page_count)
 int
 snap_index_add_frame (struct snap_index *index, uint64_t offset,
                       uint64_t compressed_size, uint64_t checksum,
-                      const uint64_t *pages, size_t npages)
+                      uint64_t region_digest, const uint64_t *pages, size_t npages)
 {
   if (grow ((void **) &index->frames, &index->frame_cap, index->frame_count,
             sizeof *index->frames) == -1)
@@ -66,6 +78,9 @@ snap_index_add_frame (struct snap_index *index, uint64_t offset,
     .offset = offset,
     .compressed_size = compressed_size,
     .checksum = checksum,
+    .region = index->region_size == 0 || npages == 0 ? 0
+              : pages[0] / (index->region_size / index->page_size),
+    .region_digest = index->region_size == 0 ? 0 : region_digest,
     .first_run = index->run_count,
     .page_count = npages,
   };
@@ -84,15 +99,39 @@ snap_index_add_frame (struct snap_index *index, uint64_t offset,
 }
 
 int
+snap_index_copy_frame (struct snap_index *index, uint64_t offset,
+                       const struct snap_index *source, size_t k)
+{
+  const struct snap_frame *from = &source->frames[k];
+
+  if (grow ((void **) &index->frames, &index->frame_cap, index->frame_count,
+            sizeof *index->frames) == -1)
+    return -1;
+  struct snap_frame frame = *from;
+  frame.offset = offset;
+  frame.first_run = index->run_count;
+  for (size_t i = 0; i < from->run_count; i++) {
+    const struct snap_run *run = &source->runs[from->first_run + i];
+    if (add_run (index, run->first_page, run->page_count) == -1)
+      return -1;
+  }
+  index->frames[index->frame_count++] = frame;
+  index->page_count += frame.page_count;
+  return 0;
+}
+
+int
 snap_index_encode (const struct snap_index *index, struct snap_cbor_buffer *out)
 {
   snap_cbor_put_array (out, index->frame_count);
   for (size_t f = 0; f < index->frame_count; f++) {
     const struct snap_frame *frame = &index->frames[f];
-    snap_cbor_put_array (out, 4);
+    snap_cbor_put_array (out, index->region_size != 0 ? 5 : 4);
     snap_cbor_put_uint (out, frame->offset);
     snap_cbor_put_uint (out, frame->compressed_size);
     snap_cbor_put_uint (out, frame->checksum);
+    if (index->region_size != 0)
+      snap_cbor_put_uint (out, frame->region_digest);
     snap_cbor_put_array (out, 2 * (uint64_t) frame->run_count);
     for (size_t i = 0; i < frame->run_count; i++) {
       snap_cbor_put_uint (out, index->runs[frame->first_run + i].first_page);
@@ -114,6 +153,8 @@ struct index_decoder {
   uint64_t next_offset;         /* where the next frame must start */
   uint64_t next_page;           /* the lowest page the next run may hold */
   uint64_t data_end;
+  uint64_t pages_per_region;    /* format 2; 0 in 1.0 */
+  uint64_t next_region;         /* format 2: the lowest region the next frame may hold */
   struct snap_index *index;
 };
 
@@ -182,6 +223,35 @@ decode_runs (struct index_decoder *d, size_t frame_number, struct snap_frame *fr
   return 0;
 }
 
+/* Format 2: a frame holds pages of one region, and frames follow the
+ * regions' order, one frame per region at most. */
+static int
+check_region (struct index_decoder *d, size_t frame_number, uint64_t offset_at,
+              struct snap_frame *frame)
+{
+  const struct snap_run *first = &d->index->runs[frame->first_run];
+  const struct snap_run *last = &d->index->runs[frame->first_run + frame->run_count - 1];
+  uint64_t region = first->first_page / d->pages_per_region;
+  uint64_t last_region = (last->first_page + last->page_count - 1) / d->pages_per_region;
+
+  if (last_region != region) {
+    md_error_set ("index at byte %llu: frame %zu holds pages of regions %llu "
+                  "to %llu; a frame holds pages of one region",
+                  (unsigned long long) offset_at, frame_number,
+                  (unsigned long long) region, (unsigned long long) last_region);
+    return -1;
+  }
+  if (region < d->next_region) {
+    md_error_set ("index at byte %llu: frame %zu holds pages of region %llu, "
+                  "as the previous frame does", (unsigned long long) offset_at,
+                  frame_number, (unsigned long long) region);
+    return -1;
+  }
+  frame->region = region;
+  d->next_region = region + 1;
+  return 0;
+}
+
 static int
 decode_frame (struct index_decoder *d, size_t frame_number)
 {
@@ -190,17 +260,23 @@ decode_frame (struct index_decoder *d, size_t frame_number)
 
   if (snap_cbor_expect (&d->r, SNAP_CBOR_ARRAY, "a frame entry", &head) == -1)
     return -1;
-  if (head.value != 4) {
+  const bool regions = d->pages_per_region != 0;
+  if (head.value != (regions ? 5 : 4)) {
     md_error_set ("index at byte %llu: frame %zu: entry must be [offset, "
-                  "compressed size, checksum, runs]",
-                  (unsigned long long) head.offset, frame_number);
+                  "compressed size, checksum, %sruns]",
+                  (unsigned long long) head.offset, frame_number,
+                  regions ? "region digest, " : "");
     return -1;
   }
   uint64_t offset_at = snap_cbor_offset (&d->r);
+  frame.region = 0;
+  frame.region_digest = 0;
   if (snap_cbor_expect_uint (&d->r, "a frame's offset", &frame.offset) == -1
       || snap_cbor_expect_uint (&d->r, "a frame's compressed size",
                                 &frame.compressed_size) == -1
-      || snap_cbor_expect_uint (&d->r, "a frame's checksum", &frame.checksum) == -1)
+      || snap_cbor_expect_uint (&d->r, "a frame's checksum", &frame.checksum) == -1
+      || (regions && snap_cbor_expect_uint (&d->r, "a frame's region digest",
+                                            &frame.region_digest) == -1))
     return -1;
   if (frame.offset != d->next_offset) {
     md_error_set ("index at byte %llu: frame %zu: offset %llu, but the "
@@ -221,6 +297,8 @@ decode_frame (struct index_decoder *d, size_t frame_number)
     return -1;
   }
   if (decode_runs (d, frame_number, &frame) == -1)
+    return -1;
+  if (regions && check_region (d, frame_number, offset_at, &frame) == -1)
     return -1;
   /* zstd never expands data beyond this bound, so a larger frame is not
    * one a writer made; refusing it also bounds the reader's buffer. */
@@ -249,11 +327,16 @@ snap_index_decode (const void *buf, size_t len, uint64_t file_offset,
     .next_offset = SNAP_HEADER_SIZE,
     .next_page = 0,
     .data_end = data_end,
+    .pages_per_region = meta->version_major >= 2 ? meta->region_size / meta->page_size : 0,
+    .next_region = 0,
     .index = index,
   };
   uint64_t frames;
 
-  snap_index_init (index);
+  if (meta->version_major >= 2)
+    snap_index_init_regions (index, meta->region_size, meta->page_size);
+  else
+    snap_index_init (index);
   snap_cbor_reader_init (&d.r, buf, len, file_offset, "index");
   if (snap_cbor_expect_count (&d.r, SNAP_CBOR_ARRAY, "the index",
                               MIN_FRAME_ENTRY_BYTES, &frames) == -1)

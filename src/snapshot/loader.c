@@ -208,7 +208,7 @@ run_loader (struct snap_reader *reader, unsigned threads, struct loader *l)
   l->window = 2 * (size_t) threads + 2;
   pthread_mutex_init (&l->lock, NULL);
   pthread_cond_init (&l->changed, NULL);
-  snap_digest_init (&l->digest);
+  snap_reader_digest_init (reader, &l->digest);
 
   pthread_t *tids = calloc (threads, sizeof *tids);
   l->ring = calloc (l->window, sizeof *l->ring);

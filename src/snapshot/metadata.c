@@ -16,12 +16,18 @@
 #define KEY_CREATOR "creator"
 #define KEY_CREATION_TIME "creation-time"
 #define KEY_CONTENT_DIGEST "content-digest"
-#define KEY_COUNT 8
+/* Format 2.0: region-size is required, zstd-version informative. */
+#define KEY_REGION_SIZE "region-size"
+#define KEY_ZSTD_VERSION "zstd-version"
+#define KEY_COUNT 10
+#define KEY_COUNT_1_0 8
 
 int
 snap_meta_encode (const struct snap_metadata *meta, struct snap_cbor_buffer *out)
 {
-  snap_cbor_put_map (out, KEY_COUNT);
+  const bool v2 = meta->version_major >= 2;
+
+  snap_cbor_put_map (out, v2 ? KEY_COUNT : KEY_COUNT_1_0);
   snap_cbor_put_text (out, KEY_FORMAT_VERSION);
   snap_cbor_put_array (out, 2);
   snap_cbor_put_uint (out, meta->version_major);
@@ -30,10 +36,18 @@ snap_meta_encode (const struct snap_metadata *meta, struct snap_cbor_buffer *out
   snap_cbor_put_uint (out, meta->virtual_size);
   snap_cbor_put_text (out, KEY_PAGE_SIZE);
   snap_cbor_put_uint (out, meta->page_size);
+  if (v2) {
+    snap_cbor_put_text (out, KEY_REGION_SIZE);
+    snap_cbor_put_uint (out, meta->region_size);
+  }
   snap_cbor_put_text (out, KEY_ALLOCATED_SIZE);
   snap_cbor_put_uint (out, meta->allocated_size);
   snap_cbor_put_text (out, KEY_COMPRESSION_LEVEL);
   snap_cbor_put_int (out, meta->compression_level);
+  if (v2) {
+    snap_cbor_put_text (out, KEY_ZSTD_VERSION);
+    snap_cbor_put_uint (out, meta->zstd_version);
+  }
   snap_cbor_put_text (out, KEY_CREATOR);
   snap_cbor_put_text (out, meta->creator);
   snap_cbor_put_text (out, KEY_CREATION_TIME);
@@ -118,6 +132,62 @@ decode_creator (struct snap_cbor_reader *r, struct snap_metadata *meta)
   return 0;
 }
 
+/* A format 2 key's value, read whatever the version: a 1.0 file may hold
+ * such a key, which its readers ignore, so its value is judged only once
+ * the version is known (decode_v2_keys). */
+struct lenient_uint {
+  bool is_uint;
+  uint64_t value;
+  uint64_t offset;
+};
+
+static int
+decode_lenient_uint (struct snap_cbor_reader *r, struct lenient_uint *out)
+{
+  struct snap_cbor_item item;
+  struct snap_cbor_reader ahead = *r;   /* to look at the item's head only */
+
+  out->offset = snap_cbor_offset (r);
+  if (snap_cbor_next (&ahead, &item) == -1)
+    return -1;
+  out->is_uint = item.type == SNAP_CBOR_UINT;
+  if (!out->is_uint)
+    return snap_cbor_skip (r);
+  out->value = item.value;
+  *r = ahead;
+  return 0;
+}
+
+/* Format 2's keys: region-size required and valid, zstd-version a uint
+ * when present.  In 1.0 they are unknown keys, ignored. */
+static int
+decode_v2_keys (struct snap_metadata *meta, uint64_t file_offset, bool seen_region,
+                const struct lenient_uint *region, bool seen_zstd,
+                const struct lenient_uint *zstd)
+{
+  if (meta->version_major < 2)
+    return 0;
+  if (!seen_region) {
+    md_error_set ("metadata at byte %llu: required key \"" KEY_REGION_SIZE
+                  "\" is missing", (unsigned long long) file_offset);
+    return -1;
+  }
+  if (!region->is_uint || !snap_region_size_valid (region->value, meta->page_size)) {
+    md_error_set ("metadata at byte %llu: " KEY_REGION_SIZE " must be a power "
+                  "of two from 1 MiB to 64 MiB and at least the page size",
+                  (unsigned long long) region->offset);
+    return -1;
+  }
+  meta->region_size = (uint32_t) region->value;
+  if (seen_zstd && !zstd->is_uint) {
+    md_error_set ("metadata at byte %llu: " KEY_ZSTD_VERSION " must be an "
+                  "unsigned integer", (unsigned long long) zstd->offset);
+    return -1;
+  }
+  meta->zstd_version = seen_zstd ? zstd->value : 0;
+  return 0;
+}
+
 /* Rules that relate several keys, checked once all are known (the page
  * size is valid: snap_meta_decode checked it). */
 static int
@@ -147,7 +217,9 @@ snap_meta_decode (const void *buf, size_t len, uint64_t file_offset,
   static const char *const keys[KEY_COUNT] = {
     KEY_FORMAT_VERSION, KEY_VIRTUAL_SIZE, KEY_PAGE_SIZE, KEY_ALLOCATED_SIZE,
     KEY_COMPRESSION_LEVEL, KEY_CREATOR, KEY_CREATION_TIME, KEY_CONTENT_DIGEST,
+    KEY_REGION_SIZE, KEY_ZSTD_VERSION,
   };
+  struct lenient_uint region = { 0 }, zstd = { 0 };
   bool seen[KEY_COUNT] = { false };
   struct snap_cbor_reader r;
   uint64_t pairs, page_size = 0;
@@ -186,13 +258,15 @@ snap_meta_decode (const void *buf, size_t len, uint64_t file_offset,
     case 5: err = decode_creator (&r, meta); break;
     case 6: err = snap_cbor_expect_uint (&r, KEY_CREATION_TIME, &meta->creation_time); break;
     case 7: err = snap_cbor_expect_uint (&r, KEY_CONTENT_DIGEST, &meta->content_digest); break;
+    case 8: err = decode_lenient_uint (&r, &region); break;
+    case 9: err = decode_lenient_uint (&r, &zstd); break;
     }
     if (err == -1)
       return -1;
   }
   if (snap_cbor_expect_end (&r) == -1)
     return -1;
-  for (int k = 0; k < KEY_COUNT; k++)
+  for (int k = 0; k < KEY_COUNT_1_0; k++)
     if (!seen[k]) {
       md_error_set ("metadata at byte %llu: required key \"%s\" is missing",
                     (unsigned long long) file_offset, keys[k]);
@@ -205,6 +279,8 @@ snap_meta_decode (const void *buf, size_t len, uint64_t file_offset,
     return -1;
   }
   meta->page_size = (uint32_t) page_size;
+  if (decode_v2_keys (meta, file_offset, seen[8], &region, seen[9], &zstd) == -1)
+    return -1;
   return check_consistency (meta, file_offset);
 }
 

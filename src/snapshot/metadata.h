@@ -14,14 +14,18 @@ struct snap_metadata {
   uint16_t version_minor;
   uint64_t virtual_size;
   uint32_t page_size;
+  uint32_t region_size;         /* format 2: bytes of disk per frame; 0 in 1.0 */
   uint64_t allocated_size;      /* bytes of stored pages */
   int64_t compression_level;
+  uint64_t zstd_version;        /* format 2: ZSTD_versionNumber() of the
+                                   writer, 0 when not recorded */
   char creator[SNAP_MAX_CREATOR_SIZE + 1];
   uint64_t creation_time;       /* seconds since the Unix epoch */
   uint64_t content_digest;      /* section 7 */
 };
 
-/* Append the CBOR map to OUT.  -1 with md_error set when out of memory. */
+/* Append the CBOR map to OUT, with the keys of META's major version (the
+ * format 2 keys only when version_major >= 2).  -1 with md_error set when out of memory. */
 int snap_meta_encode (const struct snap_metadata *meta, struct snap_cbor_buffer *out);
 
 /* Parse and validate LEN bytes of metadata found at FILE_OFFSET.

@@ -28,7 +28,8 @@ struct snap_reader {
   uint64_t seq_page_in_run;
   uint64_t seq_page_in_frame;
   bool seq_done;
-  struct snap_digest seq_digest;
+  struct snap_digest seq_digest;        /* in the file's form */
+  struct snap_digest seq_composed;      /* in the form this program writes */
 };
 
 /* Read all LEN bytes at OFFSET of FD; -1 with md_error set to "WHAT at

@@ -94,7 +94,7 @@ check_header (struct snap_reader *r)
                   SNAP_HEADER_OFF_MAJOR, major, minor, SNAP_VERSION_MAJOR);
     return -1;
   }
-  if (major != SNAP_VERSION_MAJOR) {
+  if (major < SNAP_VERSION_MAJOR_OLDEST) {
     md_error_set ("header at byte %d: format version %u.%u is not valid",
                   SNAP_HEADER_OFF_MAJOR, major, minor);
     return -1;
@@ -314,6 +314,19 @@ snap_reader_open (const char *path)
   return r;
 }
 
+struct snap_reader *
+snap_reader_adopt_fd (int fd)
+{
+  struct snap_reader *r = snap_reader_open_fd (fd);
+
+  if (r == NULL) {
+    close (fd);
+    return NULL;
+  }
+  r->own_fd = true;
+  return r;
+}
+
 void
 snap_reader_close (struct snap_reader *r)
 {
@@ -346,6 +359,12 @@ snap_reader_file_size (const struct snap_reader *r)
 
 /* ---- sequential reading ---- */
 
+uint64_t
+snap_reader_comparable_digest (const struct snap_reader *r)
+{
+  return snap_digest_final (&r->seq_composed);
+}
+
 int
 snap_reader_next_page (void *opaque, uint64_t *page_index, void *buf)
 {
@@ -358,7 +377,8 @@ snap_reader_next_page (void *opaque, uint64_t *page_index, void *buf)
     r->seq_decoder = snap_frame_decoder_new (false);
     if (r->seq_decoder == NULL)
       return -1;
-    snap_digest_init (&r->seq_digest);
+    snap_reader_digest_init (r, &r->seq_digest);
+    snap_digest_init_composed (&r->seq_composed, SNAP_REGION_SIZE);
     r->seq_frame = 0;
     r->seq_data = NULL;
   }
@@ -375,6 +395,7 @@ snap_reader_next_page (void *opaque, uint64_t *page_index, void *buf)
     size_t count;
     const struct snap_digest_record *rec = snap_frame_decoder_records (r->seq_decoder, &count);
     snap_digest_add (&r->seq_digest, rec, count);
+    snap_digest_add (&r->seq_composed, rec, count);
     r->seq_run = r->index.frames[r->seq_frame].first_run;
     r->seq_page_in_run = 0;
     r->seq_page_in_frame = 0;

@@ -28,6 +28,9 @@ struct snap_reader *snap_reader_open (const char *path);
 /* The same on an open file; FD stays the caller's and must stay open
  * until snap_reader_close. */
 struct snap_reader *snap_reader_open_fd (int fd);
+/* The same, and the reader owns FD (closed by snap_reader_close, or at
+ * once when opening fails). */
+struct snap_reader *snap_reader_adopt_fd (int fd);
 void snap_reader_close (struct snap_reader *reader);
 
 const struct snap_metadata *snap_reader_metadata (const struct snap_reader *reader);
@@ -53,6 +56,15 @@ const unsigned char *snap_reader_decode_frame (struct snap_reader *reader, size_
 /* The content digest records of the frame DECODER decoded last. */
 const struct snap_digest_record *snap_frame_decoder_records (const struct snap_frame_decoder *decoder,
                                                              size_t *count);
+/* The compressed bytes of frame K (index->frames[k].compressed_size of
+ * them) into BUF, checked against the index's checksum: what a save that
+ * copies the frame writes.  0, or -1 with md_error set naming the frame
+ * and its byte offset.  Any thread; the reader is not changed. */
+int snap_reader_read_frame_bytes (const struct snap_reader *reader, size_t k, void *buf);
+
+/* Start a digest of the form READER's file has (flat in 1.0, composed by
+ * region in 2.0) for snap_reader_check_digest. */
+void snap_reader_digest_init (const struct snap_reader *reader, struct snap_digest *digest);
 /* Compare a digest of all frames' records, folded in frame order, with the
  * metadata's.  -1 with md_error set when they differ. */
 int snap_reader_check_digest (const struct snap_reader *reader,
@@ -62,6 +74,11 @@ int snap_reader_check_digest (const struct snap_reader *reader,
  * stored page into BUF (page_size bytes), 1; 0 at the end (after the
  * content digest has been checked); -1 with md_error set.  One thread. */
 int snap_reader_next_page (void *reader, uint64_t *page_index, void *buf);
+/* Once snap_reader_next_page has returned 0: the content digest in the form
+ * this program writes (format 2.0's, regions of SNAP_REGION_SIZE), whatever
+ * the file's version, so that files of different versions compare.  For a
+ * file this program wrote, it is the metadata's. */
+uint64_t snap_reader_comparable_digest (const struct snap_reader *reader);
 
 /* ---- all frames, in parallel (loader.c) ---- */
 

@@ -3,25 +3,71 @@
  * fills the store's pages. */
 #include <errno.h>
 #include <stdatomic.h>
+#include <unistd.h>
 
 #include "common/error.h"
+#include "snapshot/format.h"
 #include "snapshot/reader.h"
 #include "snapshot/storefile.h"
 
 struct save_source {
   struct store_snapshot *snap;
   _Atomic uint64_t *pages_done;
+  /* Incremental saves: the previous file's index, and its instant. */
+  const struct snap_index *previous;
+  uint64_t since;
+  uint64_t pages_per_region;
+  uint64_t disk_pages;
+  size_t next_frame;            /* in previous: the first of a region not yet passed */
+  uint64_t region_end;          /* while a changed region's pages are read: its end */
 };
 
 static int
-next_snapshot_page (void *opaque, uint64_t *page_index, void *buf)
+next_page_of (struct save_source *src, uint64_t limit, uint64_t *page_index, void *buf)
 {
-  struct save_source *src = opaque;
-  int r = store_snapshot_next (src->snap, page_index, buf);
+  int r = store_snapshot_next_before (src->snap, limit, page_index, buf);
 
   if (r == 1 && src->pages_done != NULL)
     atomic_fetch_add_explicit (src->pages_done, 1, memory_order_relaxed);
   return r;
+}
+
+/* The writer's page source.  Without a previous file, the snapshot walk.
+ * With one, region by region where the walk stands: an unchanged region
+ * is skipped in the store and its frame in the previous file (if it has
+ * one: an unchanged region without a frame holds no data) is copied; a
+ * changed one is read page by page. */
+static int
+next_snapshot_page (void *opaque, uint64_t *page_index, void *buf)
+{
+  struct save_source *src = opaque;
+
+  if (src->previous == NULL)
+    return next_page_of (src, UINT64_MAX, page_index, buf);
+  for (;;) {
+    if (src->region_end != 0) {
+      int r = next_page_of (src, src->region_end, page_index, buf);
+      if (r != 0)
+        return r;
+      src->region_end = 0;
+    }
+    uint64_t position = store_snapshot_position (src->snap);
+    uint64_t region = position / src->pages_per_region;
+    if (position >= src->disk_pages)
+      return 0;
+    const struct snap_index *p = src->previous;
+    while (src->next_frame < p->frame_count && p->frames[src->next_frame].region < region)
+      src->next_frame++;
+    if (!store_snapshot_region_unchanged (src->snap, region, src->since)) {
+      src->region_end = (region + 1) * src->pages_per_region;
+      continue;
+    }
+    store_snapshot_skip_region (src->snap, region);
+    if (src->next_frame < p->frame_count && p->frames[src->next_frame].region == region) {
+      *page_index = src->next_frame++;
+      return SNAP_NEXT_COPY;
+    }
+  }
 }
 
 int
@@ -36,6 +82,17 @@ snapstore_save_progress (struct store *store, const char *path,
                          const struct snap_write_options *options,
                          _Atomic uint64_t *pages_done)
 {
+  return snapstore_save_incremental (store, path, options, pages_done, NULL, NULL);
+}
+
+/* One save: from PREVIOUS when it is usable (else full), keeping the new
+ * file in *KEPT_FD when asked.  *EPOCH is the save's instant. */
+static int
+save_once (struct store *store, const char *path, const struct snap_write_options *options,
+           _Atomic uint64_t *pages_done, const struct snapstore_previous *previous,
+           struct snap_write_stats *stats, bool *previous_bad, int *kept_fd,
+           uint64_t *epoch)
+{
   struct snap_write_options opts = *options;
   struct save_source src = { .pages_done = pages_done };
   int r;
@@ -46,13 +103,81 @@ snapstore_save_progress (struct store *store, const char *path,
       *options->replaced = SNAP_REPLACE_UNTOUCHED;
     return -1;
   }
+  *epoch = store_snapshot_epoch (src.snap);
   opts.virtual_size = store_size (store);
   opts.page_size = store_page_size (store);
+  opts.stats = stats;
+  opts.previous_bad = previous_bad;
+  opts.kept_fd = kept_fd;
+  if (previous != NULL && previous->reader != NULL) {
+    opts.previous = previous->reader;
+    src.previous = snap_reader_index (previous->reader);
+    src.since = previous->epoch;
+    src.pages_per_region = STORE_REGION_SIZE / opts.page_size;
+    src.disk_pages = snap_page_count (opts.virtual_size, opts.page_size);
+  }
   r = snap_write_file (path, &opts, next_snapshot_page, &src);
   store_snapshot_end (src.snap);
   if (r == -1)
     store_mark_changed (store);
   return r;
+}
+
+void
+snapstore_previous_close (struct snapstore_previous *previous)
+{
+  snap_reader_close (previous->reader);
+  previous->reader = NULL;
+}
+
+int
+snapstore_save_incremental (struct store *store, const char *path,
+                            const struct snap_write_options *options,
+                            _Atomic uint64_t *pages_done,
+                            struct snapstore_previous *previous,
+                            struct snapstore_save_counts *counts)
+{
+  struct snap_write_stats stats = { 0 };
+  struct snap_write_options probe = *options;
+  const char *why = "no previous file";
+  bool bad = false;
+  int kept = -1;
+  uint64_t epoch = 0;
+
+  _Static_assert (STORE_REGION_SIZE == SNAP_REGION_SIZE, "a store region is a frame");
+  probe.virtual_size = store_size (store);
+  probe.page_size = store_page_size (store);
+  if (previous != NULL && previous->reader != NULL
+      && !snap_write_can_copy (previous->reader, &probe, &why))
+    snapstore_previous_close (previous);
+  int r = save_once (store, path, options, pages_done, previous, &stats, &bad,
+                     previous ? &kept : NULL, &epoch);
+  if (r == -1 && bad && previous != NULL) {
+    /* The previous file was damaged behind our back: never build on it. */
+    snapstore_previous_close (previous);
+    why = "the previous file failed a check";
+    r = save_once (store, path, options, pages_done, NULL, &stats, &bad, &kept, &epoch);
+  }
+  if (r == -1) {
+    if (kept != -1)
+      close (kept);     /* the new file is at PATH, but not durably: not a base */
+    return -1;
+  }
+  if (options->stats != NULL)
+    *options->stats = stats;
+  if (counts != NULL)
+    *counts = (struct snapstore_save_counts) {
+      .regions_copied = stats.frames_copied,
+      .regions_compressed = stats.frames - stats.frames_copied,
+      .full_why = stats.frames_copied == 0 && (previous == NULL || previous->reader == NULL)
+                  ? why : NULL,
+    };
+  if (previous != NULL) {
+    snapstore_previous_close (previous);
+    previous->reader = snap_reader_adopt_fd (kept);
+    previous->epoch = epoch;
+  }
+  return 0;
 }
 
 static void *
@@ -64,6 +189,13 @@ load_page_dest (void *opaque, uint64_t page_index)
 struct store *
 snapstore_load (const char *path, uint64_t min_size, unsigned threads,
                 uint64_t *file_virtual_size)
+{
+  return snapstore_load_keeping (path, min_size, threads, file_virtual_size, NULL);
+}
+
+struct store *
+snapstore_load_keeping (const char *path, uint64_t min_size, unsigned threads,
+                        uint64_t *file_virtual_size, struct snapstore_previous *previous)
 {
   struct snap_reader *reader;
   const struct snap_metadata *meta;
@@ -80,8 +212,13 @@ snapstore_load (const char *path, uint64_t min_size, unsigned threads,
     goto fail;
   if (snap_reader_load (reader, threads, load_page_dest, store) == -1)
     goto fail;
-  snap_reader_close (reader);
   store_clear_changed (store);
+  if (previous != NULL) {
+    previous->reader = reader;
+    previous->epoch = store_load_epoch (store);
+  }
+  else
+    snap_reader_close (reader);
   return store;
 
  fail:

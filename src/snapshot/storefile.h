@@ -26,6 +26,35 @@ int snapstore_save_progress (struct store *store, const char *path,
                              const struct snap_write_options *options,
                              _Atomic uint64_t *pages_done);
 
+/* The file a server wrote or loaded last, kept open (the descriptor is the
+ * file, whatever replaces its path later) for the next save to copy the
+ * frames of unchanged regions from. */
+struct snapstore_previous {
+  struct snap_reader *reader;   /* NULL: none */
+  uint64_t epoch;               /* the store's instant the file holds
+                                   (store_snapshot_epoch, store_load_epoch) */
+};
+void snapstore_previous_close (struct snapstore_previous *previous);
+
+struct snapstore_save_counts {
+  uint64_t regions_copied;      /* frames copied from the previous file */
+  uint64_t regions_compressed;  /* frames compressed from the store */
+  const char *full_why;         /* why no frame could be copied, or NULL */
+};
+
+/* snapstore_save_progress, incremental: the frames of regions unchanged
+ * since PREVIOUS (when its frames are the ones this save would make:
+ * snap_write_can_copy) are copied from it, the others compressed; the file
+ * is byte for byte what a full save would write.  On success *PREVIOUS
+ * becomes the new file.  A frame of the previous file that fails its
+ * checksum drops it and the save is made again, full; other failures keep
+ * it.  COUNTS (if not NULL) says what was done. */
+int snapstore_save_incremental (struct store *store, const char *path,
+                                const struct snap_write_options *options,
+                                _Atomic uint64_t *pages_done,
+                                struct snapstore_previous *previous,
+                                struct snapstore_save_counts *counts);
+
 /* Load the snapshot PATH into a new store of the snapshot's page size and
  * of max(its virtual size, MIN_SIZE) bytes, decompressing on THREADS
  * threads (0: online CPUs); *FILE_VIRTUAL_SIZE is set to the snapshot's
@@ -34,5 +63,9 @@ int snapstore_save_progress (struct store *store, const char *path,
  * is wrong and where). */
 struct store *snapstore_load (const char *path, uint64_t min_size, unsigned threads,
                               uint64_t *file_virtual_size);
+/* The same, keeping the file open in *PREVIOUS for incremental saves. */
+struct store *snapstore_load_keeping (const char *path, uint64_t min_size, unsigned threads,
+                                      uint64_t *file_virtual_size,
+                                      struct snapstore_previous *previous);
 
 #endif

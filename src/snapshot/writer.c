@@ -16,8 +16,10 @@
  * Writer.lock protects the counters, slot states, input_done and the
  * failure; slot contents are touched only by their owner.
  *
- * Frame boundaries are decided by the producer from the page sequence
- * alone, so the output does not depend on the thread count or timing.
+ * A frame holds the stored pages of one region (format 2.0, section 4):
+ * the producer cuts frames where the page index enters another region, so
+ * the output depends on the pages alone, not on the thread count or
+ * timing, and a region's frame does not depend on the other regions.
  *
  * The file's fixed parts (header, metadata, index, footer) are encoded by
  * skippable.c; this file writes the header, runs the pipeline, then has
@@ -42,9 +44,11 @@
 #include "snapshot/format.h"
 #include "snapshot/index.h"
 #include "snapshot/metadata.h"
+#include "snapshot/reader.h"
 #include "snapshot/replace.h"
 #include "snapshot/skippable.h"
 #include "snapshot/writer.h"
+#include "snapshot/writer-internal.h"
 
 enum slot_state { SLOT_FREE, SLOT_FILLED, SLOT_DONE };
 
@@ -57,6 +61,10 @@ struct slot {
   size_t out_cap;
   size_t out_len;
   uint64_t checksum;            /* XXH64 of out[0..out_len) */
+  uint64_t region;              /* the region whose pages it holds */
+  bool copy;                    /* out is frame copy_frame of the previous file */
+  size_t copy_frame;
+  uint64_t region_digest;       /* of records[0..nrecords) */
   struct snap_digest_record *records;
   size_t nrecords;
 };
@@ -65,8 +73,10 @@ struct writer {
   int fd;
   uint32_t page_size;
   uint64_t virtual_size;
-  size_t frame_pages;
+  size_t frame_pages;           /* pages per region: the most a frame holds */
   int level;
+  const struct snap_reader *previous;   /* where copied frames come from */
+  bool *previous_bad;
   unsigned nworkers;
   bool compress_at_nice_19;
 
@@ -91,6 +101,7 @@ struct writer {
 
   /* Owned by the producer. */
   uint64_t pages_read;
+  uint64_t frames_copied;
 };
 
 /* Record the first failure (the message is in this thread's md_error) and
@@ -105,9 +116,34 @@ writer_fail (struct writer *w)
 
 /* ---- workers ---- */
 
+/* A frame copied from the previous file: its bytes, checked against that
+ * file's checksum; its region digest from that file's index. */
+static int
+copy_slot (struct writer *w, struct slot *s)
+{
+  const struct snap_frame *f = &snap_reader_index (w->previous)->frames[s->copy_frame];
+
+  if (snap_reader_read_frame_bytes (w->previous, s->copy_frame, s->out) == -1) {
+    md_error_set ("copying from the previous snapshot: %s", md_error ());
+    if (w->previous_bad != NULL) {
+      pthread_mutex_lock (&w->lock);    /* workers may fail at once */
+      *w->previous_bad = true;
+      pthread_mutex_unlock (&w->lock);
+    }
+    return -1;
+  }
+  s->out_len = f->compressed_size;
+  s->checksum = f->checksum;
+  s->region = f->region;
+  s->region_digest = f->region_digest;
+  return 0;
+}
+
 static int
 compress_slot (struct writer *w, ZSTD_CCtx *cctx, struct slot *s)
 {
+  if (s->copy)
+    return copy_slot (w, s);
   s->nrecords = 0;
   for (size_t i = 0; i < s->npages; i++)
     s->nrecords += snap_digest_page (s->page_index[i], w->page_size,
@@ -123,6 +159,7 @@ compress_slot (struct writer *w, ZSTD_CCtx *cctx, struct slot *s)
   }
   s->out_len = r;
   s->checksum = snap_xxh64 (s->out, s->out_len, 0);
+  s->region_digest = snap_region_digest (s->records, s->nrecords);
   return 0;
 }
 
@@ -217,10 +254,12 @@ emit_slot (struct writer *w, struct slot *s)
 {
   if (snap_write_bytes (w->fd, s->out, s->out_len) == -1)
     return -1;
-  if (snap_index_add_frame (&w->index, w->file_offset, s->out_len, s->checksum,
-                            s->page_index, s->npages) == -1)
+  if (s->copy ? snap_index_copy_frame (&w->index, w->file_offset,
+                                       snap_reader_index (w->previous), s->copy_frame)
+              : snap_index_add_frame (&w->index, w->file_offset, s->out_len, s->checksum,
+                                      s->region_digest, s->page_index, s->npages))
     return -1;
-  snap_digest_add (&w->digest, s->records, s->nrecords);
+  snap_digest_add_region (&w->digest, s->region, s->region_digest);
   w->file_offset += s->out_len;
   start_writeback (w);
   return 0;
@@ -251,6 +290,7 @@ emitter_main (void *arg)
     pthread_mutex_lock (&w->lock);
     s->state = SLOT_FREE;
     s->npages = 0;
+    s->copy = false;
     w->next_write++;
     pthread_cond_signal (&w->slot_free);
     pthread_mutex_unlock (&w->lock);
@@ -319,33 +359,44 @@ writer_failed (struct writer *w)
   return failed;
 }
 
-/* Check what the callback returned before trusting it. */
-static int
-check_page (struct writer *w, uint64_t page_index, bool first, uint64_t previous,
-            const unsigned char *buf)
+/* The source said: frame K of the previous file comes next.  Publish the
+ * frame being filled, if any, then the copy; return the next slot to fill
+ * (NULL when another stage failed). */
+static struct slot *
+produce_copy (struct writer *w, struct slot *s, uint64_t k, bool *first, uint64_t *previous)
 {
-  uint64_t pages = snap_page_count (w->virtual_size, w->page_size);
-  uint32_t tail = (uint32_t) (w->virtual_size % w->page_size);
+  const struct snap_index *pidx = w->previous ? snap_reader_index (w->previous) : NULL;
 
-  if (!first && page_index <= previous) {
-    md_error_set ("writing a snapshot: the page source returned page %llu "
-                  "after page %llu (indexes must increase)",
-                  (unsigned long long) page_index, (unsigned long long) previous);
-    return -1;
+  if (pidx == NULL || k >= pidx->frame_count) {
+    md_error_set ("writing a snapshot: the page source asked to copy frame %llu "
+                  "of a previous file that has %zu", (unsigned long long) k,
+                  pidx ? pidx->frame_count : 0);
+    writer_fail (w);
+    return NULL;
   }
-  if (page_index >= pages) {
-    md_error_set ("writing a snapshot: the page source returned page %llu, "
-                  "beyond the disk's %llu pages", (unsigned long long) page_index,
-                  (unsigned long long) pages);
-    return -1;
+  const struct snap_frame *f = &pidx->frames[k];
+  const struct snap_run *last = &pidx->runs[f->first_run + f->run_count - 1];
+  if (!*first && pidx->runs[f->first_run].first_page <= *previous) {
+    md_error_set ("writing a snapshot: the page source asked to copy frame %llu "
+                  "(from page %llu) after page %llu", (unsigned long long) k,
+                  (unsigned long long) pidx->runs[f->first_run].first_page,
+                  (unsigned long long) *previous);
+    writer_fail (w);
+    return NULL;
   }
-  if (page_index == pages - 1 && tail != 0
-      && !snap_is_zero (buf + tail, w->page_size - tail)) {
-    md_error_set ("writing a snapshot: page %llu holds data past the end of "
-                  "the disk", (unsigned long long) page_index);
-    return -1;
+  if (s->npages > 0) {
+    publish_slot (w, s);
+    s = acquire_slot (w);
+    if (s == NULL)
+      return NULL;
   }
-  return 0;
+  s->copy = true;
+  s->copy_frame = (size_t) k;
+  publish_slot (w, s);
+  *first = false;
+  *previous = last->first_page + last->page_count - 1;
+  w->frames_copied++;
+  return acquire_slot (w);
 }
 
 /* Pull pages until the callback says the end, filling and publishing
@@ -364,6 +415,10 @@ produce (struct writer *w, snap_next_page_fn next_page, void *opaque)
     int r = next_page (opaque, &page_index, buf);
     if (r == 0)
       break;
+    if (r == SNAP_NEXT_COPY) {
+      s = produce_copy (w, s, page_index, &first, &previous);
+      continue;
+    }
     if (r != 1) {
       if (r != -1 || md_error ()[0] == '\0')
         md_error_set ("writing a snapshot: the page source failed");
@@ -371,7 +426,8 @@ produce (struct writer *w, snap_next_page_fn next_page, void *opaque)
       s = NULL;
       break;
     }
-    if (check_page (w, page_index, first, previous, buf) == -1) {
+    if (snap_writer_check_page (w->virtual_size, w->page_size, page_index, first,
+                                previous, buf) == -1) {
       writer_fail (w);
       s = NULL;
       break;
@@ -381,6 +437,17 @@ produce (struct writer *w, snap_next_page_fn next_page, void *opaque)
     w->pages_read++;
     if (snap_is_zero (buf, w->page_size))
       continue;
+    uint64_t region = page_index / w->frame_pages;
+    if (s->npages > 0 && region != s->region) {
+      /* The page begins the next frame: it was read past the end of this
+       * one (which has room: a full slot is published at once). */
+      publish_slot (w, s);
+      s = acquire_slot (w);
+      if (s == NULL)
+        break;
+      memcpy (s->pages, buf, w->page_size);
+    }
+    s->region = region;
     s->page_index[s->npages++] = page_index;
     if (s->npages == w->frame_pages) {
       publish_slot (w, s);
@@ -399,36 +466,8 @@ produce (struct writer *w, snap_next_page_fn next_page, void *opaque)
 
 /* ---- putting it together ---- */
 
-/* A frame holds whole pages: at least one of the largest. */
-_Static_assert (SNAP_FRAME_TARGET >= MD_MAX_PAGE_SIZE, "a frame must hold a page");
-
-static int
-check_options (const struct snap_write_options *o, int *level)
-{
-  if (o->virtual_size > SNAP_MAX_VIRTUAL_SIZE) {
-    md_error_set ("writing a snapshot: virtual size %llu is larger than 2^63-1",
-                  (unsigned long long) o->virtual_size);
-    return -1;
-  }
-  if (!md_page_size_valid (o->page_size)) {
-    md_error_set ("writing a snapshot: page size %u is not a power of two "
-                  "from 4096 to 1048576", o->page_size);
-    return -1;
-  }
-  *level = o->level == 0 ? ZSTD_CLEVEL_DEFAULT : o->level;
-  if (*level < ZSTD_minCLevel () || *level > ZSTD_maxCLevel ()) {
-    md_error_set ("writing a snapshot: compression level %d is outside "
-                  "zstd's range %d .. %d", o->level, ZSTD_minCLevel (),
-                  ZSTD_maxCLevel ());
-    return -1;
-  }
-  if (o->creator != NULL && strlen (o->creator) > SNAP_MAX_CREATOR_SIZE) {
-    md_error_set ("writing a snapshot: the creator name is longer than %u bytes",
-                  SNAP_MAX_CREATOR_SIZE);
-    return -1;
-  }
-  return 0;
-}
+/* A region holds whole pages: at least one of the largest. */
+_Static_assert (SNAP_REGION_SIZE >= MD_MAX_PAGE_SIZE, "a region must hold a page");
 
 static void
 writer_free (struct writer *w)
@@ -492,17 +531,24 @@ snap_write_fd (int fd, const struct snap_write_options *options,
 {
   struct writer w = { .fd = fd };
   struct snap_metadata meta = { 0 };
+  const char *why;
   int level, r = -1;
 
-  if (check_options (options, &level) == -1)
+  if (snap_writer_check_options (options, &level) == -1)
     return -1;
   if (snap_meta_creation_time (&meta.creation_time) == -1)
     return -1;
 
   w.page_size = options->page_size;
   w.virtual_size = options->virtual_size;
-  w.frame_pages = SNAP_FRAME_TARGET / options->page_size;   /* >= 1: see above */
+  w.frame_pages = SNAP_REGION_SIZE / options->page_size;   /* >= 1: see above */
   w.level = level;
+  w.previous = options->previous;
+  w.previous_bad = options->previous_bad;
+  if (w.previous != NULL && !snap_write_can_copy (w.previous, options, &why)) {
+    md_error_set ("writing a snapshot: cannot copy frames from the previous file: %s", why);
+    return -1;
+  }
   w.compress_at_nice_19 = options->compress_at_nice_19;
   w.nworkers = snap_resolve_threads (options->threads);
   w.nslots = w.nworkers + 2;
@@ -510,8 +556,8 @@ snap_write_fd (int fd, const struct snap_write_options *options,
   pthread_cond_init (&w.work_ready, NULL);
   pthread_cond_init (&w.frame_done, NULL);
   pthread_cond_init (&w.slot_free, NULL);
-  snap_index_init (&w.index);
-  snap_digest_init (&w.digest);
+  snap_index_init_regions (&w.index, SNAP_REGION_SIZE, options->page_size);
+  snap_digest_init_composed (&w.digest, SNAP_REGION_SIZE);
   w.slots = calloc (w.nslots, sizeof *w.slots);
   if (w.slots == NULL) {
     md_error_set ("writing a snapshot: out of memory");
@@ -525,6 +571,8 @@ snap_write_fd (int fd, const struct snap_write_options *options,
   meta.version_minor = SNAP_VERSION_MINOR;
   meta.virtual_size = options->virtual_size;
   meta.page_size = options->page_size;
+  meta.region_size = SNAP_REGION_SIZE;
+  meta.zstd_version = ZSTD_versionNumber ();
   meta.allocated_size = w.index.page_count * options->page_size;
   meta.compression_level = level;
   snprintf (meta.creator, sizeof meta.creator, "%s",
@@ -540,28 +588,11 @@ snap_write_fd (int fd, const struct snap_write_options *options,
       .allocated_bytes = meta.allocated_size,
       .file_bytes = w.file_offset,
       .frames = w.index.frame_count,
+      .frames_copied = w.frames_copied,
       .content_digest = meta.content_digest,
     };
   r = 0;
 out:
   writer_free (&w);
-  return r;
-}
-
-int
-snap_write_file (const char *path, const struct snap_write_options *options,
-                 snap_next_page_fn next_page, void *opaque)
-{
-  struct snap_tmpfile tmp;
-  int r = -1;
-
-  if (snap_tmpfile_create (&tmp, path) == -1)
-    tmp.state = SNAP_REPLACE_UNTOUCHED;
-  else if (snap_write_fd (tmp.fd, options, next_page, opaque) == -1)
-    snap_tmpfile_abort (&tmp);  /* keeps md_error: it sets none */
-  else
-    r = snap_tmpfile_commit (&tmp);
-  if (options->replaced != NULL)
-    *options->replaced = tmp.state;
   return r;
 }

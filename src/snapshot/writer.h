@@ -24,12 +24,21 @@
 
 typedef int (*snap_next_page_fn) (void *opaque, uint64_t *page_index, void *buf);
 
+/* What the page source may return instead of 1 (a page): "frame
+ * *PAGE_INDEX of options->previous comes next", to be copied as it is (a
+ * region that did not change since that file).  The writer reads it and
+ * checks its checksum on a compression thread; a mismatch fails the save. */
+#define SNAP_NEXT_COPY 2
+
+struct snap_reader;
+
 struct snap_write_stats {
   uint64_t pages_read;          /* pages the callback returned */
   uint64_t pages_written;       /* non-zero pages stored */
   uint64_t allocated_bytes;     /* pages_written * page_size */
   uint64_t file_bytes;          /* size of the snapshot file */
   uint64_t frames;
+  uint64_t frames_copied;       /* of which copied from options->previous */
   uint64_t content_digest;
 };
 
@@ -43,10 +52,26 @@ struct snap_write_options {
                                    the lowest CPU priority, so that a
                                    server's clients come first; the caller's
                                    thread keeps its own */
+  const struct snap_reader *previous; /* where SNAP_NEXT_COPY frames come from:
+                                         a 2.0 file of the same page size,
+                                         virtual size, level and zstd version
+                                         (snap_write_can_copy) */
+  bool *previous_bad;           /* optional: set when a frame of previous
+                                   failed its check (the save fails) */
+  int *kept_fd;                 /* optional: snap_write_file sets it to a
+                                   read-only descriptor of the new file
+                                   (the caller's to close) on success */
   struct snap_write_stats *stats; /* optional: filled in on success */
   enum snap_replace_state *replaced; /* optional: snap_write_file sets it to
                                         what PATH is after the call */
 };
+
+/* Whether PREVIOUS's frames are the ones this writer makes with OPTIONS
+ * (docs/snapshot-format.md section 4): format 2, this writer's region
+ * size, and the same page size, virtual size, level and zstd version.
+ * When not, *WHY says what differs. */
+bool snap_write_can_copy (const struct snap_reader *previous,
+                          const struct snap_write_options *options, const char **why);
 
 /* Write a snapshot to PATH atomically: a temporary file in the same folder
  * (mode 0600 for a new file), fsync'd and renamed over PATH, then the

@@ -29,14 +29,6 @@ struct cow_record {
   uint8_t *blocks[];            /* page_size / COW_BLOCK_SIZE entries */
 };
 
-/* A running snapshot: its epoch and where its walk is. */
-struct store_snapshot {
-  struct store *store;
-  uint64_t epoch;
-  uint64_t next_index;
-  bool had_changes;
-};
-
 /* ---- copy-on-write records ------------------------------------------- */
 
 static unsigned
@@ -258,9 +250,17 @@ store_snapshot_begin (struct store *store)
 int
 store_snapshot_next (struct store_snapshot *snap, uint64_t *page_index, void *buf)
 {
-  struct store *store = snap->store;
+  return store_snapshot_next_before (snap, UINT64_MAX, page_index, buf);
+}
 
-  while (snap->next_index < store->npages) {
+int
+store_snapshot_next_before (struct store_snapshot *snap, uint64_t limit,
+                            uint64_t *page_index, void *buf)
+{
+  struct store *store = snap->store;
+  const uint64_t end = limit < store->npages ? limit : store->npages;
+
+  while (snap->next_index < end) {
     uint64_t index = snap->next_index;
     uint64_t hole_pages;
     struct leaf *leaf = store_leaf_find (store, index, false, &hole_pages);

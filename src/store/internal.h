@@ -8,6 +8,7 @@
  *                                          cow[4096]   ──► struct cow_record or NULL
  *                                          written_epoch[4096]
  *                                          lock[4096]
+ *                                          regions[]   (stamps of the 4 MiB regions it covers)
  *
  *   struct cow_record (only while a snapshot runs, only for pages it has
  *   not visited yet and that changed since its instant)
@@ -31,7 +32,10 @@
  *     consistent atomics, written only by the one running snapshot;
  *   - inflight[].count[]: atomics, one cache line per shard;
  *   - snapshot_running: snapshot_lock, a mutex taken only when a snapshot
- *     begins or ends.
+ *     begins or ends;
+ *   - regions[r].epoch, .epoch_at_snap: atomics, written by a modifying
+ *     request only the first time in its epoch that it changes region r
+ *     (regions.c has the protocol).
  */
 #ifndef MEMDISK_STORE_INTERNAL_H
 #define MEMDISK_STORE_INTERNAL_H
@@ -60,6 +64,17 @@
 /* What a running snapshot keeps of one page (cow.c). */
 struct cow_record;
 
+/* Change tracking per region of STORE_REGION_SIZE bytes (regions.c).
+ * EPOCH: the epoch of the latest change to the region; EPOCH_AT_SNAP: the
+ * value EPOCH had before the first change of the current epoch, which is
+ * the value at the instant of a snapshot that began that epoch.  Written
+ * only when a request of a new epoch first changes the region, so no
+ * cache line is written by every request. */
+struct region_stamp {
+  _Atomic uint64_t epoch;
+  _Atomic uint64_t epoch_at_snap;
+};
+
 /* A leaf: 4096 page slots.  Fields marked "lock[i]" are read and written
  * only while holding lock[i] (data[] is also read without it by extents
  * and by the zero path's hole test, hence atomic). */
@@ -68,6 +83,7 @@ struct leaf {
   struct cow_record *cow[FANOUT];      /* lock[i]: what the running snapshot keeps of the page */
   uint64_t written_epoch[FANOUT];      /* lock[i]: epoch of the last change to this slot */
   _Atomic uint32_t lock[FANOUT];       /* reader/writer spinlock of this slot */
+  struct region_stamp regions[];       /* store->regions_per_leaf stamps */
 };
 
 struct inner {
@@ -90,6 +106,8 @@ struct store {
   uint32_t page_size;
   unsigned page_shift;
   unsigned inner_levels;               /* inner levels above the leaves */
+  unsigned region_shift;               /* log2 of the pages per region */
+  size_t leaf_size;                    /* with its region stamps */
   _Atomic (void *) root;
 
   _Atomic uint64_t allocated_pages;
@@ -105,6 +123,14 @@ struct store {
   bool snapshot_running;
 
   struct inflight_shard inflight[INFLIGHT_SHARDS];
+};
+
+/* A running snapshot: its epoch and where its walk is (cow.c, regions.c). */
+struct store_snapshot {
+  struct store *store;
+  uint64_t epoch;
+  uint64_t next_index;
+  bool had_changes;
 };
 
 /* ---- slot locks ------------------------------------------------------ */
@@ -183,6 +209,27 @@ page_write_unlock (_Atomic uint32_t *lock)
  * CREATE, NULL means out of memory. */
 struct leaf *store_leaf_find (struct store *store, uint64_t page_index, bool create,
                               uint64_t *hole_pages);
+
+/* ---- region stamps (regions.c) ---------------------------------------- */
+
+/* Before a request of EPOCH changes page PAGE_INDEX of LEAF: stamp its
+ * region.  One relaxed load when the region was changed in this epoch
+ * already; else the previous stamp is kept in epoch_at_snap, then the
+ * epoch published (release, for store_snapshot_region_unchanged).  Racing
+ * requests of one epoch store the same values: requests of two epochs
+ * never run at once (epoch_enter waits for the old one to drain). */
+static inline void
+region_stamp (const struct store *store, struct leaf *leaf, uint64_t page_index,
+              uint64_t epoch)
+{
+  struct region_stamp *st = &leaf->regions[(page_index & SLOT_MASK) >> store->region_shift];
+  uint64_t previous = atomic_load_explicit (&st->epoch, memory_order_relaxed);
+
+  if (previous == epoch)
+    return;
+  atomic_store_explicit (&st->epoch_at_snap, previous, memory_order_relaxed);
+  atomic_store_explicit (&st->epoch, epoch, memory_order_release);
+}
 
 /* ---- epochs (cow.c) -------------------------------------------------- */
 

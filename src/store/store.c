@@ -53,7 +53,7 @@ store_leaf_find (struct store *store, uint64_t page_index, bool create,
           *hole_pages = span - (page_index & (span - 1));
         return NULL;
       }
-      node = node_install (slot, level == 0 ? sizeof (struct leaf)
+      node = node_install (slot, level == 0 ? store->leaf_size
                                             : sizeof (struct inner));
       if (node == NULL)
         return NULL;
@@ -121,6 +121,13 @@ store_create (uint64_t size, uint32_t page_size)
   store->inner_levels = index_bits > LEVEL_BITS
                         ? (index_bits - 1) / LEVEL_BITS : 0;
 
+  /* A region is whole pages, within one leaf (a leaf spans 4096 pages of
+   * at least 4 KiB: 16 MiB or more). */
+  store->region_shift = (unsigned) __builtin_ctz (STORE_REGION_SIZE) - store->page_shift;
+  store->leaf_size = sizeof (struct leaf)
+                     + (FANOUT >> store->region_shift) * sizeof (struct region_stamp);
+  /* Epochs start at 1: a region stamp of 0 means "not changed since the
+   * store was made (or loaded)". */
   atomic_init (&store->epoch, 1);
   atomic_init (&store->snap_cursor, UINT64_MAX);
   pthread_mutex_init (&store->snapshot_lock, NULL);
@@ -267,6 +274,7 @@ page_change (struct store *store, uint64_t epoch, uint64_t page_index,
   if (src == NULL && atomic_load_explicit (&leaf->data[slot], memory_order_acquire) == NULL)
     return 0;
 
+  region_stamp (store, leaf, page_index, epoch);
   page_write_lock (&leaf->lock[slot]);
   page = atomic_load_explicit (&leaf->data[slot], memory_order_relaxed);
   cow = cow_for_change (store, leaf, slot, page_index, epoch, page, &failed);

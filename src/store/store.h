@@ -94,6 +94,35 @@ bool store_snapshot_had_changes (const struct store_snapshot *snap);
  * pages they replaced or freed. */
 uint64_t store_snapshot_preserved_bytes (const struct store_snapshot *snap);
 
+/* Change tracking by region: region R is the STORE_REGION_SIZE bytes from
+ * R * STORE_REGION_SIZE (whole pages of any page size), the unit of a
+ * snapshot file's data frames.  Exact: a region counts as unchanged only
+ * if no write, zero or trim touched it (regions.c).
+ *
+ * An epoch names an instant: store_snapshot_epoch, the instant of a
+ * snapshot (the file it writes holds exactly what was changed before it);
+ * store_load_epoch, called after loading and before any client I/O, the
+ * instant the loaded file stands for. */
+#define STORE_REGION_SIZE (4u * 1024u * 1024u)
+uint64_t store_region_count (const struct store *store);
+uint64_t store_snapshot_epoch (const struct store_snapshot *snap);
+uint64_t store_load_epoch (const struct store *store);
+/* Whether region R was, at SNAP's instant, as it was at the instant of
+ * epoch SINCE (an earlier instant): no change to it in between. */
+bool store_snapshot_region_unchanged (const struct store_snapshot *snap, uint64_t region,
+                                      uint64_t since);
+/* Where SNAP's walk is: the pages below it are visited (or passed over). */
+uint64_t store_snapshot_position (const struct store_snapshot *snap);
+/* store_snapshot_next, but returning 0 rather than a page at or past
+ * LIMIT (the walk then stands at LIMIT or below the next page). */
+int store_snapshot_next_before (struct store_snapshot *snap, uint64_t limit,
+                                uint64_t *page_index, void *buf);
+/* Move SNAP's walk past region R, where it must stand (at or past R's
+ * first page, before its end), without copying its pages: the caller has
+ * them elsewhere.  Copy-on-write stops there, and what was kept for it is
+ * freed. */
+void store_snapshot_skip_region (struct store_snapshot *snap, uint64_t region);
+
 /* Loading: the page PAGE_INDEX, allocated (zero-filled) if absent, for the
  * caller to fill in place.  Only while no client I/O or snapshot runs;
  * safe to call from several loader threads on distinct pages.  Returns

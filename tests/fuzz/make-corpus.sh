@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Regenerate the seed corpus: small valid snapshots covering the format's
 # shapes (empty, one page, many runs, several frames, every page size
-# extreme, a partial last page).  Deterministic: SOURCE_DATE_EPOCH is fixed.
+# extreme, a partial last page, regions far apart).  Deterministic:
+# SOURCE_DATE_EPOCH is fixed.  The v1.0-*.snap seeds, format 1.0 files
+# made by the writer before format 2.0, are kept as they are (the reader
+# still reads 1.0); control-bytes-creator.snap is 1.0 too (made by
+# persist_snapfile.py).
 #
 #   tests/fuzz/make-corpus.sh BUILD_DIR
 set -euo pipefail
@@ -16,7 +20,7 @@ seed() {  # NAME PAGE_SIZE: convert $tmp/raw into corpus/NAME.snap
   "$tool" convert --page-size="$2" -l 1 -T 1 "$tmp/raw" "$here/corpus/$1.snap"
 }
 
-rm -f "$here"/corpus/*.snap
+find "$here/corpus" -name '*.snap' ! -name 'v1.0-*' -delete
 : >"$tmp/raw"; seed empty 32K
 truncate -s 1G "$tmp/raw"; seed empty-1g 32K
 printf 'memdisk' | dd of="$tmp/raw" bs=1 seek=163840 conv=notrunc status=none; seed one-page 32K
@@ -30,6 +34,12 @@ seed many-runs 4K
 # Three frames of 4 MiB: constant bytes compress to almost nothing.
 head -c 9M /dev/zero | tr '\0' 'x' >"$tmp/raw"; seed three-frames 1M
 head -c 5M /dev/zero | tr '\0' 'y' >"$tmp/raw"; seed two-frames-4k 4K
+# Regions 0, 3 and 9 of 4 MiB hold data, the others none (no frame).
+rm "$tmp/raw"; truncate -s 40M "$tmp/raw"
+for off in 4096 12582912 12587008 37748736; do
+  printf 'region%d' "$off" | dd of="$tmp/raw" bs=1 seek="$off" conv=notrunc status=none
+done
+seed sparse-regions 32K
 # Terminal controls in the creator string (ESC, the C1 CSI, a lone 0x9b).
 /usr/bin/python3 "$here/../integration/persist_snapfile.py" bomb \
   "$here/corpus/control-bytes-creator.snap" /dev/null 0 $'cr\e[31meator\xc2\x9b2J\x9b\a'

@@ -63,9 +63,14 @@ echo "--- save" >>"$MD_TMP/trace.faults"
 save trace
 nbdkit_stop trace
 expect_disk_saved "a save under the shim, with no fault"
-# The writer lock file (.disk.zst.lock) is no step of a save.
+# The writer lock file (.disk.zst.lock) is no step of a save, nor is a
+# close of a read-only descriptor of the snapshot the server keeps for
+# incremental saves to copy from: the file it replaced ("disk.zst
+# (deleted)", closed after the rename) or the new one (closed at exit).
+# Closing those loses nothing.
 mapfile -t steps < <(sed -n '/^--- save$/,$ s/^faultinject: \([a-z]*\) #\([0-9]*\) \(.*\)$/\1:\2 \3/p' \
-                     "$MD_TMP/trace.faults" | grep -v '\.lock\( (deleted)\)\?$')
+                     "$MD_TMP/trace.faults" | grep -v '\.lock\( (deleted)\)\?$' |
+                     grep -v "^close:[0-9]* ${snap//./\\.}\( (deleted)\)\?$")
 ((${#steps[@]} >= 8)) || fail "the traced save made only ${#steps[@]} file calls: ${steps[*]} (trace: $(cat "$MD_TMP/trace.faults"))"
 printf 'steps of a save: %s\n' "${steps[*]%% *}"
 

@@ -22,4 +22,23 @@ pit check --snapshot-times --log "$MD_TMP/log.json" --image "$MD_TMP/restored.im
 if pit check --log "$MD_TMP/log.json" --image "$MD_TMP/naive.img"; then
   fail "the checker accepted a naive live copy: it cannot tell a torn snapshot"
 fi
-echo "ok: snapshot is point-in-time; naive live copy rejected"
+nbdkit_stop restored
+
+# Again during an incremental save: the server loads that snapshot (the
+# previous file of its first save); the clients write the first 8 MiB
+# (regions 0 and 1 change: compressed), the last 8 MiB stay as loaded
+# (regions 2 and 3: their frames copied).
+nbdkit_stop disk       # its exit save holds the writes after the SIGUSR1
+"$MEMDISK_TOOL" convert -O raw "$snap" "$MD_TMP/loaded.img" || fail "convert of $snap failed"
+memdisk_start disk2 -v snapshot="$snap"
+pit record --uri "$(nbdkit_uri disk2)" --pid "$(nbdkit_pid disk2)" --blocks 2048 --seed 2 \
+    --snapshot "$snap" --log "$MD_TMP/log2.json" --naive "$MD_TMP/naive2.img"
+grep -qE "debug: saved $snap \(SIGUSR1\) in .*, 2 regions copied, 2 compressed$" "$(nbdkit_log disk2)" ||
+  fail "the save after the load was not incremental: $(grep 'saved' "$(nbdkit_log disk2)")"
+memdisk_start restored2 snapshot="$snap" snapshot-readonly=true
+nbdcopy "$(nbdkit_uri restored2)" "$MD_TMP/restored2.img"
+pit check --snapshot-times --log "$MD_TMP/log2.json" --image "$MD_TMP/restored2.img" ||
+  fail "the incremental save on SIGUSR1 is not one instant of the disk"
+cmp -i $((8 << 20)) -- "$MD_TMP/loaded.img" "$MD_TMP/restored2.img" ||
+  fail "the copied regions do not hold what the previous file held"
+echo "ok: snapshot is point-in-time; naive live copy rejected; so is an incremental one"

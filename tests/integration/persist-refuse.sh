@@ -75,8 +75,8 @@ expect_refused "$MD_TMP/damaged/folder.zst" "is a directory, not a snapshot"
 
 # --- versions ---
 cp -- "$good" "$MD_TMP/damaged/major2.zst"
-snapfile set-version "$MD_TMP/damaged/major2.zst" 2 0
-expect_refused "$MD_TMP/damaged/major2.zst" "version 2.0" "newer"
+snapfile set-version "$MD_TMP/damaged/major2.zst" 3 0
+expect_refused "$MD_TMP/damaged/major2.zst" "version 3.0" "newer"
 
 cp -- "$good" "$MD_TMP/damaged/delta.zst"
 snapfile set-features "$MD_TMP/damaged/delta.zst" 1
@@ -84,9 +84,9 @@ expect_refused "$MD_TMP/damaged/delta.zst" "features"
 
 # A newer minor version only adds what this version may ignore.
 cp -- "$good" "$MD_TMP/minor.zst"
-snapfile set-version "$MD_TMP/minor.zst" 1 9
+snapfile set-version "$MD_TMP/minor.zst" 2 9
 persist_snapshot_image "$MD_TMP/minor.zst" "$MD_TMP/readback.img"
-cmp -- "$MD_TMP/good.img" "$MD_TMP/readback.img" || fail "a 1.9 snapshot did not load as its 1.0 twin"
+cmp -- "$MD_TMP/good.img" "$MD_TMP/readback.img" || fail "a 2.9 snapshot did not load as its 2.0 twin"
 
 # --- a folder that does not exist ---
 persist_expect_refusal "$size" snapshot="$MD_TMP/missing/disk.zst" -- \

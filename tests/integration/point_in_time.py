@@ -53,6 +53,8 @@ def record(args):
 
     size = connect().get_size()
     nblocks = size // BLOCK
+    if args.blocks:
+        nblocks = min(nblocks, args.blocks)
     clients = args.clients
     log = {c: [] for c in range(clients)}  # client -> [(seq, block, issue, ack, digest)]
 
@@ -97,11 +99,18 @@ def record(args):
         for block in range(nblocks):
             f.write(reader.pread(BLOCK, block * BLOCK))
 
-    # The snapshot.
+    # The snapshot: a new file at the path (a save renames a new inode
+    # over the old file, if there is one).
+    def inode():
+        try:
+            return os.stat(args.snapshot).st_ino
+        except FileNotFoundError:
+            return None
+    old_inode = inode()
     t_signal = time.monotonic_ns()
     os.kill(args.pid, signal.SIGUSR1)
     deadline = time.monotonic() + 60
-    while not os.path.exists(args.snapshot):
+    while inode() in (None, old_inode):
         if time.monotonic() > deadline:
             sys.exit("FAIL: the snapshot file did not appear within 60 s of SIGUSR1")
         time.sleep(0.005)
@@ -192,6 +201,8 @@ def main():
     r.add_argument("--naive", required=True)
     r.add_argument("--clients", type=int, default=4)
     r.add_argument("--seed", type=int, default=1)
+    r.add_argument("--blocks", type=int, default=0,
+                   help="write only the first BLOCKS 4 KiB blocks (default: all)")
     c = sub.add_parser("check")
     c.add_argument("--log", required=True)
     c.add_argument("--image", required=True)

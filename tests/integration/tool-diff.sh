@@ -145,6 +145,34 @@ run_tool 1 "$tool" diff --json fixture.snap run.snap
 [[ $(json_get out 'j["extents"]') == '[{"start": 2097152, "length": 4096}, {"start": 7340032, "length": 4096}]' ]] ||
   fail "diff of the fixture and the run: $(cat out)"
 
+# Across format versions: a 1.0 file (tests/unit/golden/v1.0-*, as the
+# writer before format 2.0 made them) and the 2.0 file of the same disk
+# are the same disk, with the same (2.0-form) digest whichever comes first,
+# though their metadata's digests differ in form; and a 1.0 file differs
+# from another disk's 2.0 file.
+golden=$MEMDISK_SOURCE_DIR/tests/unit/golden
+cp "$golden/v1.0-mixed-4k.snap" old.snap
+cp "$golden/mixed-4k.snap" new.snap
+run_tool 0 "$tool" info --json old.snap
+old_digest=$(json_get out 'j["digest"]')
+[[ $(json_get out 'j["format-version"]') == 1.0 ]] || fail "old.snap is not 1.0: $(cat out)"
+run_tool 0 "$tool" info --json new.snap
+new_digest=$(json_get out 'j["digest"]')
+[[ $old_digest != "$new_digest" ]] || fail "1.0 and 2.0 digests should differ in form"
+run_tool 0 "$tool" diff old.snap new.snap
+out_has "old.snap and new.snap are the same disk: 9.0 MiB, content digest $new_digest"
+run_tool 0 "$tool" diff new.snap old.snap
+out_has "new.snap and old.snap are the same disk: 9.0 MiB, content digest $new_digest"
+# convert turns a 1.0 file into 2.0, the same disk.
+run_tool 0 "$tool" convert -O snapshot old.snap converted.snap
+run_tool 0 "$tool" info --json converted.snap
+[[ $(json_get out 'j["format-version"]') == 2.0 && $(json_get out 'j["digest"]') == "$new_digest" ]] ||
+  fail "convert of a 1.0 file: $(cat out)"
+run_tool 0 "$tool" verify old.snap
+run_tool 0 "$tool" diff old.snap converted.snap
+cp "$golden/mixed-32k.snap" other.snap
+run_tool 1 "$tool" diff -q old.snap other.snap
+
 # Trouble is 2, and names the file.
 run_tool 2 "$tool" diff a.snap missing.snap
 err_has "missing.snap: cannot open: No such file or directory"

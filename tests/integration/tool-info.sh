@@ -16,9 +16,10 @@ run_tool 0 "$tool" create --size 1G empty.snap
 run_tool 0 "$tool" info empty.snap
 cat >want <<END
 file: empty.snap
-format: memdisk snapshot 1.0
+format: memdisk snapshot 2.0
 virtual size: 1 GiB (1073741824 bytes)
 page size: 32 KiB (32768 bytes)
+region size: 4 MiB (4194304 bytes)
 allocated size: 0 bytes
 file size: $(stat -c %s empty.snap) bytes
 compression ratio: 0.00
@@ -31,8 +32,8 @@ END
 diff -u want out || fail "info on an empty disk: unexpected output"
 
 # 64 MiB + 1000 bytes: one byte in page 5; 5 MiB of random bytes at 8 MiB
-# (160 pages, more than one 4 MiB frame holds); 4 bytes at the very end,
-# in the partial last page.
+# (160 pages, in regions 2 and 3 of 4 MiB); 4 bytes at the very end, in
+# the partial last page: 4 regions with data, 4 frames.
 size=$(( (64 << 20) + 1000 ))
 truncate -s $size disk.img
 printf '\001' | dd of=disk.img bs=1 seek=163840 conv=notrunc status=none
@@ -49,13 +50,14 @@ ratio=$(/usr/bin/python3 -c "print('%.2f' % ($pages * 32768 / $file_size))")
 digest=$(json_get expect.json 'j["digest"]')
 cat >want <<END
 file: disk.snap
-format: memdisk snapshot 1.0
+format: memdisk snapshot 2.0
 virtual size: 64.0 MiB ($size bytes)
 page size: 32 KiB (32768 bytes)
+region size: 4 MiB (4194304 bytes)
 allocated size: 5.1 MiB ($(( pages * 32768 )) bytes)
 file size: $(/usr/bin/python3 -c "print('%.1f MiB' % ($file_size / 1048576))") ($file_size bytes)
 compression ratio: $ratio
-frames: 2
+frames: 4
 compression level: 5
 creator: $version
 created: 2023-11-14T22:13:20Z (1700000000)
@@ -74,8 +76,9 @@ check 'j["virtual-size"] == e["virtual-size"] == '$size
 check 'j["allocated-size"] == e["allocated-size"]'
 check 'j["page-size"] == 32768'
 check 'j["file-size"] == '$file_size
-check 'j["frames"] == 2'
-check 'j["format-version"] == "1.0"'
+check 'j["frames"] == 4'
+check 'j["format-version"] == "2.0"'
+check 'j["region-size"] == 4194304'
 check 'j["compression-level"] == 5'
 check 'j["created"] == "2023-11-14T22:13:20Z" and j["creation-time"] == 1700000000'
 check 'j["digest"] == e["digest"]'
@@ -107,7 +110,7 @@ run_tool 0 "$tool" info --json "$name"
 
 # info reads no data frame: damage one and info still works, verify does not.
 cp disk.snap damaged.snap
-printf 'XXXX' | dd of=damaged.snap bs=1 seek=1000 conv=notrunc status=none
+printf 'XXXX' | dd of=damaged.snap bs=1 seek=40 conv=notrunc status=none
 run_tool 0 "$tool" info damaged.snap
 run_tool 1 "$tool" verify damaged.snap
 err_has "damaged.snap: frame 0 at byte 32: checksum mismatch"

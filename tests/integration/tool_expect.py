@@ -6,7 +6,9 @@ with the Python standard library alone, independently of the C code.
 
 prints a JSON object: "virtual-size", "allocated-size" (bytes of pages
 holding a non-zero byte), "pages" (how many), "digest" (the content digest
-of docs/snapshot-format.md section 7, as 16 hex digits) and "map" (the
+of docs/snapshot-format.md section 7 in format 2.0's composed form, with
+regions of 4 MiB, as 16 hex digits), "digest-1.0" (the flat form of format
+1.0) and "map" (the
 extents as `memdisk-tool map --json` lists them: data where a page holds a
 non-zero byte, adjacent pages merged, holes between, clipped to the size).
 """
@@ -19,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from persist_snapfile import xxh64  # noqa: E402  (XXH64 from the spec)
 
 BLOCK = 4096
+REGION_BLOCKS = (4 << 20) // BLOCK
 
 
 def main():
@@ -27,6 +30,7 @@ def main():
     zero_page = bytes(page_size)
     data_pages = []
     records = bytearray()
+    regions = {}  # region -> its records
     with open(path, "rb") as f:
         page = 0
         while page * page_size < size:
@@ -37,7 +41,10 @@ def main():
                     block = buf[b * BLOCK:(b + 1) * BLOCK]
                     if block.count(0) != BLOCK:
                         index = (page * page_size) // BLOCK + b
-                        records += struct.pack("<QQ", index, xxh64(block))
+                        record = struct.pack("<QQ", index, xxh64(block))
+                        records += record
+                        region = index // REGION_BLOCKS
+                        regions[region] = regions.get(region, b"") + record
             page += 1
 
     extents, pos, i = [], 0, 0
@@ -58,7 +65,9 @@ def main():
         "virtual-size": size,
         "allocated-size": len(data_pages) * page_size,
         "pages": len(data_pages),
-        "digest": "%016x" % xxh64(bytes(records)),
+        "digest": "%016x" % xxh64(b"".join(
+            struct.pack("<QQ", r, xxh64(regions[r])) for r in sorted(regions))),
+        "digest-1.0": "%016x" % xxh64(bytes(records)),
         "map": extents,
     }, sys.stdout)
     print()

@@ -1,7 +1,7 @@
 /* Unit tests of snapshot/digest (docs/snapshot-format.md section 7): one
  * record per non-zero 4 KiB block, numbered by byte offset; the digest of
  * nothing is XXH64(""); the digest of a disk does not depend on its page
- * size, nor on how records are fed in. */
+ * size, nor on how records are fed in; the composed form of format 2.0. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,8 +31,11 @@ make_disk (void)
   return d;
 }
 
+/* The digest of DISK in pages of PAGE_SIZE, records fed BATCH at a time:
+ * flat (REGION_SIZE 0, format 1.0) or composed by regions of REGION_SIZE. */
 static uint64_t
-digest_with_pages (const unsigned char *disk, uint32_t page_size, size_t batch)
+digest_in_form (const unsigned char *disk, uint32_t page_size, size_t batch,
+                uint32_t region_size)
 {
   struct snap_digest dg;
   struct snap_digest_record *rec = malloc (DISK / 4096 * sizeof *rec);
@@ -42,11 +45,20 @@ digest_with_pages (const unsigned char *disk, uint32_t page_size, size_t batch)
   for (uint64_t p = 0; p < DISK / page_size; p++)
     n += snap_digest_page (p, page_size, disk + p * page_size, rec + n);
   assert_int_equal (n, 6);
-  snap_digest_init (&dg);
+  if (region_size == 0)
+    snap_digest_init (&dg);
+  else
+    snap_digest_init_composed (&dg, region_size);
   for (size_t i = 0; i < n; i += batch)
     snap_digest_add (&dg, rec + i, n - i < batch ? n - i : batch);
   free (rec);
   return snap_digest_final (&dg);
+}
+
+static uint64_t
+digest_with_pages (const unsigned char *disk, uint32_t page_size, size_t batch)
+{
+  return digest_in_form (disk, page_size, batch, 0);
 }
 
 static void
@@ -96,12 +108,74 @@ test_digest (void **state)
   free (disk);
 }
 
+/* Format 2.0: XXH64 of (region, region digest) pairs, a region digest
+ * being XXH64 of its records; the same whatever the page size or batching;
+ * a region's digest can stand for its records (snap_digest_add_region).
+ * Regions of 64 KiB here (16 blocks), so that the small disk has several:
+ * blocks 0, 3, 8, 9 in region 0, 40 in region 2, 63 in region 3. */
+static void
+test_composed (void **state)
+{
+  (void) state;
+  unsigned char *disk = make_disk ();
+  const uint32_t region = 65536;
+  struct snap_digest_record rec[6];
+  size_t n = 0;
+
+  for (uint64_t p = 0; p < DISK / 4096; p++)
+    n += snap_digest_page (p, 4096, disk + p * 4096, rec + n);
+  assert_int_equal (n, 6);
+
+  /* By hand, from the spec's definition. */
+  struct { uint64_t region; size_t first, count; } groups[] = {
+    { 0, 0, 4 }, { 2, 4, 1 }, { 3, 5, 1 },
+  };
+  unsigned char pairs[3 * 16];
+  for (size_t g = 0; g < 3; g++) {
+    unsigned char bytes[4 * 16];
+    for (size_t i = 0; i < groups[g].count; i++) {
+      snap_put_le64 (bytes + 16 * i, rec[groups[g].first + i].block);
+      snap_put_le64 (bytes + 16 * i + 8, rec[groups[g].first + i].hash);
+    }
+    uint64_t rd = snap_xxh64 (bytes, 16 * groups[g].count, 0);
+    assert_int_equal (snap_region_digest (rec + groups[g].first, groups[g].count), rd);
+    snap_put_le64 (pairs + 16 * g, groups[g].region);
+    snap_put_le64 (pairs + 16 * g + 8, rd);
+  }
+  uint64_t want = snap_xxh64 (pairs, sizeof pairs, 0);
+
+  assert_int_equal (digest_in_form (disk, 4096, 100, region), want);
+  assert_int_equal (digest_in_form (disk, 4096, 1, region), want);
+  assert_int_equal (digest_in_form (disk, 32768, 2, region), want);
+  assert_int_equal (digest_in_form (disk, 65536, 5, region), want);
+  assert_true (want != digest_with_pages (disk, 4096, 100));
+
+  /* Region 2 given by its digest, the others by records. */
+  struct snap_digest dg;
+  snap_digest_init_composed (&dg, region);
+  snap_digest_add (&dg, rec, 4);
+  snap_digest_add_region (&dg, 2, snap_region_digest (rec + 4, 1));
+  snap_digest_add (&dg, rec + 5, 1);
+  assert_int_equal (snap_digest_final (&dg), want);
+  /* final does not end the digest: more may follow. */
+  snap_digest_init_composed (&dg, region);
+  snap_digest_add (&dg, rec, 5);
+  (void) snap_digest_final (&dg);
+  snap_digest_add (&dg, rec + 5, 1);
+  assert_int_equal (snap_digest_final (&dg), want);
+  /* Nothing: XXH64(""), as the flat form. */
+  snap_digest_init_composed (&dg, region);
+  assert_int_equal (snap_digest_final (&dg), 0xEF46DB3751D8E999ull);
+  free (disk);
+}
+
 int
 main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_records),
     cmocka_unit_test (test_digest),
+    cmocka_unit_test (test_composed),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

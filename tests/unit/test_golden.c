@@ -13,6 +13,11 @@
  * output differs would fail this test with no change of ours.  Then
  * regenerate, after checking that nothing else changed:
  *     build/tests/test_golden --regenerate tests/unit/golden
+ *
+ * The v1.0-*.snap files are the same disks as format 1.0 wrote them (the
+ * writer before format 2.0).  They are never regenerated: they stand for
+ * the snapshots users have, which must still load and verify, and which a
+ * save (or convert) turns into exactly the 2.0 golden files.
  */
 #include <inttypes.h>
 #include <setjmp.h>
@@ -23,6 +28,7 @@
 #include <cmocka.h>
 
 #include "snapshot/format.h"
+#include "snapshot/reader.h"
 #include "snapshot/storefile.h"
 #include "store/store.h"
 #include "test_snaphelp.h"
@@ -37,14 +43,16 @@
 
 struct golden_disk {
   const char *name;             /* file name under GOLDEN_DIR */
+  const char *name_1_0;         /* the same disk in format 1.0 */
   uint64_t virtual_size;
   uint32_t page_size;
 };
 
-/* Two page sizes; the 4 KiB disk holds enough data for two frames. */
+/* Two page sizes; the 32 KiB disk spans two regions of 4 MiB, the 4 KiB
+ * disk three. */
 static const struct golden_disk disks[] = {
-  { "mixed-32k.snap", 4 * 1024 * 1024 + 12345, 32768 },
-  { "mixed-4k.snap", 9 * 1024 * 1024 + 100, 4096 },
+  { "mixed-32k.snap", "v1.0-mixed-32k.snap", 4 * 1024 * 1024 + 12345, 32768 },
+  { "mixed-4k.snap", "v1.0-mixed-4k.snap", 9 * 1024 * 1024 + 100, 4096 },
 };
 
 enum page_kind { PAGE_ABSENT, PAGE_ZERO, PAGE_PARTIAL, PAGE_FULL };
@@ -190,12 +198,18 @@ assert_same_file (const char *path, const char *golden)
 }
 
 static const char *
-golden_path (const struct golden_disk *d)
+golden_file (const char *name)
 {
   static char path[1024];
 
-  snprintf (path, sizeof path, "%s/%s", GOLDEN_DIR, d->name);
+  snprintf (path, sizeof path, "%s/%s", GOLDEN_DIR, name);
   return path;
+}
+
+static const char *
+golden_path (const struct golden_disk *d)
+{
+  return golden_file (d->name);
 }
 
 static void
@@ -230,40 +244,72 @@ test_store_writes_golden (void **state)
   }
 }
 
-/* Loading a golden file gives back the disk, page for page, and the store
- * holds no page for the absent and zero ones. */
+/* Loading the golden file NAME of disk D gives back the disk, page for
+ * page, and the store holds no page for the absent and zero ones; the file
+ * verifies and has format MAJOR.0.  Returns the store. */
+static struct store *
+load_golden (const struct golden_disk *d, const char *name, uint16_t major)
+{
+  uint64_t count = snap_page_count (d->virtual_size, d->page_size);
+  uint64_t file_size = 0, stored = 0;
+  unsigned char *want = malloc (d->page_size), *got = malloc (d->page_size);
+  const char *path = golden_file (name);
+  struct store *st = snapstore_load (path, 0, 2, &file_size);
+
+  if (st == NULL)
+    fail_msg ("snapstore_load %s: %s", path, md_error ());
+  assert_int_equal (file_size, d->virtual_size);
+  assert_int_equal (store_size (st), d->virtual_size);
+  assert_int_equal (store_page_size (st), d->page_size);
+  assert_false (store_changed (st));
+  for (uint64_t p = 0; p < count; p++) {
+    uint64_t off = p * d->page_size;
+    uint64_t len = d->virtual_size - off < d->page_size ? d->virtual_size - off
+                                                        : d->page_size;
+    page_contents (want, d, p);
+    assert_int_equal (store_read (st, got, len, off), 0);
+    if (memcmp (got, want, len) != 0)
+      fail_msg ("%s: page %" PRIu64 " differs after loading", name, p);
+    stored += page_kind (p) == PAGE_FULL || page_kind (p) == PAGE_PARTIAL;
+  }
+  assert_int_equal (store_allocated_bytes (st), stored * d->page_size);
+  assert_int_equal (open_and_verify (path), 0);
+  struct snap_reader *r = snap_reader_open (path);
+  assert_non_null (r);
+  assert_int_equal (snap_reader_metadata (r)->version_major, major);
+  assert_int_equal (snap_reader_metadata (r)->version_minor, 0);
+  snap_reader_close (r);
+  free (want);
+  free (got);
+  return st;
+}
+
 static void
 test_golden_loads (void **state)
 {
   (void) state;
+  for (size_t i = 0; i < sizeof disks / sizeof disks[0]; i++)
+    store_destroy (load_golden (&disks[i], disks[i].name, 2));
+}
+
+/* A format 1.0 file loads, verifies, and saves as the 2.0 golden file: an
+ * upgrade keeps every snapshot, and converts it to the current format. */
+static void
+test_golden_1_0_loads_and_converts (void **state)
+{
+  (void) state;
   for (size_t i = 0; i < sizeof disks / sizeof disks[0]; i++) {
     const struct golden_disk *d = &disks[i];
-    uint64_t count = snap_page_count (d->virtual_size, d->page_size);
-    uint64_t file_size = 0, stored = 0;
-    unsigned char *want = malloc (d->page_size), *got = malloc (d->page_size);
-    struct store *st = snapstore_load (golden_path (d), 0, 2, &file_size);
+    struct store *st = load_golden (d, d->name_1_0, 1);
+    struct snap_write_options o = golden_options (d, 2);
+    const char *path = scratch_path ("from-1.0.snap");
 
-    if (st == NULL)
-      fail_msg ("snapstore_load %s: %s", golden_path (d), md_error ());
-    assert_int_equal (file_size, d->virtual_size);
-    assert_int_equal (store_size (st), d->virtual_size);
-    assert_int_equal (store_page_size (st), d->page_size);
-    assert_false (store_changed (st));
-    for (uint64_t p = 0; p < count; p++) {
-      uint64_t off = p * d->page_size;
-      uint64_t len = d->virtual_size - off < d->page_size ? d->virtual_size - off
-                                                          : d->page_size;
-      page_contents (want, d, p);
-      assert_int_equal (store_read (st, got, len, off), 0);
-      if (memcmp (got, want, len) != 0)
-        fail_msg ("%s: page %" PRIu64 " differs after loading", d->name, p);
-      stored += page_kind (p) == PAGE_FULL || page_kind (p) == PAGE_PARTIAL;
-    }
-    assert_int_equal (store_allocated_bytes (st), stored * d->page_size);
-    assert_int_equal (open_and_verify (golden_path (d)), 0);
+    assert_int_equal (setenv ("SOURCE_DATE_EPOCH", GOLDEN_EPOCH, 1), 0);
+    if (snapstore_save (st, path, &o) == -1)
+      fail_msg ("snapstore_save: %s", md_error ());
+    assert_same_file (path, golden_path (d));
+    unlink (path);
     store_destroy (st);
-    free (want);
-    free (got);
   }
 }
 
@@ -293,6 +339,7 @@ main (int argc, char **argv)
     cmocka_unit_test (test_callback_writes_golden),
     cmocka_unit_test (test_store_writes_golden),
     cmocka_unit_test (test_golden_loads),
+    cmocka_unit_test (test_golden_1_0_loads_and_converts),
   };
   int r;
 

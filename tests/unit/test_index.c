@@ -24,8 +24,8 @@ build (struct snap_index *ix)
   const uint64_t a[] = { 1, 2, 3, 7, 8 }, b[] = { 9, 100 };
 
   snap_index_init (ix);
-  assert_int_equal (snap_index_add_frame (ix, SNAP_HEADER_SIZE, 500, 0xAAAA, a, 5), 0);
-  assert_int_equal (snap_index_add_frame (ix, SNAP_HEADER_SIZE + 500, 300, 0xBBBB, b, 2), 0);
+  assert_int_equal (snap_index_add_frame (ix, SNAP_HEADER_SIZE, 500, 0xAAAA, 0, a, 5), 0);
+  assert_int_equal (snap_index_add_frame (ix, SNAP_HEADER_SIZE + 500, 300, 0xBBBB, 0, b, 2), 0);
 }
 
 static struct snap_metadata

@@ -54,12 +54,12 @@ parts_free (struct parts *p)
   snap_index_free (&p->index);
 }
 
-/* A snapshot with three frames (4 MiB of 1 MiB pages each, then one page),
+/* A snapshot with three frames (4 MiB regions of 1 MiB pages, then one page),
  * pages that compress well so the file stays small. */
 static const char *
 make_multi_frame (void)
 {
-  static const uint64_t pages[] = { 0, 1, 2, 3, 5, 6, 8, 9, 40 };
+  static const uint64_t pages[] = { 0, 1, 2, 3, 4, 5, 6, 7, 40 };
   const char *path = scratch_path ("multi.snap");
   write_pattern_snapshot (path, 41 << 20, 1 << 20, pages, 9, 2, NULL);
   return path;
@@ -274,16 +274,16 @@ test_forged_header (void **state)
 
   unsigned char header[SNAP_HEADER_SIZE];
   memcpy (header, p.bytes, sizeof header);
-  snap_put_le16 (header + SNAP_HEADER_OFF_MAJOR, 2);
+  snap_put_le16 (header + SNAP_HEADER_OFF_MAJOR, 3);
   snap_put_le16 (header + SNAP_HEADER_OFF_MINOR, 7);
   forge (&p, header, p.bytes + 32, p.meta_offset - 32, &m, &i, bad);
-  expect_rejected (bad, "format version 2.7, newer than this program supports (1.x)");
+  expect_rejected (bad, "format version 3.7, newer than this program supports (2.x)");
 
   /* A newer minor version is fine, but the metadata must agree. */
   memcpy (header, p.bytes, sizeof header);
   snap_put_le16 (header + SNAP_HEADER_OFF_MINOR, 3);
   forge (&p, header, p.bytes + 32, p.meta_offset - 32, &m, &i, bad);
-  expect_rejected (bad, "format version 1.0 differs from the header's 1.3");
+  expect_rejected (bad, "format version 2.0 differs from the header's 2.3");
   struct snap_metadata meta = p.meta;
   meta.version_minor = 3;
   snap_cbor_buffer_free (&m);
@@ -315,11 +315,12 @@ put_required_keys_except (struct snap_cbor_buffer *b, const struct snap_metadata
   if (strcmp (skip, "format-version") != 0) {
     snap_cbor_put_text (b, "format-version");
     snap_cbor_put_array (b, 2);
-    snap_cbor_put_uint (b, 1);
+    snap_cbor_put_uint (b, m->version_major);
     snap_cbor_put_uint (b, 0);
   }
   const struct { const char *key; uint64_t value; } keys[] = {
     { "virtual-size", m->virtual_size }, { "page-size", m->page_size },
+    { "region-size", m->region_size },
     { "allocated-size", m->allocated_size }, { "compression-level", 1 },
     { "creation-time", 0 }, { "content-digest", m->content_digest },
   };
@@ -358,7 +359,7 @@ test_forged_metadata (void **state)
 
   /* Unknown keys with nested values are skipped (later minor versions). */
   snap_cbor_buffer_init (&m);
-  snap_cbor_put_map (&m, 9);
+  snap_cbor_put_map (&m, 10);
   snap_cbor_put_text (&m, "from-the-future");
   snap_cbor_put_map (&m, 1);
   snap_cbor_put_text (&m, "x");
@@ -372,14 +373,14 @@ test_forged_metadata (void **state)
   snap_cbor_buffer_free (&m);
 
   snap_cbor_buffer_init (&m);
-  snap_cbor_put_map (&m, 7);
+  snap_cbor_put_map (&m, 8);
   put_required_keys_except (&m, &p.meta, "content-digest");
   forge_meta_bytes (&p, &m, bad);
   expect_rejected (bad, "required key \"content-digest\" is missing");
   snap_cbor_buffer_free (&m);
 
   snap_cbor_buffer_init (&m);
-  snap_cbor_put_map (&m, 9);
+  snap_cbor_put_map (&m, 10);
   put_required_keys_except (&m, &p.meta, "");
   snap_cbor_put_text (&m, "page-size");
   snap_cbor_put_uint (&m, 4096);
@@ -406,7 +407,7 @@ test_forged_metadata (void **state)
 
   /* Trailing bytes after the map. */
   snap_cbor_buffer_init (&m);
-  snap_cbor_put_map (&m, 8);
+  snap_cbor_put_map (&m, 9);
   put_required_keys_except (&m, &p.meta, "");
   snap_cbor_put_uint (&m, 0);
   forge_meta_bytes (&p, &m, bad);
@@ -447,7 +448,7 @@ forge_index (const struct parts *p, void (*edit) (struct snap_index *), const ch
 {
   struct snap_index ix;
 
-  snap_index_init (&ix);
+  snap_index_init_regions (&ix, p->index.region_size, p->index.page_size);
   for (size_t f = 0; f < p->index.frame_count; f++) {
     const struct snap_frame *fr = &p->index.frames[f];
     uint64_t pages[64];
@@ -456,7 +457,8 @@ forge_index (const struct parts *p, void (*edit) (struct snap_index *), const ch
       for (uint64_t j = 0; j < p->index.runs[fr->first_run + r].page_count; j++)
         pages[n++] = p->index.runs[fr->first_run + r].first_page + j;
     assert_int_equal (snap_index_add_frame (&ix, fr->offset, fr->compressed_size,
-                                            fr->checksum, pages, n), 0);
+                                            fr->checksum, fr->region_digest,
+                                            pages, n), 0);
   }
   edit (&ix);
   forge_from (p, &p->meta, &ix, path);
@@ -600,7 +602,7 @@ test_frame_without_checksum (void **state)
   snap_digest_add (&digest, rec, snap_digest_page (page_index, 4096, page, rec));
   meta.content_digest = snap_digest_final (&digest);
   snap_index_init (&ix);
-  snap_index_add_frame (&ix, SNAP_HEADER_SIZE, len, snap_xxh64 (frame, len, 0),
+  snap_index_add_frame (&ix, SNAP_HEADER_SIZE, len, snap_xxh64 (frame, len, 0), 0,
                         &page_index, 1);
   snap_cbor_buffer_init (&m);
   snap_cbor_buffer_init (&i);
@@ -645,7 +647,7 @@ test_zero_page_rejected (void **state)
   assert_false (ZSTD_isError (len));
   ZSTD_freeCCtx (cctx);
   snap_index_init (&ix);
-  snap_index_add_frame (&ix, SNAP_HEADER_SIZE, len, snap_xxh64 (frame, len, 0),
+  snap_index_add_frame (&ix, SNAP_HEADER_SIZE, len, snap_xxh64 (frame, len, 0), 0,
                         &page_index, 1);
   snap_cbor_buffer_init (&m);
   snap_cbor_buffer_init (&i);

@@ -1,0 +1,102 @@
+/* Change tracking per region, for incremental saves: which 4 MiB regions
+ * of the disk changed since the instant of an earlier snapshot (or load).
+ *
+ * Every modifying request stamps the region of each page it changes with
+ * its epoch (region_stamp in internal.h), before it changes the page, and
+ * only when the stamp differs from its epoch: one relaxed load per page on
+ * the I/O path, one write per region per epoch, no lock.  The stamp it
+ * replaces goes to epoch_at_snap first.
+ *
+ * Why the value at a snapshot's instant is exact.  Snapshot S begins epoch
+ * S; requests of epoch S-1 in flight at the instant finish before any
+ * request of epoch S starts (epoch_enter), and no other epoch runs until S
+ * ends.  So at the walk, a region whose stamp is below S holds its value at
+ * the instant; a region stamped S was changed after the instant, and the
+ * first request of epoch S to stamp it put the instant's value in
+ * epoch_at_snap before publishing S (release; the walk loads the stamp
+ * with acquire).  Racing first requests of epoch S store the same values.
+ *
+ * A file written by snapshot S holds every change of an epoch below S and
+ * none of epoch S or later; so region r is unchanged between that file
+ * and snapshot T iff its stamp at T's instant is below S.  A loaded file
+ * stands for store_load_epoch: every stamp is 0 then (epochs start at 1).
+ */
+#include "store/internal.h"
+
+uint64_t
+store_region_count (const struct store *store)
+{
+  return (store->npages + (UINT64_C (1) << store->region_shift) - 1) >> store->region_shift;
+}
+
+uint64_t
+store_snapshot_epoch (const struct store_snapshot *snap)
+{
+  return snap->epoch;
+}
+
+uint64_t
+store_load_epoch (const struct store *store)
+{
+  return atomic_load (&store->epoch);
+}
+
+uint64_t
+store_snapshot_position (const struct store_snapshot *snap)
+{
+  return snap->next_index;
+}
+
+bool
+store_snapshot_region_unchanged (const struct store_snapshot *snap, uint64_t region,
+                                 uint64_t since)
+{
+  struct store *store = snap->store;
+  uint64_t first = region << store->region_shift;
+  struct leaf *leaf = store_leaf_find (store, first, false, NULL);
+
+  /* No leaf now, none at the instant (nodes are never freed): nothing was
+   * ever written there. */
+  if (leaf == NULL)
+    return true;
+  const struct region_stamp *st = &leaf->regions[(first & SLOT_MASK) >> store->region_shift];
+  uint64_t stamp = atomic_load_explicit (&st->epoch, memory_order_acquire);
+  if (stamp >= snap->epoch)
+    stamp = atomic_load_explicit (&st->epoch_at_snap, memory_order_relaxed);
+  return stamp < since;
+}
+
+void
+store_snapshot_skip_region (struct store_snapshot *snap, uint64_t region)
+{
+  struct store *store = snap->store;
+  uint64_t end = (region + 1) << store->region_shift;
+  uint64_t hole_pages;
+
+  if (end > store->npages)
+    end = store->npages;
+  struct leaf *leaf = store_leaf_find (store, snap->next_index, false, &hole_pages);
+  /* As the walk does for each page, without the copy: take what was kept
+   * and move the cursor past the page before the lock is released. */
+  while (snap->next_index < end) {
+    uint64_t index = snap->next_index;
+    struct cow_record *cow = NULL;
+
+    if (leaf != NULL) {
+      unsigned slot = index & SLOT_MASK;
+      page_read_lock (&leaf->lock[slot]);
+      if (leaf->written_epoch[slot] >= snap->epoch) {
+        cow = leaf->cow[slot];
+        leaf->cow[slot] = NULL;
+      }
+      snap->next_index = index + 1;
+      atomic_store (&store->snap_cursor, snap->next_index);
+      page_read_unlock (&leaf->lock[slot]);
+      cow_record_free (store, cow);
+    }
+    else {
+      snap->next_index = end;
+      atomic_store (&store->snap_cursor, end);
+    }
+  }
+}

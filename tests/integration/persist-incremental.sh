@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Incremental saves through the plugin: a disk written, zeroed and trimmed
+# at random offsets by nbdsh, saved by `memdisk-tool save` round after
+# round; after each save the file's header, data frames and index are
+# byte for byte those of `memdisk-tool convert -O snapshot` of the file
+# itself at the same level (a full save of the same disk), its digest the
+# same, its pages the disk's (read back through NBD), and `status --json` counts the regions copied and compressed: the
+# first save of a new disk is full, later ones copy what did not change.
+# Then the server is restarted on the file: its first save copies from the
+# loaded file.  Then the file is damaged in place behind the server's
+# back: the next save is full and good.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/persist_lib.sh"
+require_commands nbdsh
+[[ -x ${MEMDISK_TOOL:-} ]] || fail "MEMDISK_TOOL is not set (run the tests with ctest)"
+tool () { "$MEMDISK_TOOL" "$@"; }
+json () { tool status --json "$1" | /usr/bin/python3 -c "import json, sys; j = json.load(sys.stdin); print($2)"; }
+
+snap=$MD_TMP/disk.snap
+export SOURCE_DATE_EPOCH=1700000000
+
+# change URI SEED COUNT: COUNT random writes (random and repeated bytes),
+# zeroes and trims of up to 200 KiB over the 96 MiB disk.
+change () {
+  /usr/bin/python3 - "$1" "$2" "$3" <<'PY'
+import random, sys
+import nbd
+uri, seed, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rnd = random.Random(seed)
+h = nbd.NBD()
+h.connect_uri(uri)
+size = h.get_size()
+for _ in range(count):
+    n = rnd.randint(1, 200 * 1024)
+    off = rnd.randrange(0, size - n)
+    kind = rnd.randrange(4)
+    if kind == 0:
+        h.pwrite(rnd.randbytes(n), off)
+    elif kind == 1:
+        h.pwrite(bytes([rnd.randrange(1, 256)]) * n, off)
+    elif kind == 2:
+        h.zero(n, off)
+    else:
+        h.trim(n, off)
+h.shutdown()
+PY
+}
+
+# holds_disk FILE URI: FILE holds the disk the server at URI serves now
+# (nothing writes between the save and this check).
+holds_disk () {
+  rm -f "$MD_TMP/file.img"
+  tool convert -O raw "$1" "$MD_TMP/file.img" || fail "convert of $1 to raw failed"
+  /usr/bin/python3 - "$2" "$MD_TMP/file.img" <<'PY' || fail "$1 does not hold the disk"
+import sys
+import nbd
+h = nbd.NBD()
+h.connect_uri(sys.argv[1])
+size = h.get_size()
+with open(sys.argv[2], "rb") as f:
+    for off in range(0, size, 1 << 22):
+        n = min(1 << 22, size - off)
+        if h.pread(n, off) != f.read(n).ljust(n, b"\0"):
+            sys.exit("the file differs from the disk in the 4 MiB at %d" % off)
+h.shutdown()
+PY
+}
+
+# same_as_full FILE: FILE's parts but the metadata equal those of a convert
+# of FILE at level 3, and the digests agree.
+same_as_full () {
+  tool convert -f -O snapshot -l 3 "$1" "$MD_TMP/full.snap" || fail "convert of $1 failed"
+  /usr/bin/python3 - "$1" "$MD_TMP/full.snap" <<'PY' || fail "$1 is not what a full save writes"
+import struct, sys
+def parts(path):
+    d = open(path, "rb").read()
+    footer = len(d) - 56
+    meta, index = struct.unpack_from("<Q", d, footer + 16)[0], struct.unpack_from("<Q", d, footer + 32)[0]
+    return d[:meta], d[index:footer]        # header + data frames, index frame
+a, b = parts(sys.argv[1]), parts(sys.argv[2])
+if a[0] != b[0]:
+    sys.exit("the data frames differ")
+if a[1] != b[1]:
+    sys.exit("the indexes differ")
+PY
+  [[ $(tool info --json "$1" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["digest"])') == \
+     $(tool info --json "$MD_TMP/full.snap" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["digest"])') ]] ||
+    fail "$1 and its full save have different digests"
+}
+
+memdisk_start disk -v 96M snapshot="$snap" snapshot-threads=2 snapshot-level=3
+uri=$(nbdkit_uri disk)
+change "$uri" 1 400
+tool save "$snap" >/dev/null || fail "save 1 failed"
+same_as_full "$snap"
+[[ $(json "$snap" 'j["last-save"]["regions-copied"]') == 0 ]] || fail "the first save copied regions"
+copied_total=0
+for round in 2 3 4 5 6 7; do
+  change "$uri" "$round" $((round % 3 + 1))
+  tool save "$snap" >/dev/null || fail "save $round failed"
+  same_as_full "$snap"
+  holds_disk "$snap" "$uri"
+  copied=$(json "$snap" 'j["last-save"]["regions-copied"]')
+  compressed=$(json "$snap" 'j["last-save"]["regions-compressed"]')
+  ((compressed <= 2 * (round % 3 + 1) + 2)) || fail "save $round compressed $compressed regions for $((round % 3 + 1)) changes"
+  copied_total=$((copied_total + copied))
+done
+((copied_total > 0)) || fail "no save copied a region"
+grep -qE "debug: saved $snap \(request\) in .*, [1-9][0-9]* regions copied, [0-9]+ compressed$" \
+  "$(nbdkit_log disk)" || fail "no save logged the regions it copied"
+nbdkit_stop disk
+
+# A restart: the loaded file is the first save's source.
+memdisk_start disk2 -v snapshot="$snap" snapshot-threads=2 snapshot-level=3
+uri=$(nbdkit_uri disk2)
+change "$uri" 20 1
+tool save "$snap" >/dev/null || fail "the save after a restart failed"
+same_as_full "$snap"
+holds_disk "$snap" "$uri"
+(($(json "$snap" 'j["last-save"]["regions-copied"]') > 0)) || fail "the save after a restart copied nothing"
+
+# Damage inside the first data frame, in place (the inode the server holds):
+# the next save must not build on it.
+printf 'XXXX' | dd of="$snap" bs=1 seek=100 conv=notrunc status=none
+change "$uri" 21 1
+tool save "$snap" >/dev/null || fail "the save after damage failed"
+tool verify "$snap" >/dev/null || fail "the save after damage is not a good file"
+same_as_full "$snap"
+holds_disk "$snap" "$uri"
+[[ $(json "$snap" 'j["last-save"]["regions-copied"]') == 0 ]] || fail "a save copied from a damaged file"
+grep -q "a full save: the previous file failed a check" "$(nbdkit_log disk2)" ||
+  fail "the log does not say why the save was full"
+nbdkit_stop disk2
+echo PASS

@@ -1,0 +1,256 @@
+/* Unit tests of incremental saves (snapstore_save_incremental): after
+ * random writes, zeroes and trims, round after round, the file an
+ * incremental save writes is byte for byte the file a full save of the
+ * same disk writes, while it copies the frames of the regions nothing
+ * touched; a previous file of another level is not used; a previous file
+ * damaged or truncated behind the saver's back is never built on (the
+ * save is made again, full); one renamed away or replaced does not matter
+ * (the saver reads its own descriptor); a loaded 1.0 file gives a full
+ * first save, a loaded 2.0 file an incremental one.
+ */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/error.h"
+#include "snapshot/format.h"
+#include "snapshot/storefile.h"
+#include "test_snaphelp.h"
+
+#define REGION STORE_REGION_SIZE
+#define DISK (24 * (uint64_t) REGION + 5000)
+
+static uint64_t rng = 20261201;
+
+static uint64_t
+next_random (void)
+{
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return rng;
+}
+
+/* A few random changes: writes of compressible and random bytes, zeroes
+ * and trims, of 1 byte to 100 KiB, anywhere. */
+static void
+change_disk (struct store *st, unsigned changes)
+{
+  static unsigned char buf[100 * 1024];
+
+  for (unsigned c = 0; c < changes; c++) {
+    uint64_t len = 1 + next_random () % sizeof buf;
+    uint64_t offset = next_random () % (DISK - len);
+    switch (next_random () % 4) {
+    case 0:
+      for (uint64_t i = 0; i < len; i++)
+        buf[i] = (unsigned char) next_random ();
+      assert_int_equal (store_write (st, buf, len, offset), 0);
+      break;
+    case 1:
+      memset (buf, 'a' + (int) (next_random () % 26), len);
+      assert_int_equal (store_write (st, buf, len, offset), 0);
+      break;
+    case 2:
+      assert_int_equal (store_zero (st, len, offset), 0);
+      break;
+    default:
+      assert_int_equal (store_trim (st, len, offset), 0);
+      break;
+    }
+  }
+}
+
+static struct snap_write_options
+options (int level)
+{
+  struct snap_write_options o = { .level = level, .threads = 2, .creator = "incremental test" };
+  return o;
+}
+
+/* The incremental save to PATH, then a full save to a scratch file: the
+ * same bytes.  Returns the counts. */
+static struct snapstore_save_counts
+save_and_compare (struct store *st, const char *path, struct snapstore_previous *previous,
+                  int level)
+{
+  struct snap_write_options o = options (level);
+  struct snapstore_save_counts counts;
+  char *full = strdup (scratch_path ("full.snap"));
+  size_t len, full_len;
+
+  if (snapstore_save_incremental (st, path, &o, NULL, previous, &counts) == -1)
+    fail_msg ("incremental save: %s", md_error ());
+  assert_non_null (previous->reader);
+  if (snapstore_save (st, full, &o) == -1)
+    fail_msg ("full save: %s", md_error ());
+  unsigned char *a = read_file (path, &len);
+  unsigned char *b = read_file (full, &full_len);
+  assert_int_equal (len, full_len);
+  for (size_t i = 0; i < len; i++)
+    if (a[i] != b[i])
+      fail_msg ("the incremental save differs from the full one at byte %zu", i);
+  free (a);
+  free (b);
+  free (full);
+  assert_int_equal (open_and_verify (path), 0);
+  return counts;
+}
+
+static void
+test_equivalence_over_rounds (void **state)
+{
+  (void) state;
+  const uint32_t page_sizes[] = { 4096, 32768, 1048576 };
+
+  assert_int_equal (setenv ("SOURCE_DATE_EPOCH", "1700000000", 1), 0);
+  for (size_t p = 0; p < sizeof page_sizes / sizeof page_sizes[0]; p++) {
+    struct store *st = store_create (DISK, page_sizes[p]);
+    struct snapstore_previous previous = { 0 };
+    char *path = strdup (scratch_path ("disk.snap"));  /* scratch_path's buffers rotate */
+    uint64_t copied = 0;
+
+    assert_non_null (st);
+    change_disk (st, 60);
+    struct snapstore_save_counts c = save_and_compare (st, path, &previous, 1);
+    assert_int_equal (c.regions_copied, 0);     /* the first save is full */
+    assert_non_null (c.full_why);
+    for (unsigned round = 0; round < 12; round++) {
+      change_disk (st, 1 + (unsigned) (next_random () % 6));
+      c = save_and_compare (st, path, &previous, 1);
+      copied += c.regions_copied;
+      assert_true (c.regions_compressed <= 6 * 2 + 2);
+    }
+    /* Nothing changed: everything is copied. */
+    c = save_and_compare (st, path, &previous, 1);
+    assert_int_equal (c.regions_compressed, 0);
+    assert_true (c.regions_copied > 0);
+    assert_true (copied > 0);
+    /* Another level: the previous frames are not the ones it makes. */
+    c = save_and_compare (st, path, &previous, 2);
+    assert_int_equal (c.regions_copied, 0);
+    assert_non_null (c.full_why);
+    c = save_and_compare (st, path, &previous, 2);
+    assert_int_equal (c.regions_compressed, 0);
+    snapstore_previous_close (&previous);
+    store_destroy (st);
+    free (path);
+  }
+  unsetenv ("SOURCE_DATE_EPOCH");
+}
+
+/* The previous file damaged in place (the same inode the saver holds),
+ * truncated, or replaced by another file under its name. */
+static void
+test_previous_behind_our_back (void **state)
+{
+  (void) state;
+  struct store *st = store_create (DISK, 32768);
+  struct snapstore_previous previous = { 0 };
+  char *path = strdup (scratch_path ("disk.snap"));  /* scratch_path's buffers rotate */
+  struct snapstore_save_counts c;
+
+  assert_int_equal (setenv ("SOURCE_DATE_EPOCH", "1700000000", 1), 0);
+  assert_non_null (st);
+  change_disk (st, 80);
+  save_and_compare (st, path, &previous, 1);
+
+  /* A byte of frame 0 changed in place: no frame is built on it. */
+  const struct snap_frame *f = &snap_reader_index (previous.reader)->frames[0];
+  int fd = open (path, O_WRONLY);
+  assert_true (fd >= 0);
+  unsigned char x = 0x5A;
+  assert_int_equal (pwrite (fd, &x, 1, (off_t) (f->offset + f->compressed_size / 2)), 1);
+  close (fd);
+  change_disk (st, 1);
+  c = save_and_compare (st, path, &previous, 1);
+  assert_int_equal (c.regions_copied, 0);
+  assert_string_equal (c.full_why, "the previous file failed a check");
+
+  /* Truncated in place: the same. */
+  assert_int_equal (truncate (path, 100), 0);
+  change_disk (st, 1);
+  c = save_and_compare (st, path, &previous, 1);
+  assert_int_equal (c.regions_copied, 0);
+
+  /* Renamed away and replaced by another file: the saver reads its own
+   * descriptor, which is still the file it wrote. */
+  char *moved = strdup (scratch_path ("moved.snap"));
+  assert_int_equal (rename (path, moved), 0);
+  fd = open (path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  assert_true (fd >= 0);
+  assert_int_equal (write (fd, "not a snapshot", 14), 14);
+  close (fd);
+  change_disk (st, 1);
+  c = save_and_compare (st, path, &previous, 1);
+  assert_true (c.regions_copied > 0);
+  unlink (moved);
+  free (moved);
+  snapstore_previous_close (&previous);
+  store_destroy (st);
+  free (path);
+  unsetenv ("SOURCE_DATE_EPOCH");
+}
+
+/* A loaded 2.0 file is the first previous file; a loaded 1.0 file (the
+ * golden one) gives a full first save. */
+static void
+test_loaded_previous (void **state)
+{
+  (void) state;
+  struct store *st = store_create (DISK, 4096);
+  struct snapstore_previous previous = { 0 };
+  char *path = strdup (scratch_path ("disk.snap"));  /* scratch_path's buffers rotate */
+  struct snap_write_options o = options (3);
+  uint64_t size;
+  struct snapstore_save_counts c;
+
+  assert_int_equal (setenv ("SOURCE_DATE_EPOCH", "1700000000", 1), 0);
+  change_disk (st, 40);
+  assert_int_equal (snapstore_save (st, path, &o), 0);
+  store_destroy (st);
+  st = snapstore_load_keeping (path, 0, 2, &size, &previous);
+  assert_non_null (st);
+  assert_non_null (previous.reader);
+  change_disk (st, 2);
+  c = save_and_compare (st, path, &previous, 3);
+  assert_true (c.regions_copied > 0);
+  snapstore_previous_close (&previous);
+  store_destroy (st);
+
+  st = snapstore_load_keeping (GOLDEN_DIR "/v1.0-mixed-4k.snap", 0, 2, &size, &previous);
+  assert_non_null (st);
+  c = save_and_compare (st, path, &previous, 3);
+  assert_int_equal (c.regions_copied, 0);
+  assert_string_equal (c.full_why, "it is not of this format version and region size");
+  c = save_and_compare (st, path, &previous, 3);
+  assert_int_equal (c.regions_compressed, 0);
+  snapstore_previous_close (&previous);
+  store_destroy (st);
+  free (path);
+  unsetenv ("SOURCE_DATE_EPOCH");
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_equivalence_over_rounds),
+    cmocka_unit_test (test_previous_behind_our_back),
+    cmocka_unit_test (test_loaded_previous),
+  };
+  int r;
+
+  scratch_create ();
+  r = cmocka_run_group_tests (tests, NULL, NULL);
+  scratch_remove ();
+  return r;
+}

@@ -1,0 +1,152 @@
+/* Unit tests of the store's change tracking by region (src/store/regions.c,
+ * store_snapshot_region_unchanged and store_snapshot_skip_region): a region
+ * counts as unchanged since an instant exactly when no write, zero or trim
+ * touched it since then, whether the change came before the new snapshot's
+ * instant or during its walk; skipping a region stops copy-on-write there
+ * and frees what was kept.  At several page sizes (4 MiB regions hold
+ * 1024 pages of 4 KiB, 4 of 1 MiB).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/error.h"
+#include "store/store.h"
+
+#define REGION STORE_REGION_SIZE
+#define DISK (8 * (uint64_t) REGION + 12345)   /* 9 regions, the last partial */
+
+static const uint32_t page_sizes[] = { 4096, 32768, 1048576 };
+
+static void
+write_byte (struct store *st, uint64_t offset, unsigned char value)
+{
+  assert_int_equal (store_write (st, &value, 1, offset), 0);
+}
+
+/* Which regions of SNAP are unchanged since SINCE, as a bit set. */
+static unsigned
+unchanged_set (const struct store_snapshot *snap, const struct store *st, uint64_t since)
+{
+  unsigned set = 0;
+
+  assert_int_equal (store_region_count (st), 9);
+  for (uint64_t r = 0; r < store_region_count (st); r++)
+    if (store_snapshot_region_unchanged (snap, r, since))
+      set |= 1u << r;
+  return set;
+}
+
+static void
+test_changes_since (void **state)
+{
+  (void) state;
+  for (size_t i = 0; i < sizeof page_sizes / sizeof page_sizes[0]; i++) {
+    struct store *st = store_create (DISK, page_sizes[i]);
+    assert_non_null (st);
+    const uint64_t loaded = store_load_epoch (st);
+
+    /* Before the first snapshot: data in regions 1, 3 and 8. */
+    write_byte (st, 1 * REGION + 5, 1);
+    write_byte (st, 3 * REGION, 2);
+    write_byte (st, DISK - 1, 3);
+    struct store_snapshot *s1 = store_snapshot_begin (st);
+    assert_non_null (s1);
+    assert_int_equal (unchanged_set (s1, st, loaded), 0x1FF & ~0x10A);
+    /* During the walk: a write to region 0, a zero of region 1, a trim of
+     * region 3; none is at s1's instant. */
+    write_byte (st, 7, 4);
+    assert_int_equal (store_zero (st, 1, 1 * REGION + 5), 0);
+    assert_int_equal (store_trim (st, page_sizes[i], 3 * REGION), 0);
+    assert_int_equal (unchanged_set (s1, st, loaded), 0x1FF & ~0x10A);
+    const uint64_t e1 = store_snapshot_epoch (s1);
+    store_snapshot_end (s1);
+
+    /* Since s1's instant: regions 0, 1, 3 changed (during s1's walk). */
+    struct store_snapshot *s2 = store_snapshot_begin (st);
+    assert_int_equal (unchanged_set (s2, st, e1), 0x1FF & ~0x00B);
+    /* Since the load: 0, 1, 3, 8. */
+    assert_int_equal (unchanged_set (s2, st, loaded), 0x1FF & ~0x10B);
+    const uint64_t e2 = store_snapshot_epoch (s2);
+    store_snapshot_end (s2);
+
+    /* Nothing since s2; then a zero of a hole in region 5 changes nothing
+     * there, a write to region 5 does. */
+    struct store_snapshot *s3 = store_snapshot_begin (st);
+    assert_int_equal (unchanged_set (s3, st, e2), 0x1FF);
+    store_snapshot_end (s3);
+    assert_int_equal (store_zero (st, REGION, 5 * REGION), 0);
+    write_byte (st, 6 * REGION - 1, 9);
+    struct store_snapshot *s4 = store_snapshot_begin (st);
+    assert_int_equal (unchanged_set (s4, st, e2), 0x1FF & ~0x20);
+    store_snapshot_end (s4);
+    store_destroy (st);
+  }
+}
+
+/* Skipping region 1 while a client writes there during the walk: the walk
+ * returns the pages of regions 0 and 2 only, and nothing stays kept. */
+static void
+test_skip_region (void **state)
+{
+  (void) state;
+  for (size_t i = 0; i < sizeof page_sizes / sizeof page_sizes[0]; i++) {
+    const uint32_t ps = page_sizes[i];
+    struct store *st = store_create (DISK, ps);
+    unsigned char *buf = malloc (ps);
+    uint64_t page;
+
+    assert_non_null (st);
+    assert_non_null (buf);
+    for (uint64_t r = 0; r < 3; r++) {
+      write_byte (st, r * REGION, (unsigned char) (r + 1));
+      write_byte (st, r * REGION + REGION - 1, (unsigned char) (r + 1));
+    }
+    struct store_snapshot *snap = store_snapshot_begin (st);
+    /* Region 0's pages, up to region 1. */
+    assert_int_equal (store_snapshot_next_before (snap, REGION / ps, &page, buf), 1);
+    assert_int_equal (page, 0);
+    assert_int_equal (store_snapshot_next_before (snap, REGION / ps, &page, buf), 1);
+    assert_int_equal (page, REGION / ps - 1);
+    assert_int_equal (store_snapshot_next_before (snap, REGION / ps, &page, buf), 0);
+    assert_true (store_snapshot_position (snap) <= REGION / ps);
+    /* A change to region 1 after the instant is kept for the walk ... */
+    write_byte (st, REGION + 1, 0x55);
+    assert_int_equal (store_snapshot_preserved_bytes (snap), 4096);
+    /* ... until the walk skips the region. */
+    store_snapshot_skip_region (snap, 1);
+    assert_int_equal (store_snapshot_position (snap), 2 * (REGION / ps));
+    assert_int_equal (store_snapshot_preserved_bytes (snap), 0);
+    write_byte (st, REGION + 2, 0x66);
+    assert_int_equal (store_snapshot_preserved_bytes (snap), 0);
+    assert_int_equal (store_snapshot_next (snap, &page, buf), 1);
+    assert_int_equal (page, 2 * (REGION / ps));
+    assert_int_equal (buf[0], 3);
+    assert_int_equal (store_snapshot_next (snap, &page, buf), 1);
+    assert_int_equal (page, 3 * (REGION / ps) - 1);
+    assert_int_equal (store_snapshot_next (snap, &page, buf), 0);
+    store_snapshot_end (snap);
+    /* The client's writes are there. */
+    assert_int_equal (store_read (st, buf, 3, REGION), 0);
+    assert_int_equal (buf[0], 2);
+    assert_int_equal (buf[1], 0x55);
+    assert_int_equal (buf[2], 0x66);
+    free (buf);
+    store_destroy (st);
+  }
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_changes_since),
+    cmocka_unit_test (test_skip_region),
+  };
+  return cmocka_run_group_tests (tests, NULL, NULL);
+}
