@@ -19,6 +19,10 @@ struct memdisk_config {
   unsigned snapshot_threads;    /* snapshot-threads=: 0 = online CPUs */
   bool snapshot_memory_check;   /* snapshot-memory-check=: compare the
                                  * snapshot's pages with free memory */
+  bool snapshot_load_eager;     /* snapshot-load=eager (default lazy) */
+  unsigned snapshot_load_threads; /* snapshot-load-threads=: background
+                                   * loaders, 0 = none (resolved) */
+  bool snapshot_load_threads_given;
 };
 
 /* The parsed parameters; valid after memdisk_config_complete succeeds. */

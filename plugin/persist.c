@@ -25,6 +25,7 @@
 #include "common/memavail.h"
 #include "control.h"
 #include "control/lock.h"
+#include "lazyload.h"
 #include "persist.h"
 #include "runas.h"
 #include "snapshot/storefile.h"
@@ -287,6 +288,7 @@ persist_get_status (struct store *disk, struct persist_status *status)
     status->page_size = store_page_size (disk);
     status->changed = store_changed (disk);
   }
+  lazyload_get_status (&status->load);
 }
 
 /* The start-up clean-up logs each temporary it removes. */
@@ -401,7 +403,10 @@ load_disk (const char *path)
   uint64_t file_size;
 
   clock_gettime (CLOCK_MONOTONIC, &start);
-  disk = snapstore_load (path, min_size, memdisk_config.snapshot_threads, &file_size);
+  if (memdisk_config.snapshot_load_eager)
+    disk = snapstore_load (path, min_size, memdisk_config.snapshot_threads, &file_size);
+  else
+    disk = lazyload_open (path, min_size, &file_size);
   if (disk == NULL) {
     nbdkit_error ("snapshot: cannot load %s: %s", path, md_error ());
     return NULL;
@@ -421,7 +426,8 @@ load_disk (const char *path)
   }
   file_time = time (NULL);
   file_origin = "load";
-  nbdkit_debug ("loaded %s in %.3f s: %" PRIu64 " bytes, %" PRIu64 " allocated",
+  nbdkit_debug ("%s %s in %.3f s: %" PRIu64 " bytes, %" PRIu64 " allocated",
+                memdisk_config.snapshot_load_eager ? "loaded" : "opened (lazy load)",
                 path, seconds_since (&start), store_size (disk),
                 store_allocated_bytes (disk));
   return disk;
