@@ -67,7 +67,7 @@ load_finished (void)
                 p.frames_damaged ? " (some frames are damaged)" : "");
   if (p.frames_damaged)
     nbdkit_error ("snapshot %s: %zu damaged frame(s): requests to their pages fail "
-                  "with EIO, and saves fail until they are overwritten",
+                  "with EIO, and saves fail",
                   memdisk_config.snapshot, p.frames_damaged);
   if (memdisk_config.snapshot_readonly && snap_lazy_complete (lazy))
     snap_lazy_close_file (lazy);
