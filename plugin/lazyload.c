@@ -48,8 +48,22 @@ lazyload_open (const char *path, uint64_t min_size, uint64_t *file_virtual_size)
   struct store *disk;
 
   clock_gettime (CLOCK_MONOTONIC, &start);
+  /* What the threads need is allocated here, before the fork: a failure
+   * after it would end a server whose pid file is already written. */
+  if (memdisk_config.snapshot_load_threads > 0) {
+    threads = calloc (memdisk_config.snapshot_load_threads, sizeof *threads);
+    if (threads == NULL) {
+      md_error_set ("out of memory for the background loader");
+      return NULL;
+    }
+  }
   lazy = snap_lazy_open (path, min_size, &disk, file_virtual_size);
-  return lazy ? disk : NULL;
+  if (lazy == NULL) {
+    free (threads);
+    threads = NULL;
+    return NULL;
+  }
+  return disk;
 }
 
 /* All frames loaded (or damaged): say so once, and let go of the file
@@ -106,22 +120,18 @@ lazyload_start (void)
       snap_lazy_close_file (lazy);
     return 0;
   }
-  threads = calloc (n, sizeof *threads);
-  if (threads == NULL) {
-    nbdkit_error ("snapshot: background loader: out of memory");
-    return -1;
-  }
+  /* Never fails the server: its pid file is written, and a frame that no
+   * thread loads is loaded when touched. */
   nthreads = n;
   for (unsigned i = 0; i < n; i++) {
     int err = pthread_create (&threads[i], NULL, loader_main, NULL);
     if (err != 0) {
       errno = err;
-      nbdkit_error ("snapshot: cannot start the background loader: %m");
-      /* The threads started are joined in .cleanup; the rest is loaded
-       * on demand. */
+      nbdkit_error ("snapshot: cannot start the background loader (%u of %u threads "
+                    "started; the other frames load when touched): %m", i, n);
       atomic_store (&stopping, true);
       nthreads = i;
-      return -1;
+      break;
     }
   }
   return 0;
@@ -133,14 +143,14 @@ lazyload_stop (void)
   atomic_store (&stopping, true);
   for (unsigned i = 0; i < nthreads; i++)
     pthread_join (threads[i], NULL);
-  free (threads);
-  threads = NULL;
   nthreads = 0;
 }
 
 void
 lazyload_free (void)
 {
+  free (threads);
+  threads = NULL;
   snap_lazy_free (lazy);
   lazy = NULL;
 }

@@ -22,8 +22,8 @@
 struct store *lazyload_open (const char *path, uint64_t min_size,
                              uint64_t *file_virtual_size);
 /* .after_fork: start snapshot-load-threads background threads (none
- * with 0, or when nothing was opened lazily).  0, or -1 after
- * nbdkit_error. */
+ * with 0, or when nothing was opened lazily).  Returns 0: a thread that
+ * cannot start is logged, and its frames load when touched. */
 int lazyload_start (void);
 /* .cleanup, before the final save: stop and join them. */
 void lazyload_stop (void);
