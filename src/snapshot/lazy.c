@@ -92,7 +92,7 @@ decoder_return (struct snap_lazy *lazy, struct snap_frame_decoder *d)
   pthread_mutex_lock (&lazy->pool_lock);
   if (lazy->pool_count == lazy->pool_cap) {
     size_t cap = lazy->pool_cap ? 2 * lazy->pool_cap : 4;
-    void *grown = realloc (lazy->pool, cap * sizeof *lazy->pool);
+    void *grown = realloc (lazy->pool, cap * sizeof (struct snap_frame_decoder *));
     if (grown == NULL) {
       pthread_mutex_unlock (&lazy->pool_lock);
       snap_frame_decoder_free (d);
@@ -173,12 +173,9 @@ load_frame_now (struct snap_lazy *lazy, size_t k)
   int r = -1;
 
   atomic_fetch_add (&lazy->decodes, 1);
-  if (d == NULL)
-    end = ABSENT;
-  else if ((data = snap_reader_decode_frame (lazy->reader, k, d)) == NULL) {
-    lazy->message[k] = strdup (md_error ());
-  }
-  else if (install_frame (lazy, k, data) == -1)
+  if (d != NULL && (data = snap_reader_decode_frame (lazy->reader, k, d)) == NULL)
+    lazy->message[k] = strdup (md_error ());          /* damaged for good */
+  else if (d == NULL || install_frame (lazy, k, data) == -1)
     end = ABSENT;               /* out of memory: the next touch retries */
   else {
     end = RESIDENT;
