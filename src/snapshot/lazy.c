@@ -81,9 +81,14 @@ decoder_borrow (struct snap_lazy *lazy)
   if (lazy->pool_count > 0)
     d = lazy->pool[--lazy->pool_count];
   pthread_mutex_unlock (&lazy->pool_lock);
+  if (d != NULL)
+    return d;
   /* zstd's content checksums too: a lazy load does not check the
-   * content digest (format section 10). */
-  return d ? d : snap_frame_decoder_new (true);
+   * content digest (format section 10), so it needs no digest records. */
+  d = snap_frame_decoder_new (true);
+  if (d != NULL)
+    snap_frame_decoder_skip_records (d);
+  return d;
 }
 
 static void
