@@ -37,7 +37,7 @@ rendered_parameters ()
 
 check_plugin_parameters ()
 {
-  local rendered=$1 help first rest name names=()
+  local rendered=$1 help first rest name names=() params
   [[ -n ${MEMDISK_PLUGIN:-} ]] || { fail "MEMDISK_PLUGIN is not set"; return; }
   help=$(nbdkit "$MEMDISK_PLUGIN" --help) || { fail "nbdkit $MEMDISK_PLUGIN --help failed"; return; }
   # The plugin's parameter lines start "[size=]<SIZE>" or "snapshot=<FILE>".
@@ -45,8 +45,12 @@ check_plugin_parameters ()
     [[ $first =~ ^\[?([a-z][a-z-]*)=\]?\< ]] && names+=("${BASH_REMATCH[1]}")
   done <<<"$help"
   ((${#names[@]} > 0)) || { fail "no parameters found in the plugin's --help"; return; }
+  # Once, into a variable: `awk | grep -q` under pipefail fails when grep
+  # stops reading early and awk dies of SIGPIPE (seen with a long page on
+  # a loaded machine).
+  params=$(rendered_parameters "$rendered")
   for name in "${names[@]}"; do
-    rendered_parameters "$rendered" | grep -Eq "^ +\[?$name=" ||
+    grep -Eq "^ +\[?$name=" <<<"$params" ||
       fail "nbdkit-memdisk-plugin.1: PARAMETERS does not describe $name= (listed by --help)"
   done
 }
