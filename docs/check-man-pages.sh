@@ -37,7 +37,7 @@ rendered_parameters ()
 
 check_plugin_parameters ()
 {
-  local rendered=$1 help first rest name names=()
+  local rendered=$1 help first rest name names=() params
   [[ -n ${MEMDISK_PLUGIN:-} ]] || { fail "MEMDISK_PLUGIN is not set"; return; }
   help=$(nbdkit "$MEMDISK_PLUGIN" --help) || { fail "nbdkit $MEMDISK_PLUGIN --help failed"; return; }
   # The plugin's parameter lines start "[size=]<SIZE>" or "snapshot=<FILE>".

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "common/threads.h"
 #include "store/store.h"
 
 struct memdisk_config memdisk_config = { .snapshot_memory_check = true };
@@ -35,7 +36,15 @@ const char memdisk_config_help[] =
   "mlock=<BOOL>             Lock the disk's memory so that it never goes to\n"
   "                         swap (default false); RLIMIT_MEMLOCK must allow it.\n"
   "allocator=<TYPE>         The memory plugin's parameter: only sparse, which\n"
-  "                         is what memdisk is; malloc and zstd are refused.";
+  "                         is what memdisk is; malloc and zstd are refused.\n"
+  "snapshot-load=<MODE>     lazy (the default): serve as soon as FILE's\n"
+  "                         index is checked; pages load on first touch and\n"
+  "                         in the background.  eager: decompress and check\n"
+  "                         all of FILE before serving.\n"
+  "snapshot-load-threads=<N>\n"
+  "                         Background threads of a lazy load, 0..256\n"
+  "                         (default: snapshot-threads; 0: none, pages load\n"
+  "                         only when touched or saved).";
 
 #define DEFAULT_SNAPSHOT_LEVEL 1
 #define MAX_SNAPSHOT_LEVEL 19
@@ -182,6 +191,22 @@ memdisk_config_key (const char *key, const char *value)
     memdisk_config.snapshot_level = (int) number;
     return 0;
   }
+  if (strcmp (key, "snapshot-load") == 0) {
+    if (strcmp (value, "lazy") == 0)
+      memdisk_config.snapshot_load_eager = false;
+    else if (strcmp (value, "eager") == 0)
+      memdisk_config.snapshot_load_eager = true;
+    else {
+      nbdkit_error ("%s: invalid value '%s' (expected lazy or eager)", key, value);
+      return -1;
+    }
+    return 0;
+  }
+  if (strcmp (key, "snapshot-load-threads") == 0) {
+    memdisk_config.snapshot_load_threads_given = true;
+    return parse_snapshot_number (key, value, 0, MAX_SNAPSHOT_THREADS,
+                                  &memdisk_config.snapshot_load_threads);
+  }
   if (strcmp (key, "snapshot-threads") == 0)
     return parse_snapshot_number (key, value, 1, MAX_SNAPSHOT_THREADS,
                                   &memdisk_config.snapshot_threads);
@@ -199,6 +224,8 @@ memdisk_config_complete (void)
 {
   if (memdisk_config.snapshot_level == 0)
     memdisk_config.snapshot_level = DEFAULT_SNAPSHOT_LEVEL;
+  if (!memdisk_config.snapshot_load_threads_given)
+    memdisk_config.snapshot_load_threads = snap_resolve_threads (memdisk_config.snapshot_threads);
   /* Without a snapshot file the size can come from nowhere else.  (With
    * one, whether the file exists decides; that is checked when it is
    * loaded.) */

@@ -158,6 +158,15 @@ answer_status (struct client *c)
     control_reply_add (&reply, "allocated-size", "%" PRIu64, st.allocated_bytes);
     control_reply_add (&reply, "page-size", "%" PRIu32, st.page_size);
     control_reply_add (&reply, "changed", "%s", st.changed ? "true" : "false");
+    control_reply_add (&reply, "load", "%s", !st.load.lazy ? "eager"
+                       : st.load.loaded ? "loaded" : "loading");
+    if (st.load.lazy) {
+      control_reply_add (&reply, "load-frames", "%zu", st.load.frames);
+      control_reply_add (&reply, "load-frames-loaded", "%zu", st.load.frames_resident);
+      control_reply_add (&reply, "load-frames-damaged", "%zu", st.load.frames_damaged);
+      control_reply_add (&reply, "load-bytes-loaded", "%" PRIu64, st.load.bytes_loaded);
+      control_reply_add (&reply, "load-bytes-total", "%" PRIu64, st.load.bytes_total);
+    }
   }
   control_reply_add (&reply, "saves", "%" PRIu64, st.saves);
   control_reply_add (&reply, "failed-saves", "%" PRIu64, st.failed_saves);

@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "common/error.h"
+#include "lazyload.h"
 #include "memlock.h"
 #include "persist.h"
 #include "store/store.h"
@@ -61,13 +62,17 @@ memdisk_after_fork (void)
 {
   if (memdisk_config.mlock && memlock_all () == -1)
     return -1;
+  if (lazyload_start () == -1)
+    return -1;
   return persist_start (disk);
 }
 
-/* Clients are gone: the final save. */
+/* Clients are gone: the background loader stops (joined), then the final
+ * save, which decodes the frames still in the file. */
 static void
 memdisk_cleanup (void)
 {
+  lazyload_stop ();
   persist_stop (disk);
 }
 
@@ -80,6 +85,7 @@ memdisk_unload (void)
   if (disk != NULL)
     store_destroy (disk);
   disk = NULL;
+  lazyload_free ();             /* after the store, whose fault hook it is */
   memdisk_config_unload ();
   /* A failed exit save must not end in "exit 0": nbdkit returns
    * EXIT_SUCCESS after .unload whatever happened, so end the process here

@@ -25,6 +25,7 @@
 #include "common/memavail.h"
 #include "control.h"
 #include "control/lock.h"
+#include "lazyload.h"
 #include "persist.h"
 #include "runas.h"
 #include "snapshot/storefile.h"
@@ -302,6 +303,7 @@ persist_get_status (struct store *disk, struct persist_status *status)
     status->page_size = store_page_size (disk);
     status->changed = store_changed (disk);
   }
+  lazyload_get_status (&status->load);
 }
 
 /* The start-up clean-up logs each temporary it removes. */
@@ -416,9 +418,16 @@ load_disk (const char *path)
   uint64_t file_size;
 
   clock_gettime (CLOCK_MONOTONIC, &start);
-  /* A server that saves keeps the file for its first save to copy from. */
-  disk = snapstore_load_keeping (path, min_size, memdisk_config.snapshot_threads, &file_size,
-                                 memdisk_config.snapshot_readonly ? NULL : &previous);
+  /* An eager load of a server that saves keeps the file for its first
+   * save to copy from.  A lazy load keeps its own descriptor for the
+   * frames still in the file; its first save is a full one, faulting
+   * those in (making the lazily loaded file the previous one, so that it
+   * copies them instead, is still to do). */
+  if (memdisk_config.snapshot_load_eager)
+    disk = snapstore_load_keeping (path, min_size, memdisk_config.snapshot_threads, &file_size,
+                                   memdisk_config.snapshot_readonly ? NULL : &previous);
+  else
+    disk = lazyload_open (path, min_size, &file_size);
   if (disk == NULL) {
     nbdkit_error ("snapshot: cannot load %s: %s", path, md_error ());
     return NULL;
@@ -438,7 +447,8 @@ load_disk (const char *path)
   }
   file_time = time (NULL);
   file_origin = "load";
-  nbdkit_debug ("loaded %s in %.3f s: %" PRIu64 " bytes, %" PRIu64 " allocated",
+  nbdkit_debug ("%s %s in %.3f s: %" PRIu64 " bytes, %" PRIu64 " allocated",
+                memdisk_config.snapshot_load_eager ? "loaded" : "opened (lazy load)",
                 path, seconds_since (&start), store_size (disk),
                 store_allocated_bytes (disk));
   return disk;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "lazyload.h"
 #include "store/store.h"
 
 /* .get_ready: install the SIGUSR1 handler; take FILE's writer lock and
@@ -75,6 +76,7 @@ struct persist_status {
   uint64_t virtual_size, allocated_bytes;
   uint32_t page_size;
   bool changed;                 /* written since the last save or the load */
+  struct lazyload_status load;  /* a lazy load's progress */
 };
 
 /* Ask for a save (it coalesces with SIGUSR1s), and return the number of

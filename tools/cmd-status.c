@@ -55,6 +55,30 @@ print_line (const char *label, const char *value)
   putchar ('\n');
 }
 
+/* A lazy load's progress, and damaged frames found by it. */
+static void
+print_load (struct status *s)
+{
+  char a[32], b[32];
+
+  if (get (s, "load") == NULL)
+    return;
+  printf ("load: ");
+  tool_print_text (stdout, s->v);
+  if (get (s, "load-frames")) {
+    uint64_t frames = get_u64 (s, "load-frames");
+    uint64_t loaded = get_u64 (s, "load-frames-loaded");
+    uint64_t damaged = get_u64 (s, "load-frames-damaged");
+    printf (" (lazy: %" PRIu64 " of %" PRIu64 " frames, %s of %s", loaded, frames,
+            tool_format_size (get_u64 (s, "load-bytes-loaded"), a),
+            tool_format_size (get_u64 (s, "load-bytes-total"), b));
+    if (damaged)
+      printf ("; %" PRIu64 " damaged frame(s): their pages fail with EIO", damaged);
+    printf (")");
+  }
+  putchar ('\n');
+}
+
 static void
 print_human (const char *file, struct status *s)
 {
@@ -84,6 +108,7 @@ print_human (const char *file, struct status *s)
     print_line ("changed since the last save", get (s, "changed") && strcmp (s->v, "true") == 0
                 ? "yes" : "no");
   }
+  print_load (s);
   printf ("saves: %" PRIu64 " (%" PRIu64 " failed)\n", get_u64 (s, "saves"),
           get_u64 (s, "failed-saves"));
   if (get (s, "last-save-time") == NULL) {
@@ -145,6 +170,17 @@ print_json (const char *file, struct status *s)
   json_member (s, "  ", "changed", "changed", false, &sep);
   json_member (s, "  ", "saves", "saves", true, &sep);
   json_member (s, "  ", "failed-saves", "failed-saves", true, &sep);
+  json_member (s, "  ", "load", "load", false, &sep);
+  if (get (s, "load-frames")) {
+    const char *inner = "";
+    printf (",\n  \"load-progress\": {");
+    json_member (s, "    ", "load-frames", "frames", true, &inner);
+    json_member (s, "    ", "load-frames-loaded", "frames-loaded", true, &inner);
+    json_member (s, "    ", "load-frames-damaged", "frames-damaged", true, &inner);
+    json_member (s, "    ", "load-bytes-loaded", "bytes-loaded", true, &inner);
+    json_member (s, "    ", "load-bytes-total", "bytes-total", true, &inner);
+    printf ("\n  }");
+  }
   printf (",\n  \"save\": ");
   if (get (s, "save-trigger")) {
     const char *inner = "";

@@ -26,7 +26,8 @@ struct snap_frame_decoder {
   size_t in_cap;
   unsigned char *out;
   size_t out_cap;
-  /* Digest records of the last decoded frame. */
+  /* Digest records of the last decoded frame (unless !want_records). */
+  bool want_records;
   struct snap_digest_record *records;
   size_t records_cap;
   size_t nrecords;
@@ -42,6 +43,7 @@ snap_frame_decoder_new (bool zstd_checksums)
     md_error_set ("creating a zstd decompression context: out of memory");
     return NULL;
   }
+  d->want_records = true;
   /* Frames are decoded in one shot into a buffer of the validated size,
    * which needs no window buffer: zstd applies this limit to streaming
    * decompression only, so it is a second line of defence at most. */
@@ -147,11 +149,44 @@ check_last_page_tail (const struct snap_reader *r, const struct snap_frame *f,
   return 0;
 }
 
+void
+snap_frame_decoder_skip_records (struct snap_frame_decoder *d)
+{
+  d->want_records = false;
+}
+
+/* Without records: only the format's rule that no stored page is all
+ * zeros (the message compute_records gives). */
+static int
+check_no_zero_page (const struct snap_reader *r, const struct snap_frame *f,
+                    const unsigned char *pages, size_t k)
+{
+  const uint32_t page_size = r->meta.page_size;
+
+  for (size_t i = 0; i < f->run_count; i++) {
+    const struct snap_run *run = &r->index.runs[f->first_run + i];
+    for (uint64_t j = 0; j < run->page_count; j++, pages += page_size)
+      if (snap_is_zero (pages, page_size)) {
+        md_error_set ("frame %zu at byte %llu: page %llu is all zeros; a "
+                      "snapshot must not store an all-zero page", k,
+                      (unsigned long long) f->offset,
+                      (unsigned long long) (run->first_page + j));
+        return -1;
+      }
+  }
+  return 0;
+}
+
 static int
 compute_records (const struct snap_reader *r, const struct snap_frame *f,
                  const unsigned char *pages, size_t k, struct snap_frame_decoder *d)
 {
   const uint32_t page_size = r->meta.page_size;
+
+  if (!d->want_records) {
+    d->nrecords = 0;
+    return check_no_zero_page (r, f, pages, k);
+  }
   size_t need = f->page_count * (page_size / SNAP_DIGEST_BLOCK_SIZE) * sizeof *d->records;
   const unsigned char *p = pages;
 

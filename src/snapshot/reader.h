@@ -45,6 +45,10 @@ uint64_t snap_reader_file_size (const struct snap_reader *reader);
 struct snap_frame_decoder;
 struct snap_frame_decoder *snap_frame_decoder_new (bool zstd_checksums);
 void snap_frame_decoder_free (struct snap_frame_decoder *decoder);
+/* Do not compute the content digest records (snap_frame_decoder_records
+ * then gives none): for a reader that does not check the digest.  The
+ * rule that no stored page is all zeros is still checked. */
+void snap_frame_decoder_skip_records (struct snap_frame_decoder *decoder);
 
 /* Read frame FRAME, check it and decompress it.  Returns its pages, in
  * index order, page_size bytes each, valid until the decoder's next use;

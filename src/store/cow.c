@@ -279,8 +279,17 @@ store_snapshot_next_before (struct store_snapshot *snap, uint64_t limit,
     const uint8_t *source;
     struct cow_record *cow = NULL;
 
+    /* A page still in the file was not changed since the load (a change
+     * faults it in first), so the file's bytes are the instant's: fault
+     * it in and copy it like any other. */
+    if (store_fault_in (store, leaf, slot, index) == -1)
+      return -1;
     page_read_lock (&leaf->lock[slot]);
     source = atomic_load_explicit (&leaf->data[slot], memory_order_relaxed);
+    if (source == PAGE_IN_FILE) {
+      page_read_unlock (&leaf->lock[slot]);
+      continue;                 /* not reached once faulted in; retry */
+    }
     if (leaf->written_epoch[slot] >= snap->epoch) {
       /* Changed since the instant: what it overwrote was kept for us (and
        * nothing was if the slot was a hole then). */

@@ -20,8 +20,12 @@
  *     never changed or freed while the store lives, so any thread may walk
  *     the tree without a lock;
  *   - data[i]: written under lock[i] held for writing; read under lock[i],
- *     except by store_extents and the zero path's hole test, which load it
- *     atomically without the lock;
+ *     except by store_extents, the zero path's hole test and the
+ *     PAGE_IN_FILE test before a fault-in, which load it atomically
+ *     without the lock.  It may hold PAGE_IN_FILE (a lazy load: the page
+ *     is still in the snapshot file, infile.c); only store_install_page
+ *     changes that, to the loaded page, under lock[i];
+ *   - fault_fn, fault_opaque: set once before any client, read-only after;
  *   - cow[i], written_epoch[i]: lock[i];
  *   - lock[i]: a reader/writer spinlock in one 32-bit atomic.  Cheap
  *     because it is held for one memcpy of at most a page; uncontended
@@ -79,7 +83,7 @@ struct region_stamp {
  * only while holding lock[i] (data[] is also read without it by extents
  * and by the zero path's hole test, hence atomic). */
 struct leaf {
-  _Atomic (uint8_t *) data[FANOUT];    /* live page or NULL (hole) */
+  _Atomic (uint8_t *) data[FANOUT];    /* live page, NULL (hole) or PAGE_IN_FILE */
   struct cow_record *cow[FANOUT];      /* lock[i]: what the running snapshot keeps of the page */
   uint64_t written_epoch[FANOUT];      /* lock[i]: epoch of the last change to this slot */
   _Atomic uint32_t lock[FANOUT];       /* reader/writer spinlock of this slot */
@@ -123,6 +127,10 @@ struct store {
   bool snapshot_running;
 
   struct inflight_shard inflight[INFLIGHT_SHARDS];
+
+  /* Lazy loading (infile.c): called for a PAGE_IN_FILE slot. */
+  store_fault_fn fault_fn;
+  void *fault_opaque;
 };
 
 /* A running snapshot: its epoch and where its walk is (cow.c, regions.c). */
@@ -132,6 +140,20 @@ struct store_snapshot {
   uint64_t next_index;
   bool had_changes;
 };
+
+/* ---- pages still in the snapshot file (infile.c) ---------------------- */
+
+/* The sentinel of a slot whose page is still in the snapshot file: not
+ * NULL, so extents report it as data and the zero path does not take it
+ * for a hole; never read, written or freed as a page. */
+extern uint8_t store_page_in_file_marker;
+#define PAGE_IN_FILE (&store_page_in_file_marker)
+
+/* Have the fault hook load the page of SLOT if it still is PAGE_IN_FILE.
+ * Called without the slot's lock (the hook takes it to install the page).
+ * 0 once the slot holds a real page or a hole, -1 with md_error set. */
+int store_fault_in (struct store *store, struct leaf *leaf, unsigned slot,
+                    uint64_t page_index);
 
 /* ---- slot locks ------------------------------------------------------ */
 

@@ -72,7 +72,9 @@ node_free (struct store *store, void *node, unsigned level)
   if (level == 0) {
     struct leaf *leaf = node;
     for (unsigned i = 0; i < FANOUT; i++) {
-      free (atomic_load_explicit (&leaf->data[i], memory_order_relaxed));
+      uint8_t *page = atomic_load_explicit (&leaf->data[i], memory_order_relaxed);
+      if (page != PAGE_IN_FILE)
+        free (page);
       cow_record_free (store, leaf->cow[i]);
     }
   }
@@ -238,13 +240,18 @@ store_read (struct store *store, void *buf, uint64_t len, uint64_t offset)
     }
     else {
       unsigned slot = page_index & SLOT_MASK;
+      uint8_t *page;
+      if (store_fault_in (store, leaf, slot, page_index) == -1)
+        return -1;
       page_read_lock (&leaf->lock[slot]);
-      uint8_t *page = atomic_load_explicit (&leaf->data[slot], memory_order_relaxed);
-      if (page)
+      page = atomic_load_explicit (&leaf->data[slot], memory_order_relaxed);
+      if (page && page != PAGE_IN_FILE)
         memcpy (out, page + in_page, n);
-      else
+      else if (page == NULL)
         memset (out, 0, n);
       page_read_unlock (&leaf->lock[slot]);
+      if (page == PAGE_IN_FILE)
+        continue;               /* cannot happen once faulted in; retry */
     }
     out += n;
     offset += n;
@@ -274,9 +281,19 @@ page_change (struct store *store, uint64_t epoch, uint64_t page_index,
   if (src == NULL && atomic_load_explicit (&leaf->data[slot], memory_order_acquire) == NULL)
     return 0;
 
+  /* A page still in the file is loaded first: the bytes this change does
+   * not overwrite are the file's.  Loading it is no change: the region is
+   * stamped after, for the change itself (again on a retry: harmless). */
+ fault_in:
+  if (store_fault_in (store, leaf, slot, page_index) == -1)
+    return -1;
   region_stamp (store, leaf, page_index, epoch);
   page_write_lock (&leaf->lock[slot]);
   page = atomic_load_explicit (&leaf->data[slot], memory_order_relaxed);
+  if (page == PAGE_IN_FILE) {
+    page_write_unlock (&leaf->lock[slot]);
+    goto fault_in;
+  }
   cow = cow_for_change (store, leaf, slot, page_index, epoch, page, &failed);
   if (failed)
     goto enomem;

@@ -11,8 +11,13 @@
  * (copy-on-write), so extra memory is bounded by the data written during
  * the walk.  See docs/design.md for the protocol and what protects what.
  *
+ * A lazily loaded store starts with its pages "still in the file": a
+ * request that reaches such a page first has the fault hook load it
+ * (store_set_fault_hook, store_mark_in_file, store_install_page).
+ *
  * All functions are safe to call from many threads at once, except
- * store_create/store_destroy and store_page_for_load (see there).
+ * store_create/store_destroy, store_page_for_load, store_set_fault_hook
+ * and store_mark_in_file (see there).
  */
 #ifndef MEMDISK_STORE_H
 #define MEMDISK_STORE_H
@@ -75,7 +80,9 @@ void store_clear_changed (struct store *store);
  *
  * store_snapshot_next copies the next page that was allocated at the
  * instant, in increasing page index order, into BUF (page_size bytes) and
- * sets *PAGE_INDEX.  Returns 1 for a page, 0 at the end.  Pages that were
+ * sets *PAGE_INDEX.  Returns 1 for a page, 0 at the end, -1 with md_error
+ * set when a page still in the file cannot be loaded (the fault hook's
+ * error: a damaged frame).  Pages that were
  * allocated but hold only zeros are returned too; skipping them is the
  * writer's choice.
  *
@@ -128,5 +135,30 @@ void store_snapshot_skip_region (struct store_snapshot *snap, uint64_t region);
  * safe to call from several loader threads on distinct pages.  Returns
  * NULL with md_error() set on ENOMEM or an index beyond the store. */
 void *store_page_for_load (struct store *store, uint64_t page_index);
+
+/* Lazy loading: pages still in the snapshot file (store/infile.c).
+ *
+ * A slot marked "in the file" counts as allocated and reads as data in
+ * store_extents, but holds no memory yet.  The first read, write, zero,
+ * trim or snapshot walk that reaches it calls the fault hook FN (OPAQUE,
+ * PAGE_INDEX) without any store lock held; the hook loads the page's
+ * frame and calls store_install_page for each of its pages, then returns
+ * 0, or -1 with md_error and errno set (the request then fails with that
+ * errno, EIO for a damaged frame).  The hook is called concurrently, for
+ * the same page too: sharing one load among them is the hook's job.
+ * Pages already loaded never call it.
+ *
+ * store_set_fault_hook and store_mark_in_file: before any other thread
+ * uses the store.  Marking needs the hook set; the pages must be holes.
+ * Returns 0, or -1 with md_error set (ENOMEM, EINVAL). */
+typedef int (*store_fault_fn) (void *opaque, uint64_t page_index);
+void store_set_fault_hook (struct store *store, store_fault_fn fn, void *opaque);
+int store_mark_in_file (struct store *store, uint64_t first_page, uint64_t page_count);
+/* Give page PAGE_INDEX its loaded contents (DATA, page_size bytes, copied)
+ * if it is still in the file; a page that is not is left alone.  Safe
+ * with concurrent I/O.  0, or -1 with md_error set (ENOMEM). */
+int store_install_page (struct store *store, uint64_t page_index, const void *data);
+/* Whether page PAGE_INDEX is still in the file (for tests and progress). */
+bool store_page_in_file (struct store *store, uint64_t page_index);
 
 #endif

@@ -15,9 +15,11 @@
 #      and the byte offset of what is wrong (or, below the smallest
 #      snapshot, the file's size).
 #   4. nbdkit memdisk snapshot=DAMAGED on a sample of those copies (every
-#      30th offset flipped, every 30th truncation: 130 starts): refuses to
-#      start with an exit status and a message naming the file, and leaves
-#      the file alone.
+#      30th offset flipped, every 30th truncation: 130 starts): with
+#      snapshot-load=eager refuses to start with an exit status and a
+#      message naming the file, and leaves the file alone; with the lazy
+#      load, refuses or fails the reads of the damaged frame (a whole-disk
+#      nbdcopy never succeeds), naming the file and the byte.
 # Sanitizer builds, where a process start costs more, run 3 and 4 on every
 # 5th copy of theirs (1 and 2, in one process, stay whole).
 set -euo pipefail
@@ -113,14 +115,22 @@ b = bytearray(open(p, "rb").read()); b[n] ^= 1; open(p, "wb").write(b)' "$damage
     fi
     cp -- "$damaged" "$MD_TMP/before.snap"
     status=0
-    err=$(nbdkit -U - "$MEMDISK_PLUGIN" snapshot="$damaged" --run 'echo served' \
+    err=$(nbdkit -U - "$MEMDISK_PLUGIN" snapshot="$damaged" snapshot-load=eager --run 'echo served' \
           </dev/null 2>&1) || status=$?
     ((status != 0 && status < 128)) || fail "$what: nbdkit exited $status, expected a refusal: $err"
     [[ $err != *served* ]] || fail "$what: nbdkit served the damaged snapshot"
     grep -qE "error: snapshot: cannot load $damaged: (.* at byte [0-9]|the file is [0-9]+ bytes?, too small)" <<<"$err" ||
       fail "$what: the error does not name the file and the byte: $err"
     cmp -s -- "$MD_TMP/before.snap" "$damaged" || fail "$what: the refused start changed the file"
+    # A lazy load refuses it at start, or serves and fails the reads of the
+    # damaged frame: a whole-disk copy never succeeds.
+    err=$(nbdkit -U - "$MEMDISK_PLUGIN" snapshot="$damaged" snapshot-readonly=true \
+          --run 'nbdcopy "$uri" null: && echo copied' </dev/null 2>&1) || true
+    [[ $err != *copied* ]] || fail "$what: a lazy load served the damaged snapshot whole"
+    grep -qE "error: snapshot(: cannot load)? $damaged: (.* at byte [0-9]|the file is [0-9]+ bytes?, too small)" <<<"$err" ||
+      fail "$what: the lazy load's error does not name the file and the byte: $err"
+    cmp -s -- "$MD_TMP/before.snap" "$damaged" || fail "$what: the lazy load changed the file"
     sample=$((sample + 1))
   done
 done
-echo "ok: nbdkit refused all $sample damaged snapshots of the sample"
+echo "ok: nbdkit refused all $sample damaged snapshots of the sample (eager), never served one whole (lazy)"

@@ -68,10 +68,11 @@ if [[ -z ${MEMDISK_SANITIZE:-} ]]; then
   grep -qF "holds $((16 << 26)) bytes of pages" <<<"$err" || fail "under RLIMIT_DATA: $err"
   grep -qF "(RLIMIT_DATA)" <<<"$err" || fail "the refusal does not name RLIMIT_DATA: $err"
 
-  # The override: the load is attempted, and fails for want of memory.
+  # The override: the (eager) load is attempted, and fails for want of
+  # memory.
   status=0
   err=$(prlimit --data=$((512 << 20)) nbdkit -U - "$MEMDISK_PLUGIN" snapshot="$MD_TMP/small.snap" \
-        snapshot-memory-check=false --run true </dev/null 2>&1 >/dev/null) || status=$?
+        snapshot-memory-check=false snapshot-load=eager --run true </dev/null 2>&1 >/dev/null) || status=$?
   ((status != 0 && status < 128)) || fail "nbdkit with the check off under RLIMIT_DATA: exit $status: $err"
   grep -qF "bytes of pages, more than" <<<"$err" && fail "snapshot-memory-check=false still refused: $err"
   grep -qiF "out of memory" <<<"$err" || fail "with the check off, the load should run out of memory: $err"

@@ -5,7 +5,10 @@
 # file that appears is kept (a hard link to it, as the next save renames
 # its own file over the name) and must verify; once the clients stop, one
 # more save must hold exactly the disk the server serves.  No save may
-# fail, and the server must keep running.
+# fail, and the server must keep running.  The disk starts from a snapshot
+# of 24 MiB of random data loaded lazily with one background thread, so
+# the first saves, the clients' first touches and the background loader
+# fault the same frames in at once.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 require_commands nbdcopy cmp ln stat
@@ -19,7 +22,11 @@ size=$((32 * 1024 * 1024))
 
 saves () { grep -c ': debug: saved ' "$(nbdkit_log disk)" || true; }
 
-memdisk_start disk -v "$size" snapshot="$snap" snapshot-threads=2
+head -c $((24 * 1024 * 1024)) /dev/urandom >"$MD_TMP/start.img"
+truncate -s "$size" "$MD_TMP/start.img"
+"$MEMDISK_TOOL" convert "$MD_TMP/start.img" "$snap" >/dev/null
+memdisk_start disk -v "$size" snapshot="$snap" snapshot-threads=2 \
+  snapshot-load=lazy snapshot-load-threads=1
 
 # The clients, in the background until the deadline.
 /usr/bin/python3 - "$(nbdkit_uri disk)" "$seconds" >"$MD_TMP/clients.out" 2>&1 <<'EOF' &

@@ -22,6 +22,8 @@ grep -qE '^memdisk_version=[0-9]+\.[0-9]+\.[0-9]+$' <<<"$dump" ||
 help=$(nbdkit "$plugin" --help) || fail "--help failed"
 grep -q '\[size=\]<SIZE>' <<<"$help" || fail "--help does not document size="
 grep -q '^snapshot-memory-check=<BOOL>' <<<"$help" || fail "--help does not document snapshot-memory-check="
+grep -q '^snapshot-load=<MODE>' <<<"$help" || fail "--help does not document snapshot-load="
+grep -q '^snapshot-load-threads=<N>' <<<"$help" || fail "--help does not document snapshot-load-threads="
 
 # expect_size ARGS... SIZE: the plugin accepts ARGS and serves SIZE bytes.
 expect_size ()
@@ -76,3 +78,8 @@ expect_error 1M allocator=sparse,mlock=true -- allocator "no parameters" mlock=t
 expect_error 1M allocator=foo -- allocator "unknown value 'foo'"
 expect_error 1M allocator= -- allocator "unknown value ''"
 expect_error 1M mlock=maybe -- mlock maybe
+expect_error 1M snapshot-load=maybe -- "snapshot-load: invalid value 'maybe' (expected lazy or eager)"
+expect_error 1M snapshot-load-threads=257 -- "snapshot-load-threads" "out of range"
+expect_error 1M snapshot-load-threads=x -- "snapshot-load-threads"
+expect_size 1M snapshot-load=eager 1048576
+expect_size 1M snapshot-load=lazy snapshot-load-threads=0 1048576

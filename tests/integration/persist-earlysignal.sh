@@ -4,7 +4,8 @@
 # debug line.  And `memdisk-tool save` while loading answers with a save
 # made after the load.  The snapshot is large (incompressible, loaded on
 # one thread) so that the load takes a while; the test waits for the
-# server to say it is loading, never on a sleep.
+# server to say it is loading, never on a sleep.  The load is eager: a
+# lazy one is ready before a signal could be sent.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/persist_lib.sh"
@@ -24,7 +25,7 @@ start ()
   shift
   rm -f "$MD_TMP/$name.pid"
   nbdkit -f -v -D nbdkit.backend.datapath=0 -P "$MD_TMP/$name.pid" -U "$MD_TMP/$name.sock" \
-    "$MEMDISK_PLUGIN" snapshot-threads=1 "$@" </dev/null 2>"$MD_TMP/$name.log" &
+    "$MEMDISK_PLUGIN" snapshot-threads=1 snapshot-load=eager "$@" </dev/null 2>"$MD_TMP/$name.log" &
   pid=$!
 }
 loading () { [[ $(json "$snap" 'j["state"]') == loading ]]; }

@@ -111,8 +111,9 @@ grep -qE "debug: saved $snap \(request\) in .*, [1-9][0-9]* regions copied, [0-9
   "$(nbdkit_log disk)" || fail "no save logged the regions it copied"
 nbdkit_stop disk
 
-# A restart: the loaded file is the first save's source.
-memdisk_start disk2 -v snapshot="$snap" snapshot-threads=2 snapshot-level=3
+# A restart: the loaded file is the first save's source (an eager load:
+# a lazily loaded file is not yet a source to copy from).
+memdisk_start disk2 -v snapshot="$snap" snapshot-threads=2 snapshot-level=3 snapshot-load=eager
 uri=$(nbdkit_uri disk2)
 change "$uri" 20 1
 tool save "$snap" >/dev/null || fail "the save after a restart failed"

@@ -23,7 +23,8 @@ nbdcopy -- "$MD_TMP/good.img" "$(nbdkit_uri disk)" || fail "nbdcopy into the dis
 nbdkit_stop disk
 persist_verify "$good"
 
-# expect_refused FILE TEXT...: starting on FILE (with and without size=)
+# expect_refused FILE TEXT...: starting on FILE (with and without size=,
+# and with the parameters in load=(...))
 # is refused with FILE and every TEXT in the message; FILE is untouched
 # and no temporary is left next to it.
 expect_refused ()
@@ -32,8 +33,8 @@ expect_refused ()
   shift
   cp -a -- "$file" "$MD_TMP/before"
   id=$(persist_file_id "$file")
-  persist_expect_refusal snapshot="$file" -- "$file" "$@"
-  persist_expect_refusal "$size" snapshot="$file" -- "$file" "$@"
+  persist_expect_refusal snapshot="$file" "${load[@]}" -- "$file" "$@"
+  persist_expect_refusal "$size" snapshot="$file" "${load[@]}" -- "$file" "$@"
   if [[ -f $file ]]; then
     cmp -- "$MD_TMP/before" "$file" || fail "a refused start changed $file"
   fi
@@ -43,6 +44,7 @@ expect_refused ()
 }
 
 # --- damaged files ---
+load=()
 file_size=$(stat -c %s "$good")
 mkdir "$MD_TMP/damaged"
 
@@ -52,7 +54,11 @@ byte=$(od -An -tu1 -j "$offset" -N1 "$good")
 printf "\\x$(printf %02x $((byte ^ 0x40)))" |
   dd of="$MD_TMP/damaged/flipped.zst" bs=1 seek="$offset" conv=notrunc status=none
 cmp -s -- "$good" "$MD_TMP/damaged/flipped.zst" && fail "flipping a byte changed nothing"
+# A flipped byte in a data frame: an eager load finds it at start; a lazy
+# load, when the frame is loaded (lazy-damage.sh).
+load=(snapshot-load=eager)
 expect_refused "$MD_TMP/damaged/flipped.zst" "checksum mismatch" "byte"
+load=()
 
 cp -- "$good" "$MD_TMP/damaged/truncated.zst"
 truncate -s $((file_size - 1000)) "$MD_TMP/damaged/truncated.zst"

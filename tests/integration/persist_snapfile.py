@@ -15,6 +15,12 @@
     persist_snapfile.py set-digest FILE HEX
         the metadata's "content-digest" (a forgery: the pages no longer
         give it, which only decoding them shows)
+    persist_snapfile.py frames FILE
+        print one line per data frame: K OFFSET COMPRESSED-SIZE FIRST-PAGE
+        LAST-PAGE (from the index)
+    persist_snapfile.py damage-frame FILE K
+        flip one bit in the middle of data frame K (damage that only
+        loading that frame finds: its checksum no longer matches)
 
 Checksums are recomputed (header, metadata, footer: docs/snapshot-format.md
 sections 3, 6 and 9), so the result is what a later writer would produce,
@@ -167,7 +173,45 @@ def make_bomb(path, frame_path, count, creator="a bomb"):
         f.write(skippable(meta) + skippable(index) + footer)
 
 
+def cbor_decode(buf, at=0):
+    """The index's CBOR (unsigned integers and arrays): (value, next)."""
+    major, info = buf[at] >> 5, buf[at] & 31
+    at += 1
+    if info < 24:
+        n = info
+    else:
+        width = {24: 1, 25: 2, 26: 4, 27: 8}[info]
+        n = int.from_bytes(buf[at:at + width], "big")
+        at += width
+    if major == 0:
+        return n, at
+    if major == 4:
+        items = []
+        for _ in range(n):
+            item, at = cbor_decode(buf, at)
+            items.append(item)
+        return items, at
+    raise ValueError("unexpected CBOR major type %d in the index" % major)
+
+
+def read_index(buf):
+    footer = len(buf) - FOOTER_SIZE
+    _, _, index_off, _ = struct.unpack_from("<QQQQ", buf, footer + 16)
+    frames, _ = cbor_decode(bytes(buf[index_off + 8:footer]))
+    return frames
+
+
 def main(argv):
+    if len(argv) == 3 and argv[1] == "frames":
+        for k, (offset, size, _, runs) in enumerate(read_index(open(argv[2], "rb").read())):
+            print(k, offset, size, runs[0], runs[-2] + runs[-1] - 1)
+        return
+    if len(argv) == 4 and argv[1] == "damage-frame":
+        buf = bytearray(open(argv[2], "rb").read())
+        offset, size, _, _ = read_index(buf)[int(argv[3])]
+        buf[offset + size // 2] ^= 0x10
+        open(argv[2], "wb").write(buf)
+        return
     if len(argv) >= 5 and argv[1] == "bomb":
         make_bomb(argv[2], argv[3], int(argv[4]), *argv[5:6])
         return

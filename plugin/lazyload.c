@@ -1,0 +1,174 @@
+/* The plugin's side of lazy loading (lazyload.h): the one snap_lazy of
+ * the disk, and the background threads that load its frames in file
+ * order.  Threads take frame numbers from an atomic counter; a frame a
+ * client already faulted in costs them one load.  The last thread to
+ * finish logs the load and, on a read-only server, closes the file.
+ */
+#define NBDKIT_API_VERSION 2
+#include <nbdkit-plugin.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "common/error.h"
+#include "common/threads.h"
+#include "lazyload.h"
+#include "snapshot/lazy.h"
+
+/* Set in .get_ready, freed in .unload; the threads run in between. */
+static struct snap_lazy *lazy;
+static pthread_t *threads;
+static _Atomic unsigned nthreads;
+static atomic_bool stopping;
+static _Atomic size_t next_frame;
+static _Atomic unsigned threads_done;
+static struct timespec start;
+
+static double
+seconds_since (const struct timespec *t)
+{
+  struct timespec now;
+
+  clock_gettime (CLOCK_MONOTONIC, &now);
+  return (double) (now.tv_sec - t->tv_sec) + (now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+struct store *
+lazyload_open (const char *path, uint64_t min_size, uint64_t *file_virtual_size)
+{
+  struct store *disk;
+
+  clock_gettime (CLOCK_MONOTONIC, &start);
+  /* What the threads need is allocated here, before the fork: a failure
+   * after it would end a server whose pid file is already written. */
+  if (memdisk_config.snapshot_load_threads > 0) {
+    threads = calloc (memdisk_config.snapshot_load_threads, sizeof *threads);
+    if (threads == NULL) {
+      md_error_set ("out of memory for the background loader");
+      return NULL;
+    }
+  }
+  lazy = snap_lazy_open (path, min_size, &disk, file_virtual_size);
+  if (lazy == NULL) {
+    free (threads);
+    threads = NULL;
+    return NULL;
+  }
+  return disk;
+}
+
+/* All frames loaded (or damaged): say so once, and let go of the file
+ * if nothing will read it again.  A server that saves keeps it: it is
+ * the source an incremental save copies unchanged frames from. */
+static void
+load_finished (void)
+{
+  struct snap_lazy_progress p;
+
+  snap_lazy_get_progress (lazy, &p);
+  nbdkit_debug ("loaded %s in the background in %.3f s: %" PRIu64 " bytes in %zu "
+                "frames%s", memdisk_config.snapshot, seconds_since (&start),
+                p.bytes_loaded, p.frames_resident,
+                p.frames_damaged ? " (some frames are damaged)" : "");
+  if (p.frames_damaged)
+    nbdkit_error ("snapshot %s: %zu damaged frame(s): requests to their pages fail "
+                  "with EIO, and saves fail",
+                  memdisk_config.snapshot, p.frames_damaged);
+  if (memdisk_config.snapshot_readonly && snap_lazy_complete (lazy))
+    snap_lazy_close_file (lazy);
+}
+
+static void *
+loader_main (void *arg)
+{
+  const size_t frames = snap_lazy_frame_count (lazy);
+
+  (void) arg;
+  /* Clients come first (Linux applies nice to the calling thread). */
+  if (setpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid), 19) == -1)
+    nbdkit_debug ("snapshot: background loader: setpriority: %m");
+  while (!atomic_load (&stopping)) {
+    size_t k = atomic_fetch_add (&next_frame, 1);
+    if (k >= frames)
+      break;
+    if (snap_lazy_load_frame (lazy, k) == -1)
+      nbdkit_error ("%s", md_error ());
+  }
+  if (atomic_fetch_add (&threads_done, 1) + 1 == nthreads && !atomic_load (&stopping))
+    load_finished ();
+  return NULL;
+}
+
+int
+lazyload_start (void)
+{
+  unsigned n = memdisk_config.snapshot_load_threads;
+
+  if (lazy == NULL || n == 0)
+    return 0;
+  if (snap_lazy_complete (lazy)) {
+    if (memdisk_config.snapshot_readonly)
+      snap_lazy_close_file (lazy);
+    return 0;
+  }
+  /* Never fails the server: its pid file is written, and a frame that no
+   * thread loads is loaded when touched. */
+  nthreads = n;
+  for (unsigned i = 0; i < n; i++) {
+    int err = pthread_create (&threads[i], NULL, loader_main, NULL);
+    if (err != 0) {
+      errno = err;
+      nbdkit_error ("snapshot: cannot start the background loader (%u of %u threads "
+                    "started; the other frames load when touched): %m", i, n);
+      atomic_store (&stopping, true);
+      nthreads = i;
+      break;
+    }
+  }
+  return 0;
+}
+
+void
+lazyload_stop (void)
+{
+  atomic_store (&stopping, true);
+  for (unsigned i = 0; i < nthreads; i++)
+    pthread_join (threads[i], NULL);
+  nthreads = 0;
+}
+
+void
+lazyload_free (void)
+{
+  free (threads);
+  threads = NULL;
+  snap_lazy_free (lazy);
+  lazy = NULL;
+}
+
+void
+lazyload_get_status (struct lazyload_status *st)
+{
+  struct snap_lazy_progress p;
+
+  memset (st, 0, sizeof *st);
+  if (lazy == NULL)
+    return;
+  snap_lazy_get_progress (lazy, &p);
+  st->lazy = true;
+  st->loaded = p.frames_resident + p.frames_damaged == p.frames;
+  st->frames = p.frames;
+  st->frames_resident = p.frames_resident;
+  st->frames_damaged = p.frames_damaged;
+  st->bytes_loaded = p.bytes_loaded;
+  st->bytes_total = p.bytes_total;
+}

@@ -1,0 +1,358 @@
+/* Lazy loading (lazy.h): frames decoded on demand into a store whose
+ * pages start "in the file" (store/infile.c).
+ *
+ * Each frame has a state word:
+ *
+ *   ABSENT ──CAS by the first caller──► LOADING ──► RESIDENT
+ *      ▲                                   │
+ *      └──── out of memory (retry later) ──┴──────► DAMAGED (for good)
+ *
+ * The caller that wins the compare-and-swap decodes the frame (one
+ * decoder from a small pool), installs its pages (store_install_page,
+ * under each slot's lock), publishes the end state with a release store
+ * and wakes the others, who wait on the state word with a futex: nobody
+ * decodes a frame twice, and a frame already resident costs one acquire
+ * load.  There is no lock on that path: the pool's mutex is taken only
+ * to borrow and return a decoder, by the thread that decodes.
+ *
+ * What guards what: state[k] is atomic; message[k] is written by the
+ * frame's one loader before it stores DAMAGED (release) and read only
+ * after loading DAMAGED (acquire); the counters are atomic; the pool is
+ * under pool_lock; the reader is read-only once opened (its descriptor
+ * is used by pread only, and closed only once every frame is in an end
+ * state, when no decode can start).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "snapshot/lazy.h"
+#include "snapshot/reader-internal.h"
+
+enum { ABSENT, LOADING, RESIDENT, DAMAGED };
+
+struct snap_lazy {
+  char *path;
+  struct snap_reader *reader;
+  struct store *store;
+  const struct snap_index *index;
+  uint32_t page_size;
+
+  _Atomic uint32_t *state;              /* per frame */
+  char **message;                       /* per frame, when DAMAGED */
+  _Atomic size_t resident, damaged, decodes;
+  _Atomic uint64_t bytes_loaded;
+  uint64_t bytes_total;
+
+  pthread_mutex_t pool_lock;
+  struct snap_frame_decoder **pool;     /* idle decoders */
+  size_t pool_count, pool_cap;
+};
+
+static void
+futex_wait (_Atomic uint32_t *word, uint32_t value)
+{
+  syscall (SYS_futex, (uint32_t *) word, FUTEX_WAIT_PRIVATE, value, NULL, NULL, 0);
+}
+
+static void
+futex_wake_all (_Atomic uint32_t *word)
+{
+  syscall (SYS_futex, (uint32_t *) word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+/* ---- the decoder pool ---- */
+
+static struct snap_frame_decoder *
+decoder_borrow (struct snap_lazy *lazy)
+{
+  struct snap_frame_decoder *d = NULL;
+
+  pthread_mutex_lock (&lazy->pool_lock);
+  if (lazy->pool_count > 0)
+    d = lazy->pool[--lazy->pool_count];
+  pthread_mutex_unlock (&lazy->pool_lock);
+  if (d != NULL)
+    return d;
+  /* zstd's content checksums too: a lazy load does not check the
+   * content digest (format section 10), so it needs no digest records. */
+  d = snap_frame_decoder_new (true);
+  if (d != NULL)
+    snap_frame_decoder_skip_records (d);
+  return d;
+}
+
+static void
+decoder_return (struct snap_lazy *lazy, struct snap_frame_decoder *d)
+{
+  pthread_mutex_lock (&lazy->pool_lock);
+  if (lazy->pool_count == lazy->pool_cap) {
+    size_t cap = lazy->pool_cap ? 2 * lazy->pool_cap : 4;
+    void *grown = realloc (lazy->pool, cap * sizeof (struct snap_frame_decoder *));
+    if (grown == NULL) {
+      pthread_mutex_unlock (&lazy->pool_lock);
+      snap_frame_decoder_free (d);
+      return;
+    }
+    lazy->pool = grown;
+    lazy->pool_cap = cap;
+  }
+  lazy->pool[lazy->pool_count++] = d;
+  pthread_mutex_unlock (&lazy->pool_lock);
+}
+
+/* ---- finding a page's frame ---- */
+
+static uint64_t
+frame_first_page (const struct snap_lazy *lazy, size_t k)
+{
+  return lazy->index->runs[lazy->index->frames[k].first_run].first_page;
+}
+
+/* The frame holding PAGE: the last one whose first page is not above it
+ * (frames hold pages in increasing order). */
+static size_t
+frame_of_page (const struct snap_lazy *lazy, uint64_t page)
+{
+  size_t lo = 0, hi = lazy->index->frame_count;
+
+  while (hi - lo > 1) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (frame_first_page (lazy, mid) <= page)
+      lo = mid;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+static int
+lazy_fault (void *opaque, uint64_t page)
+{
+  struct snap_lazy *lazy = opaque;
+
+  return snap_lazy_load_frame (lazy, frame_of_page (lazy, page));
+}
+
+/* ---- loading one frame ---- */
+
+static int
+install_frame (struct snap_lazy *lazy, size_t k, const unsigned char *data)
+{
+  const struct snap_frame *f = &lazy->index->frames[k];
+
+  for (size_t i = 0; i < f->run_count; i++) {
+    const struct snap_run *run = &lazy->index->runs[f->first_run + i];
+    for (uint64_t j = 0; j < run->page_count; j++, data += lazy->page_size)
+      if (store_install_page (lazy->store, run->first_page + j, data) == -1)
+        return -1;
+  }
+  return 0;
+}
+
+static void
+frame_damaged_error (struct snap_lazy *lazy, size_t k)
+{
+  md_error_set ("snapshot %s: %s", lazy->path,
+                lazy->message[k] ? lazy->message[k] : "a frame could not be loaded");
+  errno = EIO;
+}
+
+/* The winner of frame K's compare-and-swap: decode, install, publish. */
+static int
+load_frame_now (struct snap_lazy *lazy, size_t k)
+{
+  const struct snap_frame *f = &lazy->index->frames[k];
+  struct snap_frame_decoder *d = decoder_borrow (lazy);
+  const unsigned char *data = NULL;
+  uint32_t end = DAMAGED;
+  int r = -1;
+
+  atomic_fetch_add (&lazy->decodes, 1);
+  if (d != NULL && (data = snap_reader_decode_frame (lazy->reader, k, d)) == NULL)
+    lazy->message[k] = strdup (md_error ());          /* damaged for good */
+  else if (d == NULL || install_frame (lazy, k, data) == -1)
+    end = ABSENT;               /* out of memory: the next touch retries */
+  else {
+    end = RESIDENT;
+    r = 0;
+  }
+  if (d != NULL)
+    decoder_return (lazy, d);
+
+  if (end == RESIDENT) {
+    /* The pages are in memory now: the file's cache is not needed, so
+     * memory ends at the allocated size.  (Before the count: once every
+     * frame is counted, the descriptor may be closed.) */
+    posix_fadvise (lazy->reader->fd, (off_t) f->offset, (off_t) f->compressed_size,
+                   POSIX_FADV_DONTNEED);
+    atomic_fetch_add (&lazy->bytes_loaded, f->page_count * lazy->page_size);
+    atomic_fetch_add (&lazy->resident, 1);
+  }
+  else if (end == DAMAGED)
+    atomic_fetch_add (&lazy->damaged, 1);
+  atomic_store_explicit (&lazy->state[k], end, memory_order_release);
+  futex_wake_all (&lazy->state[k]);
+
+  if (end == DAMAGED)
+    frame_damaged_error (lazy, k);
+  else if (end == ABSENT) {
+    char saved[512];
+    snprintf (saved, sizeof saved, "%s", md_error ());
+    md_error_set ("snapshot %s: loading frame %zu: %s", lazy->path, k, saved);
+    errno = ENOMEM;
+  }
+  return r;
+}
+
+int
+snap_lazy_load_frame (struct snap_lazy *lazy, size_t k)
+{
+  _Atomic uint32_t *state = &lazy->state[k];
+
+  for (;;) {
+    uint32_t s = atomic_load_explicit (state, memory_order_acquire);
+    switch (s) {
+    case RESIDENT:
+      return 0;
+    case DAMAGED:
+      frame_damaged_error (lazy, k);
+      return -1;
+    case ABSENT:
+      if (atomic_compare_exchange_strong_explicit (state, &s, LOADING,
+                                                   memory_order_acq_rel,
+                                                   memory_order_acquire))
+        return load_frame_now (lazy, k);
+      break;
+    default:                    /* LOADING: another thread decodes it */
+      futex_wait (state, LOADING);
+      break;
+    }
+  }
+}
+
+/* ---- opening and closing ---- */
+
+struct snap_lazy *
+snap_lazy_open (const char *path, uint64_t min_size, struct store **store,
+                uint64_t *file_virtual_size)
+{
+  struct snap_lazy *lazy = calloc (1, sizeof *lazy);
+  const struct snap_metadata *meta;
+
+  *store = NULL;
+  if (lazy == NULL || (lazy->path = strdup (path)) == NULL) {
+    free (lazy);
+    md_error_set ("opening a snapshot: out of memory");
+    return NULL;
+  }
+  pthread_mutex_init (&lazy->pool_lock, NULL);
+  lazy->reader = snap_reader_open (path);
+  if (lazy->reader == NULL)
+    goto fail;
+  meta = snap_reader_metadata (lazy->reader);
+  lazy->index = snap_reader_index (lazy->reader);
+  lazy->page_size = meta->page_size;
+  lazy->bytes_total = lazy->index->page_count * meta->page_size;
+  *file_virtual_size = meta->virtual_size;
+
+  size_t n = lazy->index->frame_count;
+  lazy->state = calloc (n ? n : 1, sizeof *lazy->state);
+  lazy->message = calloc (n ? n : 1, sizeof *lazy->message);
+  if (lazy->state == NULL || lazy->message == NULL) {
+    md_error_set ("opening a snapshot: out of memory for %zu frames", n);
+    goto fail;
+  }
+  lazy->store = store_create (meta->virtual_size > min_size ? meta->virtual_size : min_size,
+                              meta->page_size);
+  if (lazy->store == NULL)
+    goto fail;
+  store_set_fault_hook (lazy->store, lazy_fault, lazy);
+  for (size_t i = 0; i < lazy->index->run_count; i++)
+    if (store_mark_in_file (lazy->store, lazy->index->runs[i].first_page,
+                            lazy->index->runs[i].page_count) == -1)
+      goto fail;
+  store_clear_changed (lazy->store);
+  *store = lazy->store;
+  return lazy;
+
+ fail:
+  store_destroy (lazy->store);
+  lazy->store = NULL;
+  snap_lazy_free (lazy);
+  return NULL;
+}
+
+void
+snap_lazy_free (struct snap_lazy *lazy)
+{
+  if (lazy == NULL)
+    return;
+  if (lazy->message != NULL)
+    for (size_t k = 0; k < lazy->index->frame_count; k++)
+      free (lazy->message[k]);
+  free (lazy->message);
+  free ((void *) lazy->state);
+  for (size_t i = 0; i < lazy->pool_count; i++)
+    snap_frame_decoder_free (lazy->pool[i]);
+  free (lazy->pool);
+  pthread_mutex_destroy (&lazy->pool_lock);
+  snap_reader_close (lazy->reader);
+  free (lazy->path);
+  free (lazy);
+}
+
+size_t
+snap_lazy_frame_count (const struct snap_lazy *lazy)
+{
+  return lazy->index->frame_count;
+}
+
+void
+snap_lazy_get_progress (const struct snap_lazy *lazy, struct snap_lazy_progress *p)
+{
+  p->frames = lazy->index->frame_count;
+  p->frames_resident = atomic_load (&lazy->resident);
+  p->frames_damaged = atomic_load (&lazy->damaged);
+  p->decodes = atomic_load (&lazy->decodes);
+  p->bytes_loaded = atomic_load (&lazy->bytes_loaded);
+  p->bytes_total = lazy->bytes_total;
+}
+
+bool
+snap_lazy_complete (const struct snap_lazy *lazy)
+{
+  return atomic_load (&lazy->resident) + atomic_load (&lazy->damaged)
+         == lazy->index->frame_count;
+}
+
+const struct snap_reader *
+snap_lazy_reader (const struct snap_lazy *lazy)
+{
+  return lazy->reader;
+}
+
+int
+snap_lazy_fd (const struct snap_lazy *lazy)
+{
+  return lazy->reader->own_fd ? lazy->reader->fd : -1;
+}
+
+void
+snap_lazy_close_file (struct snap_lazy *lazy)
+{
+  if (lazy->reader->own_fd) {
+    close (lazy->reader->fd);
+    lazy->reader->own_fd = false;
+    lazy->reader->fd = -1;
+  }
+}

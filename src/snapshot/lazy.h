@@ -1,0 +1,67 @@
+/* Lazy loading: a store that serves at once, its pages coming in from the
+ * snapshot file frame by frame, on first touch (the store's fault hook)
+ * or when a background thread asks (snap_lazy_load_frame).
+ *
+ * Opening reads and checks the header, footer, metadata and index, as an
+ * eager load does; the data frames are checked when they are loaded
+ * (their XXH64 against the index, zstd's content checksum, the format's
+ * rules on pages).  The content digest, which needs every frame in file
+ * order, is not checked: an eager load and `memdisk-tool verify` check it.
+ *
+ * A frame is "frame k" of the index, whatever decided its pages (a count
+ * in format 1.0, a region in 2.0): a page is found through the index's
+ * runs by binary search.
+ */
+#ifndef MEMDISK_SNAPLAZY_H
+#define MEMDISK_SNAPLAZY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "snapshot/reader.h"
+#include "store/store.h"
+
+struct snap_lazy;
+
+/* Open PATH, check its structure, and make a store of max(its virtual
+ * size, MIN_SIZE) bytes whose stored pages are all still in the file
+ * (*STORE; the caller owns it and must destroy it before snap_lazy_free).
+ * The store is marked unchanged.  *FILE_VIRTUAL_SIZE is the snapshot's.
+ * NULL with md_error set when PATH is unreadable or its structure is
+ * damaged. */
+struct snap_lazy *snap_lazy_open (const char *path, uint64_t min_size,
+                                  struct store **store, uint64_t *file_virtual_size);
+/* After store_destroy: closes the file and frees everything. */
+void snap_lazy_free (struct snap_lazy *lazy);
+
+size_t snap_lazy_frame_count (const struct snap_lazy *lazy);
+
+/* Make frame K resident: 0 once it is (at once if it already was), -1
+ * with md_error set and errno EIO when it is damaged (the message names
+ * the file, the frame and the byte; it stays damaged), or ENOMEM (a later
+ * call tries again).  One thread decodes a frame; concurrent callers for
+ * the same frame wait for it.  Safe from any thread. */
+int snap_lazy_load_frame (struct snap_lazy *lazy, size_t k);
+
+struct snap_lazy_progress {
+  size_t frames, frames_resident, frames_damaged;
+  size_t decodes;               /* frames decoded (or tried), for tests */
+  uint64_t bytes_loaded;        /* page bytes of the resident frames */
+  uint64_t bytes_total;         /* page bytes of every frame */
+};
+void snap_lazy_get_progress (const struct snap_lazy *lazy, struct snap_lazy_progress *progress);
+/* Every frame resident or damaged: the file is not needed to serve. */
+bool snap_lazy_complete (const struct snap_lazy *lazy);
+
+/* The loaded file, for whoever still needs it once everything is loaded
+ * (incremental saves copy unchanged frames from it): its reader (index,
+ * metadata) and descriptor, -1 after snap_lazy_close_file.  The reader's
+ * index stays valid until snap_lazy_free. */
+const struct snap_reader *snap_lazy_reader (const struct snap_lazy *lazy);
+int snap_lazy_fd (const struct snap_lazy *lazy);
+/* Close the file's descriptor.  Only once snap_lazy_complete: no frame
+ * will be read any more. */
+void snap_lazy_close_file (struct snap_lazy *lazy);
+
+#endif

@@ -1,0 +1,139 @@
+"""The measurements of lazy-load.sh: lazy_load.py SNAP WORK-DIR SNAPFILE-PY.
+
+1. start to ready (the pid file appears; nbdkit -f writes it when it
+   accepts clients): nbdkit null, memdisk lazy, memdisk eager; median of
+   BENCH_ROUNDS (default 5);
+2. the first read (4 KiB) of a page whose frame is not loaded, with
+   snapshot-load-threads=0: median and max over up to 100 frames, next to
+   a read of a page already loaded;
+3. start until the background load has ended (the server's -v log line,
+   polled every 5 ms) against an eager start;
+4. start + `nbdcopy URI null:` of the whole disk, lazy against eager.
+"""
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+
+import nbd
+
+snap, work, snapfile = sys.argv[1:4]
+plugin = os.environ["MEMDISK_PLUGIN"]
+tool = os.environ["MEMDISK_TOOL"]
+rounds = int(os.environ.get("BENCH_ROUNDS", "5"))
+pidfile = os.path.join(work, "nbd.pid")
+sock = os.path.join(work, "nbd.sock")
+uri = "nbd+unix:///?socket=" + sock
+
+
+def start(*args):
+    """Start nbdkit -f ARGS; return (process, seconds until the pid file)."""
+    for f in (pidfile, sock):
+        if os.path.exists(f):
+            os.unlink(f)
+    t0 = time.monotonic()
+    p = subprocess.Popen(["nbdkit", "-f", "-P", pidfile, "-U", sock] + list(args),
+                         stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not (os.path.exists(pidfile) and os.path.getsize(pidfile) > 0):
+        if p.poll() is not None:
+            sys.exit("nbdkit %s exited with %d" % (" ".join(args), p.returncode))
+        time.sleep(0.0005)
+    return p, time.monotonic() - t0, t0
+
+
+def stop(p):
+    p.terminate()
+    p.wait()
+
+
+def status(path):
+    out = subprocess.run([tool, "status", "--json", path], capture_output=True, text=True)
+    return json.loads(out.stdout) if out.returncode == 0 else None
+
+
+lazy_ro = [plugin, "snapshot=" + snap, "snapshot-readonly=true"]
+eager_ro = lazy_ro + ["snapshot-load=eager"]
+info = subprocess.run([tool, "info", snap], capture_output=True, text=True).stdout
+allocated = next(l for l in info.splitlines() if l.startswith("allocated size"))
+print("snapshot:", snap)
+print(" ", allocated)
+print("  load average:", open("/proc/loadavg").read().split()[:3], "cpus:", os.cpu_count())
+
+# 1. start to ready
+ready = {"null": [], "lazy": [], "eager": []}
+for _ in range(rounds):
+    for name, args in (("null", ["null", "1G"]), ("lazy", lazy_ro), ("eager", eager_ro)):
+        p, t, _ = start(*args)
+        ready[name].append(t)
+        stop(p)
+med = {k: statistics.median(v) for k, v in ready.items()}
+print("\n1. start to ready (median of %d, ms):" % rounds)
+for k in ("null", "lazy", "eager"):
+    print("   %-6s %8.1f" % (k, med[k] * 1000))
+print("   lazy - null = %.1f ms (goal <= 50 ms); eager / lazy = %.1fx"
+      % ((med["lazy"] - med["null"]) * 1000, med["eager"] / med["lazy"]))
+
+# 2. first read of an unloaded frame
+frames = [l.split() for l in subprocess.run(["/usr/bin/python3", snapfile, "frames", snap],
+                                            capture_output=True, text=True).stdout.splitlines()]
+page_size = int(next(l for l in info.splitlines() if l.startswith("page size")).split("(")[1].split()[0])
+random.seed(1)
+chosen = random.sample(frames, min(100, len(frames)))
+p, _, _ = start(*(lazy_ro + ["snapshot-load-threads=0"]))
+h = nbd.NBD()
+h.connect_uri(uri)
+first, again = [], []
+for f in chosen:
+    off = int(f[3]) * page_size
+    t0 = time.monotonic()
+    h.pread(4096, off)
+    first.append(time.monotonic() - t0)
+    t0 = time.monotonic()
+    h.pread(4096, off)
+    again.append(time.monotonic() - t0)
+h.shutdown()
+stop(p)
+print("\n2. first 4 KiB read of a frame not loaded (%d frames, ms):" % len(first))
+print("   median %.2f, max %.2f (goal <= 5); the same page again: median %.3f"
+      % (statistics.median(first) * 1000, max(first) * 1000, statistics.median(again) * 1000))
+
+# 3. background load vs eager: until the server logs the end of the
+# background load (-v), polled in its log file every 5 ms (cheaper than
+# asking memdisk-tool status, a process each time, on a small machine).
+log = os.path.join(work, "nbd.log")
+bg, eager_t = [], []
+for _ in range(max(1, rounds // 2)):
+    with open(log, "w") as err:
+        for f in (pidfile, sock):
+            if os.path.exists(f):
+                os.unlink(f)
+        t0 = time.monotonic()
+        p = subprocess.Popen(["nbdkit", "-f", "-v", "-P", pidfile, "-U", sock] + lazy_ro,
+                             stdin=subprocess.DEVNULL, stderr=err)
+        while "in the background in" not in open(log).read():
+            if p.poll() is not None:
+                sys.exit("nbdkit exited during the background load")
+            time.sleep(0.005)
+    bg.append(time.monotonic() - t0)
+    stop(p)
+    p, t, _ = start(*eager_ro)
+    eager_t.append(t)
+    stop(p)
+b, e = statistics.median(bg), statistics.median(eager_t)
+print("\n3. start until the background load has ended vs an eager start (median, s):")
+print("   lazy %.3f, eager %.3f: lazy / eager = %.2fx (goal <= 1.1x)" % (b, e, b / e))
+
+# 4. start + whole-disk copy
+copy_t = {"lazy": [], "eager": []}
+for _ in range(max(1, rounds // 2)):
+    for name, args in (("lazy", lazy_ro), ("eager", eager_ro)):
+        p, _, t0 = start(*args)
+        subprocess.run(["nbdcopy", uri, "null:"], check=True)
+        copy_t[name].append(time.monotonic() - t0)
+        stop(p)
+l, e = statistics.median(copy_t["lazy"]), statistics.median(copy_t["eager"])
+print("\n4. start + nbdcopy of the whole disk (median, s):")
+print("   lazy %.3f, eager %.3f: lazy / eager = %.2fx (goal <= 1.1x)" % (l, e, l / e))

@@ -1,0 +1,322 @@
+/* snapshot/lazy.c: a store served from a snapshot before its frames are
+ * loaded.  Many threads fault the same and different frames (each frame
+ * decoded once, every byte the saved one), saves while frames are still
+ * in the file, and a damaged middle frame (EIO naming file, frame and
+ * byte; other frames serve; a save fails instead of dropping its pages).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "test_snaphelp.h"
+#include "snapshot/lazy.h"
+#include "snapshot/storefile.h"
+#include "store/store.h"
+
+#define PAGE 4096u
+#define SIZE ((uint64_t) 40 << 20)    /* 40 MiB, about 24 MiB of it data */
+#define THREADS 8
+
+/* The original: runs of data and holes, so frames (1024 pages of 4 KiB
+ * each, by count) span holes. */
+static struct store *
+make_original (void)
+{
+  struct store *s = store_create (SIZE, PAGE);
+  unsigned char buf[PAGE];
+
+  assert_non_null (s);
+  for (uint64_t p = 0; p < SIZE / PAGE; p++) {
+    if (p % 10 >= 6)
+      continue;
+    fill_page (buf, p, PAGE, 3);
+    assert_int_equal (store_write (s, buf, PAGE, p * PAGE), 0);
+  }
+  return s;
+}
+
+static const char *
+save_original (struct store *s, const char *name)
+{
+  const char *path = scratch_path (name);
+  struct snap_write_options o = { .level = 1, .threads = 2 };
+
+  assert_int_equal (snapstore_save (s, path, &o), 0);
+  return path;
+}
+
+static void
+assert_stores_equal (struct store *a, struct store *b)
+{
+  const size_t chunk = 1 << 20;
+  unsigned char *x = malloc (chunk), *y = malloc (chunk);
+
+  for (uint64_t off = 0; off < SIZE; off += chunk) {
+    assert_int_equal (store_read (a, x, chunk, off), 0);
+    assert_int_equal (store_read (b, y, chunk, off), 0);
+    assert_memory_equal (x, y, chunk);
+  }
+  free (x);
+  free (y);
+}
+
+static void
+test_open_serves_before_loading (void **state)
+{
+  (void) state;
+  struct store *orig = make_original (), *lazy_store;
+  const char *path = save_original (orig, "a.snap");
+  uint64_t vsize;
+  struct snap_lazy_progress p;
+  struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
+
+  assert_non_null (lazy);
+  assert_int_equal (vsize, SIZE);
+  assert_true (snap_lazy_frame_count (lazy) >= 5);
+  assert_int_equal (store_allocated_bytes (lazy_store), store_allocated_bytes (orig));
+  assert_false (store_changed (lazy_store));
+  snap_lazy_get_progress (lazy, &p);
+  assert_int_equal (p.frames_resident, 0);
+  assert_true (snap_lazy_fd (lazy) >= 0);
+
+  /* One page of the middle frame: that frame alone is decoded. */
+  unsigned char got[PAGE], want[PAGE];
+  uint64_t page = SIZE / PAGE / 2;
+  assert_int_equal (store_read (lazy_store, got, PAGE, page * PAGE), 0);
+  assert_int_equal (store_read (orig, want, PAGE, page * PAGE), 0);
+  assert_memory_equal (got, want, PAGE);
+  snap_lazy_get_progress (lazy, &p);
+  assert_int_equal (p.frames_resident, 1);
+  assert_int_equal (p.decodes, 1);
+  assert_false (snap_lazy_complete (lazy));
+
+  /* Everything else, by frame, as the background loader does. */
+  for (size_t k = 0; k < snap_lazy_frame_count (lazy); k++)
+    assert_int_equal (snap_lazy_load_frame (lazy, k), 0);
+  assert_true (snap_lazy_complete (lazy));
+  snap_lazy_get_progress (lazy, &p);
+  assert_int_equal (p.decodes, p.frames);
+  assert_int_equal (p.bytes_loaded, p.bytes_total);
+  snap_lazy_close_file (lazy);
+  assert_int_equal (snap_lazy_fd (lazy), -1);
+  assert_stores_equal (orig, lazy_store);
+
+  store_destroy (lazy_store);
+  snap_lazy_free (lazy);
+  store_destroy (orig);
+}
+
+struct reader_arg {
+  struct store *orig, *lazy;
+  unsigned seed;
+  const char *error;
+};
+
+static pthread_barrier_t start_line;
+
+static void *
+reader_main (void *opaque)
+{
+  struct reader_arg *a = opaque;
+  unsigned char x[3 * PAGE], y[3 * PAGE];
+  uint64_t rng = a->seed * 0x9e3779b97f4a7c15ull + 1;
+
+  pthread_barrier_wait (&start_line);
+  for (unsigned i = 0; i < 400; i++) {
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    /* Half the threads start at the same frames, half spread out. */
+    uint64_t off = a->seed % 2 ? (rng % (SIZE - sizeof x))
+                               : (i * (uint64_t) 997 * PAGE) % (SIZE - sizeof x);
+    if (store_read (a->lazy, x, sizeof x, off) != 0
+        || store_read (a->orig, y, sizeof y, off) != 0) {
+      a->error = "a read failed";
+      return NULL;
+    }
+    if (memcmp (x, y, sizeof x) != 0) {
+      a->error = "a read differs from the saved disk";
+      return NULL;
+    }
+  }
+  return NULL;
+}
+
+static void
+test_many_threads_fault (void **state)
+{
+  (void) state;
+  struct store *orig = make_original ();
+  const char *path = save_original (orig, "b.snap");
+
+  for (unsigned run = 0; run < 3; run++) {
+    struct store *lazy_store;
+    uint64_t vsize;
+    struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
+    struct reader_arg args[THREADS];
+    pthread_t tids[THREADS];
+    struct snap_lazy_progress p;
+
+    assert_non_null (lazy);
+    pthread_barrier_init (&start_line, NULL, THREADS);
+    for (unsigned t = 0; t < THREADS; t++) {
+      args[t] = (struct reader_arg) { .orig = orig, .lazy = lazy_store, .seed = t + run * 100 };
+      assert_int_equal (pthread_create (&tids[t], NULL, reader_main, &args[t]), 0);
+    }
+    for (unsigned t = 0; t < THREADS; t++) {
+      pthread_join (tids[t], NULL);
+      if (args[t].error)
+        fail_msg ("thread %u: %s", t, args[t].error);
+    }
+    pthread_barrier_destroy (&start_line);
+    snap_lazy_get_progress (lazy, &p);
+    /* Nobody decoded a frame twice. */
+    assert_true (p.frames_resident <= p.frames);
+    assert_int_equal (p.decodes, p.frames_resident);
+    assert_int_equal (p.frames_damaged, 0);
+    store_destroy (lazy_store);
+    snap_lazy_free (lazy);
+  }
+  store_destroy (orig);
+}
+
+static void
+test_save_while_in_file (void **state)
+{
+  (void) state;
+  struct store *orig = make_original (), *lazy_store, *again;
+  const char *path = save_original (orig, "c.snap");
+  const char *copy = scratch_path ("c-copy.snap");
+  struct snap_write_options o = { .level = 1, .threads = 2 };
+  uint64_t vsize;
+  struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
+
+  assert_non_null (lazy);
+  /* A partial write to a page not loaded yet keeps its other bytes. */
+  unsigned char mark[10];
+  memset (mark, 0xcc, sizeof mark);
+  assert_int_equal (store_write (lazy_store, mark, sizeof mark, 5 * PAGE + 100), 0);
+  assert_int_equal (store_write (orig, mark, sizeof mark, 5 * PAGE + 100), 0);
+  /* The save decodes the frames still in the file. */
+  assert_int_equal (snapstore_save (lazy_store, copy, &o), 0);
+  assert_int_equal (open_and_verify (copy), 0);
+  again = snapstore_load (copy, 0, 2, &vsize);
+  assert_non_null (again);
+  assert_stores_equal (orig, again);
+  store_destroy (again);
+  store_destroy (lazy_store);
+  snap_lazy_free (lazy);
+  store_destroy (orig);
+}
+
+static void
+test_damaged_middle_frame (void **state)
+{
+  (void) state;
+  struct store *orig = make_original (), *lazy_store;
+  const char *path = save_original (orig, "d.snap");
+  struct snap_reader *r = snap_reader_open (path);
+  const struct snap_index *index;
+  size_t len, middle;
+  unsigned char *file;
+  uint64_t vsize, offset, first_page;
+  char frame_at[64];
+
+  assert_non_null (r);
+  index = snap_reader_index (r);
+  middle = index->frame_count / 2;
+  offset = index->frames[middle].offset;
+  first_page = index->runs[index->frames[middle].first_run].first_page;
+  snap_reader_close (r);
+  file = read_file (path, &len);
+  file[offset + 100] ^= 0x40;
+  write_file (path, file, len);
+  free (file);
+
+  struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
+  assert_non_null (lazy);       /* the structure is fine */
+  unsigned char buf[PAGE];
+  errno = 0;
+  assert_int_equal (store_read (lazy_store, buf, PAGE, first_page * PAGE), -1);
+  assert_int_equal (errno, EIO);
+  snprintf (frame_at, sizeof frame_at, "frame %zu at byte %llu", middle,
+            (unsigned long long) offset);
+  assert_error_contains (path);
+  assert_error_contains (frame_at);
+  assert_error_contains ("checksum mismatch");
+  /* Again: the same answer, no second decode. */
+  assert_int_equal (store_read (lazy_store, buf, PAGE, first_page * PAGE), -1);
+  assert_error_contains (frame_at);
+
+  /* Other frames serve. */
+  unsigned char want[PAGE];
+  assert_int_equal (store_read (lazy_store, buf, PAGE, 0), 0);
+  assert_int_equal (store_read (orig, want, PAGE, 0), 0);
+  assert_memory_equal (buf, want, PAGE);
+  struct snap_lazy_progress p;
+  snap_lazy_get_progress (lazy, &p);
+  assert_int_equal (p.frames_damaged, 1);
+  assert_int_equal (p.decodes, 2);
+
+  /* A save fails and names the frame; the old file stays. */
+  const char *copy = scratch_path ("d-copy.snap");
+  struct snap_write_options o = { .level = 1, .threads = 2 };
+  assert_int_equal (snapstore_save (lazy_store, copy, &o), -1);
+  assert_error_contains (frame_at);
+  assert_int_equal (access (copy, F_OK), -1);
+
+  store_destroy (lazy_store);
+  snap_lazy_free (lazy);
+  store_destroy (orig);
+}
+
+static void
+test_structure_damage_refused (void **state)
+{
+  (void) state;
+  struct store *orig = make_original (), *lazy_store = (void *) 1;
+  const char *path = save_original (orig, "e.snap");
+  size_t len;
+  unsigned char *file = read_file (path, &len);
+  uint64_t vsize;
+
+  file[len - 20] ^= 1;          /* the footer */
+  write_file (path, file, len);
+  free (file);
+  assert_null (snap_lazy_open (path, 0, &lazy_store, &vsize));
+  assert_null (lazy_store);
+  assert_error_contains ("footer");
+  store_destroy (orig);
+}
+
+static int
+setup (void **state)
+{
+  (void) state;
+  scratch_create ();
+  return 0;
+}
+
+static int
+teardown (void **state)
+{
+  (void) state;
+  scratch_remove ();
+  return 0;
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_open_serves_before_loading),
+    cmocka_unit_test (test_many_threads_fault),
+    cmocka_unit_test (test_save_while_in_file),
+    cmocka_unit_test (test_damaged_middle_frame),
+    cmocka_unit_test (test_structure_damage_refused),
+  };
+  return cmocka_run_group_tests (tests, setup, teardown);
+}
