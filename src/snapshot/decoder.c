@@ -155,7 +155,8 @@ snap_frame_decoder_skip_records (struct snap_frame_decoder *d)
   d->want_records = false;
 }
 
-/* Without records: only the format's rule that no stored page is all
+/* Without records (a lazy load of a format 1 file, which does not check
+ * the content digest): only the format's rule that no stored page is all
  * zeros (the message compute_records gives). */
 static int
 check_no_zero_page (const struct snap_reader *r, const struct snap_frame *f,
@@ -167,10 +168,10 @@ check_no_zero_page (const struct snap_reader *r, const struct snap_frame *f,
     const struct snap_run *run = &r->index.runs[f->first_run + i];
     for (uint64_t j = 0; j < run->page_count; j++, pages += page_size)
       if (snap_is_zero (pages, page_size)) {
-        md_error_set ("frame %zu at byte %llu: page %llu is all zeros; a "
-                      "snapshot must not store an all-zero page", k,
-                      (unsigned long long) f->offset,
-                      (unsigned long long) (run->first_page + j));
+        uint64_t page = run->first_page + j;
+        md_error_set ("frame %zu at byte %" PRIu64 ": page %" PRIu64 " is all "
+                      "zeros; a snapshot must not store an all-zero page", k,
+                      f->offset, page);
         return -1;
       }
   }
@@ -183,7 +184,9 @@ compute_records (const struct snap_reader *r, const struct snap_frame *f,
 {
   const uint32_t page_size = r->meta.page_size;
 
-  if (!d->want_records) {
+  /* A format 2 frame is checked against its region digest
+   * (check_region_digest), which needs the records. */
+  if (!d->want_records && r->meta.version_major < 2) {
     d->nrecords = 0;
     return check_no_zero_page (r, f, pages, k);
   }

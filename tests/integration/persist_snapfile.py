@@ -195,10 +195,12 @@ def cbor_decode(buf, at=0):
 
 
 def read_index(buf):
+    """Each frame as (offset, compressed-size, checksum, runs), whatever the
+    version: 2.0 entries also hold the region digest, before the runs."""
     footer = len(buf) - FOOTER_SIZE
     _, _, index_off, _ = struct.unpack_from("<QQQQ", buf, footer + 16)
     frames, _ = cbor_decode(bytes(buf[index_off + 8:footer]))
-    return frames
+    return [(f[0], f[1], f[2], f[-1]) for f in frames]
 
 
 def main(argv):
