@@ -217,19 +217,35 @@ compute_records (const struct snap_reader *r, const struct snap_frame *f,
 }
 
 int
-snap_reader_read_frame_bytes (const struct snap_reader *r, size_t k, void *buf)
+snap_reader_pass_frame_bytes (const struct snap_reader *r, size_t k, void *buf,
+                              size_t buf_size, snap_bytes_sink_fn sink, void *opaque,
+                              bool *source_bad)
 {
   const struct snap_frame *f = &r->index.frames[k];
+  struct snap_xxh64_state state;
   char what[64];
 
+  *source_bad = false;
   snprintf (what, sizeof what, "frame %zu", k);
-  if (snap_read_at (r->fd, buf, f->compressed_size, f->offset, what) == -1)
-    return -1;
-  uint64_t computed = snap_xxh64 (buf, f->compressed_size, 0);
+  snap_xxh64_init (&state, 0);
+  for (uint64_t done = 0; done < f->compressed_size;) {
+    size_t n = f->compressed_size - done < buf_size ? (size_t) (f->compressed_size - done)
+                                                    : buf_size;
+    if (snap_read_at (r->fd, buf, n, f->offset + done, what) == -1) {
+      *source_bad = true;
+      return -1;
+    }
+    snap_xxh64_update (&state, buf, n);
+    if (sink (opaque, buf, n) == -1)
+      return -1;
+    done += n;
+  }
+  uint64_t computed = snap_xxh64_final (&state);
   if (computed != f->checksum) {
     md_error_set ("frame %zu at byte %llu: checksum mismatch (index says "
                   "%016llx, computed %016llx)", k, (unsigned long long) f->offset,
                   (unsigned long long) f->checksum, (unsigned long long) computed);
+    *source_bad = true;
     return -1;
   }
   return 0;

@@ -60,11 +60,19 @@ const unsigned char *snap_reader_decode_frame (struct snap_reader *reader, size_
 /* The content digest records of the frame DECODER decoded last. */
 const struct snap_digest_record *snap_frame_decoder_records (const struct snap_frame_decoder *decoder,
                                                              size_t *count);
-/* The compressed bytes of frame K (index->frames[k].compressed_size of
- * them) into BUF, checked against the index's checksum: what a save that
- * copies the frame writes.  0, or -1 with md_error set naming the frame
- * and its byte offset.  Any thread; the reader is not changed. */
-int snap_reader_read_frame_bytes (const struct snap_reader *reader, size_t k, void *buf);
+/* Hand the compressed bytes of frame K (index->frames[k].compressed_size
+ * of them) to SINK, in pieces of at most BUF_SIZE bytes read into BUF,
+ * checking them against the index's checksum as they pass: what a save
+ * that copies the frame writes.  SINK sees the bytes before the check
+ * ends, so a caller must throw away what it made of them when this fails.
+ * 0, or -1 with md_error set naming the frame and its byte offset; then
+ * *SOURCE_BAD says whether the file was at fault (a read error, an end of
+ * file, a checksum mismatch) rather than SINK (which returns 0, or -1
+ * with md_error set).  Any thread; the reader is not changed. */
+typedef int (*snap_bytes_sink_fn) (void *opaque, const void *data, size_t len);
+int snap_reader_pass_frame_bytes (const struct snap_reader *reader, size_t k, void *buf,
+                                  size_t buf_size, snap_bytes_sink_fn sink, void *opaque,
+                                  bool *source_bad);
 
 /* Start a digest of the form READER's file has (flat in 1.0, composed by
  * region in 2.0) for snap_reader_check_digest. */

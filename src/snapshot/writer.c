@@ -76,7 +76,8 @@ struct writer {
   size_t frame_pages;           /* pages per region: the most a frame holds */
   int level;
   const struct snap_reader *previous;   /* where copied frames come from */
-  bool *previous_bad;
+  bool *previous_bad;           /* written by the emitter only */
+  unsigned char *copy_buf;      /* the emitter's, COPY_BUFFER_SIZE bytes */
   unsigned nworkers;
   bool compress_at_nice_19;
 
@@ -116,34 +117,26 @@ writer_fail (struct writer *w)
 
 /* ---- workers ---- */
 
-/* A frame copied from the previous file: its bytes, checked against that
- * file's checksum; its region digest from that file's index. */
-static int
-copy_slot (struct writer *w, struct slot *s)
+/* A frame to be copied from the previous file: what its index entry says
+ * of it.  The emitter copies the bytes (copy_frame_bytes). */
+static void
+describe_copied_slot (struct writer *w, struct slot *s)
 {
   const struct snap_frame *f = &snap_reader_index (w->previous)->frames[s->copy_frame];
 
-  if (snap_reader_read_frame_bytes (w->previous, s->copy_frame, s->out) == -1) {
-    md_error_set ("copying from the previous snapshot: %s", md_error ());
-    if (w->previous_bad != NULL) {
-      pthread_mutex_lock (&w->lock);    /* workers may fail at once */
-      *w->previous_bad = true;
-      pthread_mutex_unlock (&w->lock);
-    }
-    return -1;
-  }
   s->out_len = f->compressed_size;
   s->checksum = f->checksum;
   s->region = f->region;
   s->region_digest = f->region_digest;
-  return 0;
 }
 
 static int
 compress_slot (struct writer *w, ZSTD_CCtx *cctx, struct slot *s)
 {
-  if (s->copy)
-    return copy_slot (w, s);
+  if (s->copy) {
+    describe_copied_slot (w, s);
+    return 0;
+  }
   s->nrecords = 0;
   for (size_t i = 0; i < s->npages; i++)
     s->nrecords += snap_digest_page (s->page_index[i], w->page_size,
@@ -238,6 +231,12 @@ worker_main (void *arg)
  * fails harmlessly, and real errors surface at fsync. */
 #define WRITEBACK_STEP (8u << 20)
 
+/* Copied frames pass through this much at a time: small enough to stay
+ * in a core's L2 cache between the read, the hash and the write, large
+ * enough that a frame takes one or two reads and writes (in 128 KiB
+ * pieces the copy took more CPU time, tests/bench/incremental-save.sh). */
+#define COPY_BUFFER_SIZE (1024u << 10)
+
 static void
 start_writeback (struct writer *w)
 {
@@ -250,9 +249,41 @@ start_writeback (struct writer *w)
 }
 
 static int
+write_to_file (void *opaque, const void *data, size_t len)
+{
+  const struct writer *w = opaque;
+
+  return snap_write_bytes (w->fd, data, len);
+}
+
+/* A copied frame's bytes, from the previous file to ours through one
+ * small buffer, checked against the previous index's checksum as they
+ * pass (what is checked is what is written).  The emitter does it, in
+ * place of a worker's read and its own write of a whole frame: each byte
+ * is read from the page cache once, into a buffer that stays in this
+ * core's cache for the hash and the write.  A mismatch fails the save
+ * after some of the frame's bytes are in the temporary file, which is
+ * then removed. */
+static int
+copy_frame_bytes (struct writer *w, const struct slot *s)
+{
+  bool source_bad;
+
+  if (snap_reader_pass_frame_bytes (w->previous, s->copy_frame, w->copy_buf,
+                                    COPY_BUFFER_SIZE, write_to_file, w, &source_bad) == 0)
+    return 0;
+  if (source_bad) {
+    md_error_set ("copying from the previous snapshot: %s", md_error ());
+    if (w->previous_bad != NULL)
+      *w->previous_bad = true;
+  }
+  return -1;
+}
+
+static int
 emit_slot (struct writer *w, struct slot *s)
 {
-  if (snap_write_bytes (w->fd, s->out, s->out_len) == -1)
+  if (s->copy ? copy_frame_bytes (w, s) : snap_write_bytes (w->fd, s->out, s->out_len))
     return -1;
   if (s->copy ? snap_index_copy_frame (&w->index, w->file_offset,
                                        snap_reader_index (w->previous), s->copy_frame)
@@ -480,6 +511,7 @@ writer_free (struct writer *w)
       free (w->slots[i].records);
     }
   free (w->slots);
+  free (w->copy_buf);
   snap_index_free (&w->index);
   pthread_mutex_destroy (&w->lock);
   pthread_cond_destroy (&w->work_ready);
@@ -559,7 +591,9 @@ snap_write_fd (int fd, const struct snap_write_options *options,
   snap_index_init_regions (&w.index, SNAP_REGION_SIZE, options->page_size);
   snap_digest_init_composed (&w.digest, SNAP_REGION_SIZE);
   w.slots = calloc (w.nslots, sizeof *w.slots);
-  if (w.slots == NULL) {
+  if (w.previous != NULL)
+    w.copy_buf = malloc (COPY_BUFFER_SIZE);
+  if (w.slots == NULL || (w.previous != NULL && w.copy_buf == NULL)) {
     md_error_set ("writing a snapshot: out of memory");
     goto out;
   }

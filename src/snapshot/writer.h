@@ -27,7 +27,7 @@ typedef int (*snap_next_page_fn) (void *opaque, uint64_t *page_index, void *buf)
 /* What the page source may return instead of 1 (a page): "frame
  * *PAGE_INDEX of options->previous comes next", to be copied as it is (a
  * region that did not change since that file).  The writer reads it and
- * checks its checksum on a compression thread; a mismatch fails the save. */
+ * checks its checksum as it copies it; a mismatch fails the save. */
 #define SNAP_NEXT_COPY 2
 
 struct snap_reader;
