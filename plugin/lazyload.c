@@ -66,6 +66,12 @@ lazyload_open (const char *path, uint64_t min_size, uint64_t *file_virtual_size)
   return disk;
 }
 
+struct snap_lazy *
+lazyload_file (void)
+{
+  return lazy;
+}
+
 /* All frames loaded (or damaged): say so once, and let go of the file
  * if nothing will read it again.  A server that saves keeps it: it is
  * the source an incremental save copies unchanged frames from. */

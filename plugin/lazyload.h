@@ -15,12 +15,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "snapshot/lazy.h"
 #include "store/store.h"
 
 /* .get_ready: open PATH lazily into a new store of max(its size,
  * MIN_SIZE) bytes.  NULL with md_error set. */
 struct store *lazyload_open (const char *path, uint64_t min_size,
                              uint64_t *file_virtual_size);
+/* The snap_lazy lazyload_open made (NULL before, or when none), for the
+ * first save to copy the unchanged regions' frames from its file. */
+struct snap_lazy *lazyload_file (void);
 /* .after_fork: start snapshot-load-threads background threads (none
  * with 0, or when nothing was opened lazily).  Returns 0: a thread that
  * cannot start is logged, and its frames load when touched. */

@@ -418,11 +418,10 @@ load_disk (const char *path)
   uint64_t file_size;
 
   clock_gettime (CLOCK_MONOTONIC, &start);
-  /* An eager load of a server that saves keeps the file for its first
-   * save to copy from.  A lazy load keeps its own descriptor for the
-   * frames still in the file; its first save is a full one, faulting
-   * those in (making the lazily loaded file the previous one, so that it
-   * copies them instead, is still to do). */
+  /* The loaded file is the first save's previous file, for a server that
+   * saves: an eager load keeps it open, a lazy load serves from it (the
+   * first save copies the unchanged regions' frames from it, loaded or
+   * not, never decompressing them). */
   if (memdisk_config.snapshot_load_eager)
     disk = snapstore_load_keeping (path, min_size, memdisk_config.snapshot_threads, &file_size,
                                    memdisk_config.snapshot_readonly ? NULL : &previous);
@@ -432,6 +431,8 @@ load_disk (const char *path)
     nbdkit_error ("snapshot: cannot load %s: %s", path, md_error ());
     return NULL;
   }
+  if (!memdisk_config.snapshot_load_eager && !memdisk_config.snapshot_readonly)
+    snapstore_previous_from_lazy (&previous, lazyload_file (), disk);
   if (memdisk_config.size_given && memdisk_config.size < file_size) {
     nbdkit_error ("size: %" PRIu64 " is smaller than the virtual size of the "
                   "snapshot %s (%" PRIu64 " bytes); refusing to shrink the disk",

@@ -160,7 +160,7 @@ install_frame (struct snap_lazy *lazy, size_t k, const unsigned char *data)
 }
 
 static void
-frame_damaged_error (struct snap_lazy *lazy, size_t k)
+frame_damaged_error (const struct snap_lazy *lazy, size_t k)
 {
   md_error_set ("snapshot %s: %s", lazy->path,
                 lazy->message[k] ? lazy->message[k] : "a frame could not be loaded");
@@ -333,6 +333,15 @@ snap_lazy_complete (const struct snap_lazy *lazy)
 {
   return atomic_load (&lazy->resident) + atomic_load (&lazy->damaged)
          == lazy->index->frame_count;
+}
+
+bool
+snap_lazy_frame_damaged (const struct snap_lazy *lazy, size_t k)
+{
+  if (atomic_load_explicit (&lazy->state[k], memory_order_acquire) != DAMAGED)
+    return false;
+  frame_damaged_error (lazy, k);
+  return true;
 }
 
 const struct snap_reader *

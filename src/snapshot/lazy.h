@@ -54,6 +54,10 @@ void snap_lazy_get_progress (const struct snap_lazy *lazy, struct snap_lazy_prog
 /* Every frame resident or damaged: the file is not needed to serve. */
 bool snap_lazy_complete (const struct snap_lazy *lazy);
 
+/* Whether a load of frame K failed for good (the frame is damaged); then
+ * md_error says where and why, as snap_lazy_load_frame did.  Any thread. */
+bool snap_lazy_frame_damaged (const struct snap_lazy *lazy, size_t k);
+
 /* The loaded file, for whoever still needs it once everything is loaded
  * (incremental saves copy unchanged frames from it): its reader (index,
  * metadata) and descriptor, -1 after snap_lazy_close_file.  The reader's

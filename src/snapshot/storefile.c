@@ -15,6 +15,7 @@ struct save_source {
   _Atomic uint64_t *pages_done;
   /* Incremental saves: the previous file's index, and its instant. */
   const struct snap_index *previous;
+  const struct snap_lazy *lazy;         /* previous is this lazy load's file */
   uint64_t since;
   uint64_t pages_per_region;
   uint64_t disk_pages;
@@ -64,10 +65,36 @@ next_snapshot_page (void *opaque, uint64_t *page_index, void *buf)
     }
     store_snapshot_skip_region (src->snap, region);
     if (src->next_frame < p->frame_count && p->frames[src->next_frame].region == region) {
+      if (src->lazy != NULL && snap_lazy_frame_damaged (src->lazy, src->next_frame))
+        return -1;
       *page_index = src->next_frame++;
       return SNAP_NEXT_COPY;
     }
   }
+}
+
+/* A save from a lazy load's file fails if any of its frames was found
+ * damaged, whether this save would have copied it or faulted it in (its
+ * pages stay in the file, so no client changed them): the file must not
+ * carry them on.  Checked as each frame is copied and again at the end
+ * of the walk, for a frame the load found damaged meanwhile. */
+static int
+check_lazy_damage (const struct save_source *src)
+{
+  if (src->lazy == NULL)
+    return 0;
+  for (size_t k = 0; k < src->previous->frame_count; k++)
+    if (snap_lazy_frame_damaged (src->lazy, k))
+      return -1;
+  return 0;
+}
+
+static int
+next_page_or_copy (void *opaque, uint64_t *page_index, void *buf)
+{
+  int r = next_snapshot_page (opaque, page_index, buf);
+
+  return r == 0 ? check_lazy_damage (opaque) : r;
 }
 
 int
@@ -83,6 +110,15 @@ snapstore_save_progress (struct store *store, const char *path,
                          _Atomic uint64_t *pages_done)
 {
   return snapstore_save_incremental (store, path, options, pages_done, NULL, NULL);
+}
+
+/* The file PREVIOUS names, or NULL. */
+static const struct snap_reader *
+previous_reader (const struct snapstore_previous *previous)
+{
+  if (previous == NULL)
+    return NULL;
+  return previous->lazy != NULL ? snap_lazy_reader (previous->lazy) : previous->reader;
 }
 
 /* One save: from PREVIOUS when it is usable (else full), keeping the new
@@ -109,14 +145,16 @@ save_once (struct store *store, const char *path, const struct snap_write_option
   opts.stats = stats;
   opts.previous_bad = previous_bad;
   opts.kept_fd = kept_fd;
-  if (previous != NULL && previous->reader != NULL) {
-    opts.previous = previous->reader;
-    src.previous = snap_reader_index (previous->reader);
+  const struct snap_reader *from = previous_reader (previous);
+  if (from != NULL) {
+    opts.previous = from;
+    src.previous = snap_reader_index (from);
+    src.lazy = previous->lazy;
     src.since = previous->epoch;
     src.pages_per_region = STORE_REGION_SIZE / opts.page_size;
     src.disk_pages = snap_page_count (opts.virtual_size, opts.page_size);
   }
-  r = snap_write_file (path, &opts, next_snapshot_page, &src);
+  r = snap_write_file (path, &opts, next_page_or_copy, &src);
   store_snapshot_end (src.snap);
   if (r == -1)
     store_mark_changed (store);
@@ -128,6 +166,18 @@ snapstore_previous_close (struct snapstore_previous *previous)
 {
   snap_reader_close (previous->reader);
   previous->reader = NULL;
+  previous->lazy = NULL;
+}
+
+void
+snapstore_previous_from_lazy (struct snapstore_previous *previous, struct snap_lazy *lazy,
+                              const struct store *store)
+{
+  snapstore_previous_close (previous);
+  previous->lazy = lazy;
+  /* Loading frames into the store stamps no region (store_install_page):
+   * every stamp stays 0, below this. */
+  previous->epoch = store_load_epoch (store);
 }
 
 int
@@ -147,8 +197,8 @@ snapstore_save_incremental (struct store *store, const char *path,
   _Static_assert (STORE_REGION_SIZE == SNAP_REGION_SIZE, "a store region is a frame");
   probe.virtual_size = store_size (store);
   probe.page_size = store_page_size (store);
-  if (previous != NULL && previous->reader != NULL
-      && !snap_write_can_copy (previous->reader, &probe, &why))
+  if (previous_reader (previous) != NULL
+      && !snap_write_can_copy (previous_reader (previous), &probe, &why))
     snapstore_previous_close (previous);
   int r = save_once (store, path, options, pages_done, previous, &stats, &bad,
                      previous ? &kept : NULL, &epoch);
@@ -169,7 +219,7 @@ snapstore_save_incremental (struct store *store, const char *path,
     *counts = (struct snapstore_save_counts) {
       .regions_copied = stats.frames_copied,
       .regions_compressed = stats.frames - stats.frames_copied,
-      .full_why = stats.frames_copied == 0 && (previous == NULL || previous->reader == NULL)
+      .full_why = stats.frames_copied == 0 && previous_reader (previous) == NULL
                   ? why : NULL,
     };
   if (previous != NULL) {

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "snapshot/lazy.h"
 #include "snapshot/writer.h"
 #include "store/store.h"
 
@@ -28,13 +29,25 @@ int snapstore_save_progress (struct store *store, const char *path,
 
 /* The file a server wrote or loaded last, kept open (the descriptor is the
  * file, whatever replaces its path later) for the next save to copy the
- * frames of unchanged regions from. */
+ * frames of unchanged regions from.  Either a reader of its own, or the
+ * file a lazy load serves from (snap_lazy_reader; the snap_lazy keeps
+ * it): then the frames of unchanged regions are copied whether they are
+ * loaded or still in the file (never decompressed for the save), and a
+ * frame the load found damaged fails the save. */
 struct snapstore_previous {
-  struct snap_reader *reader;   /* NULL: none */
+  struct snap_reader *reader;   /* owned; NULL: none (or LAZY) */
+  struct snap_lazy *lazy;       /* not NULL: the lazily loaded file */
   uint64_t epoch;               /* the store's instant the file holds
                                    (store_snapshot_epoch, store_load_epoch) */
 };
+/* Let go of the file (a reader of its own is closed; a lazy load's stays
+ * the lazy load's). */
 void snapstore_previous_close (struct snapstore_previous *previous);
+
+/* Make the file LAZY serves from the previous file of STORE, the store
+ * snap_lazy_open made (and no client changed yet). */
+void snapstore_previous_from_lazy (struct snapstore_previous *previous, struct snap_lazy *lazy,
+                                   const struct store *store);
 
 struct snapstore_save_counts {
   uint64_t regions_copied;      /* frames copied from the previous file */

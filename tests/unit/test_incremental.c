@@ -6,7 +6,11 @@
  * damaged or truncated behind the saver's back is never built on (the
  * save is made again, full); one renamed away or replaced does not matter
  * (the saver reads its own descriptor); a loaded 1.0 file gives a full
- * first save, a loaded 2.0 file an incremental one.
+ * first save, a loaded 2.0 file an incremental one.  A lazily loaded file
+ * is a previous file too: its unchanged regions' frames are copied
+ * whether loaded or not, and none is decoded for the save; a frame the
+ * load found damaged, or one that fails its check as it is copied, makes
+ * the save fail.
  */
 #include <fcntl.h>
 #include <setjmp.h>
@@ -22,6 +26,7 @@
 
 #include "common/error.h"
 #include "snapshot/format.h"
+#include "snapshot/lazy.h"
 #include "snapshot/storefile.h"
 #include "test_snaphelp.h"
 
@@ -239,6 +244,153 @@ test_loaded_previous (void **state)
   unsetenv ("SOURCE_DATE_EPOCH");
 }
 
+static uint64_t
+decodes (const struct snap_lazy *lazy)
+{
+  struct snap_lazy_progress p;
+
+  snap_lazy_get_progress (lazy, &p);
+  return p.decodes;
+}
+
+/* Where on the disk the first page the lazily loaded file's frame K
+ * stores begins (pages of 4 KiB). */
+static uint64_t
+frame_first_byte (const struct snap_lazy *lazy, size_t k)
+{
+  const struct snap_index *index = snap_reader_index (snap_lazy_reader (lazy));
+
+  return index->runs[index->frames[k].first_run].first_page * 4096;
+}
+
+/* A lazily loaded file as the previous one: frames loaded or not are
+ * copied, a partial write or a zero to a page still in the file is a
+ * change (its region is compressed), loading a frame is not; the file is
+ * a full save's, and the save decodes nothing. */
+static void
+test_lazy_previous (void **state)
+{
+  (void) state;
+  struct store *st = store_create (DISK, 4096);
+  struct snapstore_previous previous = { 0 };
+  char *path = strdup (scratch_path ("disk.snap"));  /* scratch_path's buffers rotate */
+  char *full = strdup (scratch_path ("full.snap"));
+  struct snap_write_options o = options (1);
+  struct snapstore_save_counts c;
+  uint64_t size;
+  unsigned char byte = 0xA5;
+
+  assert_int_equal (setenv ("SOURCE_DATE_EPOCH", "1700000000", 1), 0);
+  change_disk (st, 120);
+  assert_int_equal (snapstore_save (st, path, &o), 0);
+  store_destroy (st);
+
+  struct snap_lazy *lazy = snap_lazy_open (path, 0, &st, &size);
+  assert_non_null (lazy);
+  size_t frames = snap_lazy_frame_count (lazy);
+  assert_true (frames >= 8);
+  snapstore_previous_from_lazy (&previous, lazy, st);
+  /* Frames 0 and 1 loaded (not a change); a byte written into frame 2's
+   * region and a zero in frame 3's, both in pages still in the file. */
+  assert_int_equal (snap_lazy_load_frame (lazy, 0), 0);
+  assert_int_equal (snap_lazy_load_frame (lazy, 1), 0);
+  assert_int_equal (store_write (st, &byte, 1, frame_first_byte (lazy, 2) + 1), 0);
+  assert_int_equal (store_zero (st, 512, frame_first_byte (lazy, 3) + 100), 0);
+  uint64_t before = decodes (lazy);
+  assert_int_equal (before, 4);
+
+  if (snapstore_save_incremental (st, path, &o, NULL, &previous, &c) == -1)
+    fail_msg ("incremental save from the lazy file: %s", md_error ());
+  assert_int_equal (decodes (lazy), before);            /* nothing decoded for it */
+  assert_int_equal (c.regions_compressed, 2);
+  assert_int_equal (c.regions_copied, frames - 2);
+  assert_null (previous.lazy);
+  assert_non_null (previous.reader);                    /* the new file now */
+
+  assert_int_equal (snapstore_save (st, full, &o), 0);  /* faults in the rest */
+  size_t len, full_len;
+  unsigned char *a = read_file (path, &len);
+  unsigned char *b = read_file (full, &full_len);
+  assert_int_equal (len, full_len);
+  assert_memory_equal (a, b, len);
+  free (a);
+  free (b);
+  assert_int_equal (open_and_verify (path), 0);
+
+  snapstore_previous_close (&previous);
+  store_destroy (st);
+  snap_lazy_free (lazy);
+  free (full);
+  free (path);
+  unsetenv ("SOURCE_DATE_EPOCH");
+}
+
+/* Frame K of the file at PATH with one byte changed in place. */
+static void
+damage_frame (const char *path, const struct snap_lazy *lazy, size_t k)
+{
+  const struct snap_frame *f = &snap_reader_index (snap_lazy_reader (lazy))->frames[k];
+  unsigned char x;
+  int fd = open (path, O_RDWR);
+
+  assert_true (fd >= 0);
+  assert_int_equal (pread (fd, &x, 1, (off_t) (f->offset + f->compressed_size / 2)), 1);
+  x ^= 0x10;
+  assert_int_equal (pwrite (fd, &x, 1, (off_t) (f->offset + f->compressed_size / 2)), 1);
+  close (fd);
+}
+
+/* A lazily loaded file with a damaged frame: whether the load found it
+ * (a client read it) or the save's copy does, the save fails, naming the
+ * frame, and leaves the file as it was. */
+static void
+test_lazy_previous_damaged (void **state)
+{
+  (void) state;
+  char *path = strdup (scratch_path ("disk.snap"));  /* scratch_path's buffers rotate */
+  struct snap_write_options o = options (1);
+  unsigned char page[4096] = { 1 };
+
+  assert_int_equal (setenv ("SOURCE_DATE_EPOCH", "1700000000", 1), 0);
+  for (int found_by_load = 0; found_by_load < 2; found_by_load++) {
+    struct store *st = store_create (DISK, 4096);
+    struct snapstore_previous previous = { 0 };
+    struct snapstore_save_counts c;
+    uint64_t size;
+
+    change_disk (st, 120);
+    assert_int_equal (snapstore_save (st, path, &o), 0);
+    store_destroy (st);
+    struct snap_lazy *lazy = snap_lazy_open (path, 0, &st, &size);
+    assert_non_null (lazy);
+    damage_frame (path, lazy, 3);
+    size_t len;
+    unsigned char *old = read_file (path, &len);
+    snapstore_previous_from_lazy (&previous, lazy, st);
+    if (found_by_load)
+      assert_int_equal (store_read (st, page, sizeof page, frame_first_byte (lazy, 3)), -1);
+    assert_int_equal (store_write (st, page, 100, frame_first_byte (lazy, 0) + 10), 0);
+    uint64_t before = decodes (lazy);
+    assert_int_equal (snapstore_save_incremental (st, path, &o, NULL, &previous, &c), -1);
+    assert_non_null (strstr (md_error (), "frame 3 "));
+    /* Found by the load: the save fails at once, decoding nothing (no
+     * full save is tried, which would decode every other frame). */
+    if (found_by_load)
+      assert_int_equal (decodes (lazy), before);
+    size_t now_len;
+    unsigned char *now = read_file (path, &now_len);
+    assert_int_equal (now_len, len);
+    assert_memory_equal (now, old, len);
+    free (now);
+    free (old);
+    snapstore_previous_close (&previous);
+    store_destroy (st);
+    snap_lazy_free (lazy);
+  }
+  free (path);
+  unsetenv ("SOURCE_DATE_EPOCH");
+}
+
 int
 main (void)
 {
@@ -246,6 +398,8 @@ main (void)
     cmocka_unit_test (test_equivalence_over_rounds),
     cmocka_unit_test (test_previous_behind_our_back),
     cmocka_unit_test (test_loaded_previous),
+    cmocka_unit_test (test_lazy_previous),
+    cmocka_unit_test (test_lazy_previous_damaged),
   };
   int r;
 
