@@ -26,22 +26,29 @@ fi
 nbdkit_stop restored
 
 # Again during an incremental save: the server loads that snapshot (the
-# previous file of its first save); the clients write the first 8 MiB
-# (regions 0 and 1 change: compressed), the last 8 MiB stay as loaded
-# (regions 2 and 3: their frames copied).
+# previous file of its first save), eagerly, then lazily with no
+# background loader (the copied frames are still in the file as the save
+# copies them); the clients write the first 8 MiB (regions 0 and 1
+# change: compressed), the last 8 MiB stay as loaded (regions 2 and 3:
+# their frames copied).
 nbdkit_stop disk       # its exit save holds the writes after the SIGUSR1
 "$MEMDISK_TOOL" convert -O raw "$snap" "$MD_TMP/loaded.img" || fail "convert of $snap failed"
-memdisk_start disk2 -v snapshot="$snap" snapshot-load=eager
-pit record --uri "$(nbdkit_uri disk2)" --pid "$(nbdkit_pid disk2)" --blocks 2048 --seed 2 \
-    --snapshot "$snap" --log "$MD_TMP/log2.json" --naive "$MD_TMP/naive2.img"
-grep -qE "debug: saved $snap \(SIGUSR1\) in .*, 2 regions copied, 2 compressed$" "$(nbdkit_log disk2)" ||
-  fail "the save after the load was not incremental: $(grep 'saved' "$(nbdkit_log disk2)")"
-memdisk_start restored2 snapshot="$snap" snapshot-readonly=true
-nbdcopy "$(nbdkit_uri restored2)" "$MD_TMP/restored2.img"
-pit check --snapshot-times --log "$MD_TMP/log2.json" --image "$MD_TMP/restored2.img" ||
-  fail "the incremental save on SIGUSR1 is not one instant of the disk"
-cmp -i $((8 << 20)) -- "$MD_TMP/loaded.img" "$MD_TMP/restored2.img" ||
-  fail "the copied regions do not hold what the previous file held"
+for load in eager lazy; do
+  file=$MD_TMP/incr-$load.zst
+  cp -- "$snap" "$file"
+  memdisk_start "incr-$load" -v snapshot="$file" snapshot-load=$load snapshot-load-threads=0
+  pit record --uri "$(nbdkit_uri "incr-$load")" --pid "$(nbdkit_pid "incr-$load")" --blocks 2048 --seed 2 \
+      --snapshot "$file" --log "$MD_TMP/log2-$load.json" --naive "$MD_TMP/naive2.img"
+  grep -qE "debug: saved $file \(SIGUSR1\) in .*, 2 regions copied, 2 compressed$" "$(nbdkit_log "incr-$load")" ||
+    fail "the save after the $load load was not incremental: $(grep 'saved' "$(nbdkit_log "incr-$load")")"
+  memdisk_start "restored2-$load" snapshot="$file" snapshot-readonly=true
+  nbdcopy "$(nbdkit_uri "restored2-$load")" "$MD_TMP/restored2.img"
+  pit check --snapshot-times --log "$MD_TMP/log2-$load.json" --image "$MD_TMP/restored2.img" ||
+    fail "the incremental save on SIGUSR1 after the $load load is not one instant of the disk"
+  cmp -i $((8 << 20)) -- "$MD_TMP/loaded.img" "$MD_TMP/restored2.img" ||
+    fail "the copied regions do not hold what the previous file held ($load load)"
+  nbdkit_stop "restored2-$load"
+done
 
 # Again on a disk loaded lazily from that snapshot with no background
 # loader: the clients' first writes (4 KiB into 32 KiB pages) fault the
