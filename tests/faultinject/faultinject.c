@@ -5,7 +5,7 @@
  *       fail the Nth matching call of CALL (with "+": that one and every
  *       later one).  CALL is one of
  *         write (write and pwrite) fsync fdatasync close rename fchmod
- *         mkostemp open ftruncate
+ *         mkostemp open ftruncate pread
  *                      on files whose path matches MEMDISK_FAULT_PATH;
  *         alloc        malloc, calloc, realloc, strdup, strndup and
  *                      asprintf called from a module whose file name
@@ -13,8 +13,10 @@
  *                      MEMDISK_FAULT_MODULES (default
  *                      "nbdkit-memdisk-plugin.so:memdisk-tool:libzstd").
  *       HOW is an errno name (EIO, the default; ENOSPC, EDQUOT, EACCES,
- *       EPERM, ENOMEM) or, for write, "short": write half the bytes and
- *       report that, which is not an error (the caller must write the rest).
+ *       EPERM, ENOMEM); or, for write, "short": write half the bytes and
+ *       report that, which is not an error (the caller must write the
+ *       rest); or "kill": the process sends itself SIGKILL instead of
+ *       making the call (kill -9 at exactly that step).
  *   MEMDISK_FAULT_PATH=GLOB
  *       fnmatch(3) pattern, without FNM_PATHNAME, for the file's path:
  *       the path given to open, rename (its source), mkostemp (its
@@ -24,9 +26,10 @@
  *       append a line for each failure injected ("faultinject: write #3
  *       PATH: failed with EIO"), so that a test can check that the failure
  *       it wanted happened.  With MEMDISK_FAULT_TRACE=1, also a line for
- *       every matching file call of any kind ("faultinject: fsync #2
- *       PATH"), so that a test can list the steps of a save and then fail
- *       each one.  Calls are numbered per kind, from the process's start.
+ *       every matching file call of any kind but pread ("faultinject:
+ *       fsync #2 PATH"), so that a test can list the steps of a save and
+ *       then fail each one; with MEMDISK_FAULT_TRACE=all, of pread too.
+ *       Calls are numbered per kind, from the process's start.
  *
  *   MEMDISK_FAULT_PROGRAM=NAME
  *       act only in a program of that name (program_invocation_short_name),
@@ -45,6 +48,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -56,17 +60,18 @@
 
 enum fault_call {
   CALL_NONE, CALL_WRITE, CALL_FSYNC, CALL_FDATASYNC, CALL_CLOSE, CALL_RENAME,
-  CALL_FCHMOD, CALL_MKOSTEMP, CALL_OPEN, CALL_FTRUNCATE, CALL_ALLOC, CALL_COUNT
+  CALL_FCHMOD, CALL_MKOSTEMP, CALL_OPEN, CALL_FTRUNCATE, CALL_PREAD, CALL_ALLOC, CALL_COUNT
 };
 
 static const char *const call_names[] = {
   [CALL_WRITE] = "write", [CALL_FSYNC] = "fsync", [CALL_FDATASYNC] = "fdatasync",
   [CALL_CLOSE] = "close", [CALL_RENAME] = "rename", [CALL_FCHMOD] = "fchmod",
   [CALL_MKOSTEMP] = "mkostemp", [CALL_OPEN] = "open", [CALL_FTRUNCATE] = "ftruncate",
-  [CALL_ALLOC] = "alloc",
+  [CALL_PREAD] = "pread", [CALL_ALLOC] = "alloc",
 };
 
 #define SHORT_WRITE (-1)
+#define KILL_PROCESS (-2)
 
 static struct {
   enum fault_call call;
@@ -78,6 +83,7 @@ static struct {
   char modules[1024];
   char log[4096];
   bool trace;
+  bool trace_reads;
 } fault;
 
 static atomic_ulong calls_seen[CALL_COUNT];
@@ -89,6 +95,7 @@ extern void *__libc_calloc (size_t, size_t);
 extern void *__libc_realloc (void *, size_t);
 static ssize_t (*real_write) (int, const void *, size_t);
 static ssize_t (*real_pwrite) (int, const void *, size_t, off_t);
+static ssize_t (*real_pread) (int, void *, size_t, off_t);
 static int (*real_fsync) (int);
 static int (*real_fdatasync) (int);
 static int (*real_close) (int);
@@ -170,6 +177,8 @@ parse_fault (const char *spec)
   fault.how = EIO;
   if (how != NULL && strcmp (how, "short") == 0 && fault.call == CALL_WRITE)
     fault.how = SHORT_WRITE;
+  else if (how != NULL && strcmp (how, "kill") == 0 && fault.call != CALL_ALLOC)
+    fault.how = KILL_PROCESS;
   else if (how != NULL && (fault.how = errno_named (how)) == 0)
     bad_setting (how);
   if (fault.call == CALL_ALLOC)
@@ -185,6 +194,7 @@ faultinject_init (void)
 
   real_write = dlsym (RTLD_NEXT, "write");
   real_pwrite = dlsym (RTLD_NEXT, "pwrite");
+  real_pread = dlsym (RTLD_NEXT, "pread");
   real_fsync = dlsym (RTLD_NEXT, "fsync");
   real_fdatasync = dlsym (RTLD_NEXT, "fdatasync");
   real_close = dlsym (RTLD_NEXT, "close");
@@ -210,7 +220,8 @@ faultinject_init (void)
   value = getenv ("MEMDISK_FAULT_LOG");
   snprintf (fault.log, sizeof fault.log, "%s", value ? value : "");
   value = getenv ("MEMDISK_FAULT_TRACE");
-  fault.trace = value != NULL && strcmp (value, "1") == 0;
+  fault.trace = value != NULL && (strcmp (value, "1") == 0 || strcmp (value, "all") == 0);
+  fault.trace_reads = value != NULL && strcmp (value, "all") == 0;
 
   unsetenv ("MEMDISK_FAULT");
   unsetenv ("MEMDISK_FAULT_PATH");
@@ -226,7 +237,9 @@ faultinject_init (void)
 static bool
 counted (enum fault_call call)
 {
-  return !in_shim && (fault.call == call || (fault.trace && call != CALL_ALLOC));
+  return !in_shim && (fault.call == call
+                      || (fault.trace && call != CALL_ALLOC
+                          && (call != CALL_PREAD || fault.trace_reads)));
 }
 
 /* Count a matching call of CALL on WHAT; true if it must fail. */
@@ -240,8 +253,11 @@ should_fail (enum fault_call call, const char *what)
   fail = fault.call == call && (n == fault.nth || (fault.and_later && n > fault.nth));
   if (fault.trace || fail)
     log_line ("faultinject: %s #%lu %s%s%s", call_names[call], n, what,
-              !fail ? "" : fault.how == SHORT_WRITE ? ": short write" : ": failed with ",
-              fail && fault.how != SHORT_WRITE ? fault.how_name : "");
+              !fail ? "" : fault.how == SHORT_WRITE ? ": short write"
+              : fault.how == KILL_PROCESS ? ": killed" : ": failed with ",
+              fail && fault.how >= 0 ? fault.how_name : "");
+  if (fail && fault.how == KILL_PROCESS)
+    kill (getpid (), SIGKILL);          /* not returning: kill -9 before the call */
   return fail;
 }
 
@@ -291,6 +307,20 @@ pwrite (int fd, const void *buf, size_t count, off_t offset)
   }
   return real_pwrite (fd, buf, count, offset);
 }
+
+/* pread64 is the same function under its other name. */
+ssize_t
+pread (int fd, void *buf, size_t count, off_t offset)
+{
+  if (count > 0 && fd_should_fail (CALL_PREAD, fd)) {
+    errno = fault.how;
+    return -1;
+  }
+  return real_pread (fd, buf, count, offset);
+}
+
+ssize_t pread64 (int fd, void *buf, size_t count, off_t offset)
+  __attribute__ ((alias ("pread")));
 
 /* The body of a call on FD that fails with -1 and fault.how. */
 #define FD_CALL(name, CALL, ...)                        \
