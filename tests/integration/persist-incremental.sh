@@ -4,12 +4,15 @@
 # round; after each save the file's header, data frames and index are
 # byte for byte those of `memdisk-tool convert -O snapshot` of the file
 # itself at the same level (a full save of the same disk), its digest the
-# same, its pages the disk's (read back through NBD), and `status --json` counts the regions copied and compressed: the
-# first save of a new disk is full, later ones copy what did not change.
-# Then the server is restarted on the file, loading it lazily and then
-# eagerly: its first save copies from the loaded file (from a lazily
-# loaded one without loading any frame for the save).  Then the file is damaged in place behind the server's
-# back: the next save is full and good.
+# same, its pages the disk's (read back through NBD), and `status --json`
+# counts the regions copied and compressed: the first save of a new disk
+# is full, later ones copy what did not change.  Then the server is
+# restarted on the file, loading it lazily and then eagerly: its first
+# save copies from the loaded file (from a lazily loaded one without
+# loading any frame for the save).  Then the file is damaged, truncated,
+# replaced behind the server's back: the next save is full and good
+# (replaced: it still copies from the file it holds).  A lazily loaded
+# file damaged before the first save: the save fails, naming the frame.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/persist_lib.sh"
@@ -154,5 +157,40 @@ holds_disk "$snap" "$uri"
 [[ $(json "$snap" 'j["last-save"]["regions-copied"]') == 0 ]] || fail "a save copied from a damaged file"
 grep -q "a full save: the previous file failed a check" "$(nbdkit_log disk-eager)" ||
   fail "the log does not say why the save was full"
+
+# Truncated in place: the same.
+truncate -s 1000 "$snap"
+change "$uri" 22 1
+tool save "$snap" >/dev/null || fail "the save after a truncation failed"
+same_as_full "$snap"
+holds_disk "$snap" "$uri"
+[[ $(json "$snap" 'j["last-save"]["regions-copied"]') == 0 ]] || fail "a save copied from a truncated file"
+
+# Renamed away and replaced by another file: the server reads the file it
+# wrote through its own descriptor, and copies from it.
+mv -- "$snap" "$MD_TMP/moved.snap"
+printf 'not a snapshot' >"$snap"
+change "$uri" 23 1
+tool save "$snap" >/dev/null || fail "the save after a replacement failed"
+same_as_full "$snap"
+holds_disk "$snap" "$uri"
+(($(json "$snap" 'j["last-save"]["regions-copied"]') > 0)) || fail "the save after a replacement copied nothing"
+rm -- "$MD_TMP/moved.snap"
 nbdkit_stop disk-eager
+
+# A lazily loaded file damaged behind the server's back before its first
+# save, in a frame no client touched: the copy finds it, the full save
+# tried instead meets it too, and the save fails naming the frame; the
+# file is left as it is.
+memdisk_start disk-damaged -v snapshot="$snap" snapshot-level=3 snapshot-load-threads=0
+printf 'XXXX' | dd of="$snap" bs=1 seek=100 conv=notrunc status=none
+cp -- "$snap" "$MD_TMP/damaged.snap"
+nbdsh -u "$(nbdkit_uri disk-damaged)" -c 'h.pwrite(b"x", 95 * 1024 * 1024)' || fail "the client write failed"
+if out=$(tool save "$snap" 2>&1); then
+  fail "a save from a damaged lazily loaded file succeeded: $out"
+fi
+[[ $out == *"frame 0 at byte"* ]] || fail "the failed save does not name the damaged frame: $out"
+cmp -s -- "$snap" "$MD_TMP/damaged.snap" || fail "the failed save changed the file"
+[[ $(json "$snap" 'j["failed-saves"]') == 1 ]] || fail "the status does not count the failed save"
+nbdkit_stop disk-damaged || true
 echo PASS
