@@ -431,8 +431,6 @@ load_disk (const char *path)
     nbdkit_error ("snapshot: cannot load %s: %s", path, md_error ());
     return NULL;
   }
-  if (!memdisk_config.snapshot_load_eager && !memdisk_config.snapshot_readonly)
-    snapstore_previous_from_lazy (&previous, lazyload_file (), disk);
   if (memdisk_config.size_given && memdisk_config.size < file_size) {
     nbdkit_error ("size: %" PRIu64 " is smaller than the virtual size of the "
                   "snapshot %s (%" PRIu64 " bytes); refusing to shrink the disk",
@@ -446,6 +444,8 @@ load_disk (const char *path)
     /* The disk now differs from the file: the next save records the size. */
     store_mark_changed (disk);
   }
+  if (!memdisk_config.snapshot_load_eager && !memdisk_config.snapshot_readonly)
+    snapstore_previous_from_lazy (&previous, lazyload_file (), disk);
   file_time = time (NULL);
   file_origin = "load";
   nbdkit_debug ("%s %s in %.3f s: %" PRIu64 " bytes, %" PRIu64 " allocated",
