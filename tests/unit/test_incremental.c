@@ -291,19 +291,21 @@ test_lazy_previous (void **state)
   assert_true (frames >= 8);
   snapstore_previous_from_lazy (&previous, lazy, st);
   /* Frames 0 and 1 loaded (not a change); a byte written into frame 2's
-   * region and a zero in frame 3's, both in pages still in the file. */
+   * region, a zero in frame 3's and a trim of a page in frame 4's, all of
+   * pages still in the file. */
   assert_int_equal (snap_lazy_load_frame (lazy, 0), 0);
   assert_int_equal (snap_lazy_load_frame (lazy, 1), 0);
   assert_int_equal (store_write (st, &byte, 1, frame_first_byte (lazy, 2) + 1), 0);
   assert_int_equal (store_zero (st, 512, frame_first_byte (lazy, 3) + 100), 0);
+  assert_int_equal (store_trim (st, 4096, frame_first_byte (lazy, 4)), 0);
   uint64_t before = decodes (lazy);
-  assert_int_equal (before, 4);
+  assert_int_equal (before, 5);
 
   if (snapstore_save_incremental (st, path, &o, NULL, &previous, &c) == -1)
     fail_msg ("incremental save from the lazy file: %s", md_error ());
   assert_int_equal (decodes (lazy), before);            /* nothing decoded for it */
-  assert_int_equal (c.regions_compressed, 2);
-  assert_int_equal (c.regions_copied, frames - 2);
+  assert_int_equal (c.regions_compressed, 3);
+  assert_int_equal (c.regions_copied, frames - 3);
   assert_null (previous.lazy);
   assert_non_null (previous.reader);                    /* the new file now */
 
