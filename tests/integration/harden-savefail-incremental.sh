@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Every step of an incremental save fails in turn, and kill -9 lands on
-# each step in turn, through tests/faultinject (an LD_PRELOAD shim in
-# nbdkit): the reads of the copied frames from the previous file, each
-# write of the temporary, its fsync, close and rename, and the folder's
-# open, fsync and close after the rename.  The server loads the old file
+# each read, write, fsync and rename in turn, through tests/faultinject
+# (an LD_PRELOAD shim in nbdkit).  The steps: the reads of the copied
+# frames from the previous file, each write of the temporary, its fsync,
+# close and rename, the folder's open, fsync and close after the rename,
+# and the first read that opens the new file as the next previous file.  The server loads the old file
 # (lazily with no background loader: the copied frames are still in the
 # file; then eagerly), one client write changes region 0 of 3, and a
 # SIGUSR1 saves: region 0 compressed, regions 1 and 2 copied.
@@ -13,7 +14,8 @@
 # a kill -9 at any step before it, must leave the old file byte for byte
 # (and verifying); a failure leaves no temporary, a kill's temporary is
 # removed at the next start.  A failure or kill after the rename leaves
-# the new file, complete.  After a failure the server keeps serving, and
+# the new file, complete (a failed read there only makes the next save
+# full).  After a failure the server keeps serving, and
 # the next SIGUSR1 saves.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -117,7 +119,11 @@ for load in lazy eager; do
     call=${step%%:*} n=${step%% *} n=${n#*:} path=${step#* }
     # The steps after the rename: the folder's, and the reads that open
     # the new file as the next save's previous file.
-    for how in EIO kill; do
+    # kill -9 at the steps a copying save adds or repeats: the copied
+    # frames' reads, the writes, the fsyncs and the rename.
+    hows=(EIO)
+    case $call in pread | write | fsync | rename) hows+=(kill) ;; esac
+    for how in "${hows[@]}"; do
       what="$call #$n ($how) on ${path#"$MD_TMP/"}, $load load"
       i=$((i + 1)) disk=$load$i
       cp -p -- "$MD_TMP/old.zst" "$snap"
