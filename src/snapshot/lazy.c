@@ -15,10 +15,16 @@
  * load.  There is no lock on that path: the pool's mutex is taken only
  * to borrow and return a decoder, by the thread that decodes.
  *
+ * A client's fault (the store's hook) copies the frame's pages into
+ * touched pages from a reserve (store/reserve.h: a fresh page's faults
+ * are a third of a first read) and records the frame after it as the
+ * clients' front, which the background loader follows (lazyload.c).
+ *
  * What guards what: state[k] is atomic; message[k] is written by the
  * frame's one loader before it stores DAMAGED (release) and read only
- * after loading DAMAGED (acquire); the counters are atomic; the pool is
- * under pool_lock; the reader is read-only once opened (its descriptor
+ * after loading DAMAGED (acquire); the counters and client_front (a
+ * hint, relaxed) are atomic; the pool is under pool_lock, the reserve
+ * under its own mutex; the reader is read-only once opened (its descriptor
  * is used by pread only, and closed only once every frame is in an end
  * state, when no decode can start).
  */
@@ -53,8 +59,9 @@ struct snap_lazy {
   _Atomic size_t resident, damaged, decodes;
   _Atomic uint64_t bytes_loaded;
   uint64_t bytes_total;
-  /* The frame after the one a client faulted in last (no_front before
-   * the first): where the background loader looks first. */
+  /* The frame after the one a client faulted in last
+   * (SNAP_LAZY_NO_FRONT before the first): where the background loader
+   * looks first. */
   _Atomic size_t client_front;
   /* Touched pages for the frames clients wait for (store/reserve.h). */
   struct page_reserve *reserve;
