@@ -1,8 +1,11 @@
 /* The plugin's side of lazy loading (lazyload.h): the one snap_lazy of
- * the disk, and the background threads that load its frames in file
- * order.  Threads take frame numbers from an atomic counter; a frame a
- * client already faulted in costs them one load.  The last thread to
- * finish logs the load and, on a read-only server, closes the file.
+ * the disk, and the background threads that load its frames.  A thread
+ * first loads the frames just ahead of the clients' last fault (a client
+ * reading in order then finds them loaded), else the next frame in file
+ * order from an atomic counter; it skips a frame another thread is
+ * loading rather than wait for it.  When the counter has passed the end,
+ * each thread waits for every frame to be loaded; the last to finish
+ * logs the load and, on a read-only server, closes the file.
  */
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
@@ -93,6 +96,25 @@ load_finished (void)
     snap_lazy_close_file (lazy);
 }
 
+/* How far ahead of the clients' last fault the threads load first. */
+#define FRONT_FRAMES 4
+
+/* The next frame to load: one just ahead of the clients' front if one is
+ * still absent, else the counter's; FRAMES when the counter is past the
+ * end. */
+static size_t
+next_frame_to_load (size_t frames)
+{
+  size_t front = snap_lazy_client_front (lazy);
+
+  if (front != SNAP_LAZY_NO_FRONT)
+    for (size_t k = front; k < frames && k < front + FRONT_FRAMES; k++)
+      if (snap_lazy_frame_absent (lazy, k))
+        return k;
+  size_t k = atomic_fetch_add (&next_frame, 1);
+  return k < frames ? k : frames;
+}
+
 static void *
 loader_main (void *arg)
 {
@@ -103,12 +125,16 @@ loader_main (void *arg)
   if (setpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid), 19) == -1)
     nbdkit_debug ("snapshot: background loader: setpriority: %m");
   while (!atomic_load (&stopping)) {
-    size_t k = atomic_fetch_add (&next_frame, 1);
-    if (k >= frames)
+    size_t k = next_frame_to_load (frames);
+    if (k == frames)
       break;
-    if (snap_lazy_load_frame (lazy, k) == -1)
+    if (snap_lazy_try_load_frame (lazy, k) == -1)
       nbdkit_error ("%s", md_error ());
   }
+  /* Frames skipped because a client was loading them: done when it is
+   * (a damaged one was reported by whoever decoded it). */
+  for (size_t k = 0; k < frames && !atomic_load (&stopping); k++)
+    (void) snap_lazy_load_frame (lazy, k);
   if (atomic_fetch_add (&threads_done, 1) + 1 == nthreads && !atomic_load (&stopping))
     load_finished ();
   return NULL;
@@ -119,7 +145,12 @@ lazyload_start (void)
 {
   unsigned n = memdisk_config.snapshot_load_threads;
 
-  if (lazy == NULL || n == 0)
+  if (lazy == NULL)
+    return 0;
+  if (snap_lazy_start (lazy) == -1)
+    nbdkit_debug ("snapshot: %s (a client's first read of a frame allocates its pages)",
+                  md_error ());
+  if (n == 0)
     return 0;
   if (snap_lazy_complete (lazy)) {
     if (memdisk_config.snapshot_readonly)

@@ -35,6 +35,12 @@ struct snap_lazy *snap_lazy_open (const char *path, uint64_t min_size,
 /* After store_destroy: closes the file and frees everything. */
 void snap_lazy_free (struct snap_lazy *lazy);
 
+/* Start the thread that keeps touched pages ready for the frames clients
+ * wait for (store/reserve.h), after any fork.  Without it a client's
+ * fault allocates its pages itself (slower, otherwise the same).  0, or
+ * -1 with md_error set. */
+int snap_lazy_start (struct snap_lazy *lazy);
+
 size_t snap_lazy_frame_count (const struct snap_lazy *lazy);
 
 /* Make frame K resident: 0 once it is (at once if it already was), -1
@@ -43,6 +49,16 @@ size_t snap_lazy_frame_count (const struct snap_lazy *lazy);
  * call tries again).  One thread decodes a frame; concurrent callers for
  * the same frame wait for it.  Safe from any thread. */
 int snap_lazy_load_frame (struct snap_lazy *lazy, size_t k);
+/* The same for a background loader, which has other frames to load: 1 at
+ * once, loading nothing, when another thread is loading frame K. */
+int snap_lazy_try_load_frame (struct snap_lazy *lazy, size_t k);
+/* The frame after the one a client faulted in last (SNAP_LAZY_NO_FRONT
+ * before any; may be the frame count), and whether frame K is still to
+ * load (a hint: it may change at once).  For a background loader that
+ * follows the clients. */
+#define SNAP_LAZY_NO_FRONT SIZE_MAX
+size_t snap_lazy_client_front (const struct snap_lazy *lazy);
+bool snap_lazy_frame_absent (const struct snap_lazy *lazy, size_t k);
 
 struct snap_lazy_progress {
   size_t frames, frames_resident, frames_damaged;

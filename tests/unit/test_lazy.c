@@ -145,6 +145,36 @@ reader_main (void *opaque)
   return NULL;
 }
 
+/* What plugin/lazyload.c's threads do: frames just ahead of the clients
+ * first, skipping one another thread is loading, then wait for all. */
+static void *
+background_main (void *opaque)
+{
+  struct snap_lazy *lazy = opaque;
+  const size_t frames = snap_lazy_frame_count (lazy);
+  size_t next = 0;
+
+  pthread_barrier_wait (&start_line);
+  for (;;) {
+    size_t k = frames, front = snap_lazy_client_front (lazy);
+    for (size_t j = front; front != SNAP_LAZY_NO_FRONT && j < frames && j < front + 2; j++)
+      if (snap_lazy_frame_absent (lazy, j)) {
+        k = j;
+        break;
+      }
+    if (k == frames && next < frames)
+      k = next++;
+    if (k == frames)
+      break;
+    if (snap_lazy_try_load_frame (lazy, k) == -1)
+      return (void *) "a background load failed";
+  }
+  for (size_t k = 0; k < frames; k++)
+    if (snap_lazy_load_frame (lazy, k) != 0)
+      return (void *) "a background load failed";
+  return NULL;
+}
+
 static void
 test_many_threads_fault (void **state)
 {
@@ -152,24 +182,39 @@ test_many_threads_fault (void **state)
   struct store *orig = make_original ();
   const char *path = save_original (orig, "b.snap");
 
+  /* Run 0: clients alone; run 1: with the page reserve; run 2: with the
+   * reserve and a background loader following the clients. */
   for (unsigned run = 0; run < 3; run++) {
     struct store *lazy_store;
     uint64_t vsize;
     struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
     struct reader_arg args[THREADS];
-    pthread_t tids[THREADS];
+    pthread_t tids[THREADS], background;
     struct snap_lazy_progress p;
+    const unsigned parties = THREADS + (run == 2);
 
     assert_non_null (lazy);
-    pthread_barrier_init (&start_line, NULL, THREADS);
+    if (run >= 1)
+      assert_int_equal (snap_lazy_start (lazy), 0);
+    pthread_barrier_init (&start_line, NULL, parties);
     for (unsigned t = 0; t < THREADS; t++) {
       args[t] = (struct reader_arg) { .orig = orig, .lazy = lazy_store, .seed = t + run * 100 };
       assert_int_equal (pthread_create (&tids[t], NULL, reader_main, &args[t]), 0);
     }
+    if (run == 2)
+      assert_int_equal (pthread_create (&background, NULL, background_main, lazy), 0);
     for (unsigned t = 0; t < THREADS; t++) {
       pthread_join (tids[t], NULL);
       if (args[t].error)
         fail_msg ("thread %u: %s", t, args[t].error);
+    }
+    if (run == 2) {
+      void *error;
+      pthread_join (background, &error);
+      if (error != NULL)
+        fail_msg ("background loader: %s", (const char *) error);
+      assert_true (snap_lazy_complete (lazy));
+      assert_stores_equal (orig, lazy_store);
     }
     pthread_barrier_destroy (&start_line);
     snap_lazy_get_progress (lazy, &p);
@@ -180,6 +225,47 @@ test_many_threads_fault (void **state)
     store_destroy (lazy_store);
     snap_lazy_free (lazy);
   }
+  store_destroy (orig);
+}
+
+/* A client's fault moves the front the background loader follows; a
+ * background try of a resident frame does nothing, of an absent one
+ * loads it. */
+static void
+test_client_front (void **state)
+{
+  (void) state;
+  struct store *orig = make_original (), *lazy_store;
+  const char *path = save_original (orig, "front.snap");
+  uint64_t vsize;
+  struct snap_lazy_progress p;
+  struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
+  unsigned char got[PAGE];
+
+  assert_non_null (lazy);
+  assert_int_equal (snap_lazy_start (lazy), 0);
+  assert_int_equal (snap_lazy_client_front (lazy), SNAP_LAZY_NO_FRONT);
+  assert_true (snap_lazy_frame_absent (lazy, 2));
+  const struct snap_index *index = snap_reader_index (snap_lazy_reader (lazy));
+  uint64_t page = index->runs[index->frames[2].first_run].first_page;
+  assert_int_equal (store_read (lazy_store, got, PAGE, page * PAGE), 0);
+  assert_int_equal (snap_lazy_client_front (lazy), 3);
+  assert_false (snap_lazy_frame_absent (lazy, 2));
+  assert_true (snap_lazy_frame_absent (lazy, 3));
+  assert_int_equal (snap_lazy_try_load_frame (lazy, 2), 0);
+  snap_lazy_get_progress (lazy, &p);
+  assert_int_equal (p.decodes, 1);
+  assert_int_equal (snap_lazy_try_load_frame (lazy, 3), 0);
+  assert_false (snap_lazy_frame_absent (lazy, 3));
+  snap_lazy_get_progress (lazy, &p);
+  assert_int_equal (p.decodes, 2);
+  assert_int_equal (p.frames_resident, 2);
+  for (size_t k = 0; k < snap_lazy_frame_count (lazy); k++)
+    assert_int_equal (snap_lazy_load_frame (lazy, k), 0);
+  assert_stores_equal (orig, lazy_store);
+
+  store_destroy (lazy_store);
+  snap_lazy_free (lazy);
   store_destroy (orig);
 }
 
@@ -314,6 +400,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_open_serves_before_loading),
     cmocka_unit_test (test_many_threads_fault),
+    cmocka_unit_test (test_client_front),
     cmocka_unit_test (test_save_while_in_file),
     cmocka_unit_test (test_damaged_middle_frame),
     cmocka_unit_test (test_structure_damage_refused),
