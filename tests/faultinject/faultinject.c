@@ -16,7 +16,9 @@
  *       EPERM, ENOMEM); or, for write, "short": write half the bytes and
  *       report that, which is not an error (the caller must write the
  *       rest); or "kill": the process sends itself SIGKILL instead of
- *       making the call (kill -9 at exactly that step).
+ *       making the call (kill -9 at exactly that step); or "hold": the
+ *       call waits until the file MEMDISK_FAULT_RELEASE exists, then is
+ *       made normally (a test can act while a save stands at that step).
  *   MEMDISK_FAULT_PATH=GLOB
  *       fnmatch(3) pattern, without FNM_PATHNAME, for the file's path:
  *       the path given to open, rename (its source), mkostemp (its
@@ -30,6 +32,10 @@
  *       fsync #2 PATH"), so that a test can list the steps of a save and
  *       then fail each one; with MEMDISK_FAULT_TRACE=all, of pread too.
  *       Calls are numbered per kind, from the process's start.
+ *
+ *   MEMDISK_FAULT_RELEASE=FILE
+ *       for "hold": the file whose creation lets the held call go on.
+ *       The log says "held" when the call starts waiting.
  *
  *   MEMDISK_FAULT_PROGRAM=NAME
  *       act only in a program of that name (program_invocation_short_name),
@@ -56,6 +62,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 enum fault_call {
@@ -72,6 +79,7 @@ static const char *const call_names[] = {
 
 #define SHORT_WRITE (-1)
 #define KILL_PROCESS (-2)
+#define HOLD_CALL (-3)
 
 static struct {
   enum fault_call call;
@@ -82,6 +90,7 @@ static struct {
   char path[4096];
   char modules[1024];
   char log[4096];
+  char release[4096];           /* for HOLD_CALL */
   bool trace;
   bool trace_reads;
 } fault;
@@ -179,6 +188,8 @@ parse_fault (const char *spec)
     fault.how = SHORT_WRITE;
   else if (how != NULL && strcmp (how, "kill") == 0 && fault.call != CALL_ALLOC)
     fault.how = KILL_PROCESS;
+  else if (how != NULL && strcmp (how, "hold") == 0 && fault.call != CALL_ALLOC)
+    fault.how = HOLD_CALL;
   else if (how != NULL && (fault.how = errno_named (how)) == 0)
     bad_setting (how);
   if (fault.call == CALL_ALLOC)
@@ -219,6 +230,10 @@ faultinject_init (void)
             value ? value : "nbdkit-memdisk-plugin.so:memdisk-tool:libzstd");
   value = getenv ("MEMDISK_FAULT_LOG");
   snprintf (fault.log, sizeof fault.log, "%s", value ? value : "");
+  value = getenv ("MEMDISK_FAULT_RELEASE");
+  snprintf (fault.release, sizeof fault.release, "%s", value ? value : "");
+  if (fault.how == HOLD_CALL && fault.release[0] == '\0')
+    bad_setting ("\"hold\" without MEMDISK_FAULT_RELEASE");
   value = getenv ("MEMDISK_FAULT_TRACE");
   fault.trace = value != NULL && (strcmp (value, "1") == 0 || strcmp (value, "all") == 0);
   fault.trace_reads = value != NULL && strcmp (value, "all") == 0;
@@ -228,6 +243,7 @@ faultinject_init (void)
   unsetenv ("MEMDISK_FAULT_MODULES");
   unsetenv ("MEMDISK_FAULT_LOG");
   unsetenv ("MEMDISK_FAULT_TRACE");
+  unsetenv ("MEMDISK_FAULT_RELEASE");
   unsetenv ("MEMDISK_FAULT_PROGRAM");
   unsetenv ("LD_PRELOAD");
 }
@@ -254,10 +270,18 @@ should_fail (enum fault_call call, const char *what)
   if (fault.trace || fail)
     log_line ("faultinject: %s #%lu %s%s%s", call_names[call], n, what,
               !fail ? "" : fault.how == SHORT_WRITE ? ": short write"
-              : fault.how == KILL_PROCESS ? ": killed" : ": failed with ",
+              : fault.how == KILL_PROCESS ? ": killed"
+              : fault.how == HOLD_CALL ? ": held" : ": failed with ",
               fail && fault.how >= 0 ? fault.how_name : "");
   if (fail && fault.how == KILL_PROCESS)
     kill (getpid (), SIGKILL);          /* not returning: kill -9 before the call */
+  if (fail && fault.how == HOLD_CALL) {
+    const struct timespec step = { .tv_nsec = 1000000 };
+
+    while (access (fault.release, F_OK) != 0)
+      nanosleep (&step, NULL);
+    return false;                       /* released: the call is made */
+  }
   return fail;
 }
 
