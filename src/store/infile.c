@@ -75,7 +75,7 @@ store_install_page (struct store *store, uint64_t page_index, const void *data)
     return 0;                   /* never marked: nothing to install */
   if (atomic_load_explicit (&leaf->data[slot], memory_order_acquire) != PAGE_IN_FILE)
     return 0;
-  page = malloc (store->page_size);
+  page = page_alloc (&store->pages);
   if (page == NULL) {
     md_error_set ("out of memory allocating a %" PRIu32 "-byte page", store->page_size);
     errno = ENOMEM;
@@ -90,7 +90,7 @@ store_install_page (struct store *store, uint64_t page_index, const void *data)
     page = NULL;
   }
   page_write_unlock (&leaf->lock[slot]);
-  free (page);
+  page_free (&store->pages, page);
   return 0;
 }
 

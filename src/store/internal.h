@@ -26,6 +26,7 @@
  *     is still in the snapshot file, infile.c); only store_install_page
  *     changes that, to the loaded page, under lock[i];
  *   - fault_fn, fault_opaque: set once before any client, read-only after;
+ *   - pages: the page memory (pages.c), one mutex per shard inside;
  *   - cow[i], written_epoch[i]: lock[i];
  *   - lock[i]: a reader/writer spinlock in one 32-bit atomic.  Cheap
  *     because it is held for one memcpy of at most a page; uncontended
@@ -50,6 +51,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "store/pages.h"
 #include "store/store.h"
 
 /* Radix tree geometry: every node has 4096 slots (12 bits of the page
@@ -127,6 +129,9 @@ struct store {
   bool snapshot_running;
 
   struct inflight_shard inflight[INFLIGHT_SHARDS];
+
+  /* Where pages come from (pages.c): page_alloc, page_free. */
+  struct page_pool pages;
 
   /* Lazy loading (infile.c): called for a PAGE_IN_FILE slot. */
   store_fault_fn fault_fn;
