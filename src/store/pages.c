@@ -37,6 +37,25 @@
 
 #include "store/pages.h"
 
+/* Under ASan, pages not handed out (the rest of a slab, freed pages) are
+ * poisoned, so a use after page_free or a run past the end of a page into
+ * one still to be cut is reported as it is for malloc'd memory. */
+#if defined(__SANITIZE_ADDRESS__)
+#define MEMDISK_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MEMDISK_ASAN 1
+#endif
+#endif
+#ifdef MEMDISK_ASAN
+#include <sanitizer/asan_interface.h>
+#define pages_poison(p, n) ASAN_POISON_MEMORY_REGION ((p), (n))
+#define pages_unpoison(p, n) ASAN_UNPOISON_MEMORY_REGION ((p), (n))
+#else
+#define pages_poison(p, n) ((void) (p), (void) (n))
+#define pages_unpoison(p, n) ((void) (p), (void) (n))
+#endif
+
 static _Thread_local unsigned thread_shard = UINT_MAX;
 static _Atomic unsigned next_shard;
 
@@ -87,8 +106,10 @@ page_pool_destroy (struct page_pool *pool)
 {
   for (unsigned i = 0; i < PAGE_POOL_SHARDS; i++) {
     struct page_shard *sh = &pool->shard[i];
-    for (size_t s = 0; s < sh->nslabs; s++)
+    for (size_t s = 0; s < sh->nslabs; s++) {
+      pages_unpoison (sh->slabs[s], pool->slab_size);
       munmap (sh->slabs[s], pool->slab_size);
+    }
     free (sh->slabs);
     free (sh->freed);
     pthread_mutex_destroy (&sh->lock);
@@ -116,6 +137,7 @@ shard_new_slab (struct page_pool *pool, struct page_shard *sh)
     return -1;
   }
 #endif
+  pages_poison (slab, pool->slab_size);
   sh->slabs[sh->nslabs++] = slab;
   sh->carve = slab;
   sh->carve_pages = pool->slab_size / pool->page_size;
@@ -137,6 +159,8 @@ page_alloc (struct page_pool *pool)
     sh->carve_pages--;
   }
   pthread_mutex_unlock (&sh->lock);
+  if (page)
+    pages_unpoison (page, pool->page_size);
   return page;
 }
 
@@ -150,6 +174,7 @@ page_free (struct page_pool *pool, void *page)
     return;
   /* Cannot fail on a private anonymous mapping of ours. */
   (void) madvise (page, pool->page_size, MADV_DONTNEED);
+  pages_poison (page, pool->page_size);   /* before another thread can pop it */
   sh = page_shard (pool);
   pthread_mutex_lock (&sh->lock);
   if (grow (&sh->freed, &sh->freed_cap, sh->nfreed) == 0) {
@@ -157,6 +182,8 @@ page_free (struct page_pool *pool, void *page)
     kept = true;
   }
   pthread_mutex_unlock (&sh->lock);
-  if (!kept)
+  if (!kept) {
+    pages_unpoison (page, pool->page_size);   /* the address may be mapped again */
     munmap (page, pool->page_size);
+  }
 }

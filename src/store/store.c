@@ -106,11 +106,13 @@ store_create (uint64_t size, uint32_t page_size)
     return NULL;
   }
 
-  store = calloc (1, sizeof *store);
+  /* Aligned: the fields in cache lines of their own must start lines. */
+  store = aligned_alloc (_Alignof (struct store), sizeof *store);
   if (store == NULL) {
     md_error_set ("out of memory creating the store");
     return NULL;
   }
+  memset (store, 0, sizeof *store);
   store->size = size;
   store->page_size = page_size;
   store->page_shift = (unsigned) __builtin_ctz (page_size);
