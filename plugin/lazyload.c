@@ -147,9 +147,6 @@ lazyload_start (void)
 
   if (lazy == NULL)
     return 0;
-  if (snap_lazy_start (lazy) == -1)
-    nbdkit_debug ("snapshot: %s (a client's first read of a frame allocates its pages)",
-                  md_error ());
   if (n == 0)
     return 0;
   if (snap_lazy_complete (lazy)) {

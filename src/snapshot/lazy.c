@@ -15,16 +15,16 @@
  * load.  There is no lock on that path: the pool's mutex is taken only
  * to borrow and return a decoder, by the thread that decodes.
  *
- * A client's fault (the store's hook) copies the frame's pages into
- * touched pages from a reserve (store/reserve.h: a fresh page's faults
- * are a third of a first read) and records the frame after it as the
- * clients' front, which the background loader follows (lazyload.c).
+ * A client's fault (the store's hook) loads the frame and records the
+ * frame after it as the clients' front, which the background loader
+ * follows (lazyload.c).  The frame's pages come from the store's slabs
+ * (store/pages.h), faulted in a slab at a time: a page fault per 4 KiB
+ * was a third of a first read.
  *
  * What guards what: state[k] is atomic; message[k] is written by the
  * frame's one loader before it stores DAMAGED (release) and read only
  * after loading DAMAGED (acquire); the counters and client_front (a
- * hint, relaxed) are atomic; the pool is under pool_lock, the reserve
- * under its own mutex; the reader is read-only once opened (its descriptor
+ * hint, relaxed) are atomic; the pool is under pool_lock; the reader is read-only once opened (its descriptor
  * is used by pread only, and closed only once every frame is in an end
  * state, when no decode can start).
  */
@@ -43,7 +43,6 @@
 #include "common/error.h"
 #include "snapshot/lazy.h"
 #include "snapshot/reader-internal.h"
-#include "store/reserve.h"
 
 enum { ABSENT, LOADING, RESIDENT, DAMAGED };
 
@@ -63,8 +62,6 @@ struct snap_lazy {
    * (SNAP_LAZY_NO_FRONT before the first): where the background loader
    * looks first. */
   _Atomic size_t client_front;
-  /* Touched pages for the frames clients wait for (store/reserve.h). */
-  struct page_reserve *reserve;
 
   pthread_mutex_t pool_lock;
   struct snap_frame_decoder **pool;     /* idle decoders */
@@ -151,10 +148,10 @@ frame_of_page (const struct snap_lazy *lazy, uint64_t page)
   return lo;
 }
 
-static int load_frame (struct snap_lazy *lazy, size_t k, bool for_client, bool wait);
+static int load_frame (struct snap_lazy *lazy, size_t k, bool wait);
 
-/* A client touched PAGE: its frame first, with the reserve's pages, and
- * the background loader is told where the client is. */
+/* A client touched PAGE: its frame first, and the background loader is
+ * told where the client is. */
 static int
 lazy_fault (void *opaque, uint64_t page)
 {
@@ -162,31 +159,22 @@ lazy_fault (void *opaque, uint64_t page)
   size_t k = frame_of_page (lazy, page);
 
   atomic_store_explicit (&lazy->client_front, k + 1, memory_order_relaxed);
-  return load_frame (lazy, k, true, true);
+  return load_frame (lazy, k, true);
 }
 
 /* ---- loading one frame ---- */
 
-/* The frame's pages into the store.  For a client, into the reserve's
- * touched pages while it has some: a fresh page costs a fault per 4 KiB
- * on its first write, and the client waits for every one of them. */
+/* The frame's pages into the store. */
 static int
-install_frame (struct snap_lazy *lazy, size_t k, const unsigned char *data,
-               bool for_client)
+install_frame (struct snap_lazy *lazy, size_t k, const unsigned char *data)
 {
   const struct snap_frame *f = &lazy->index->frames[k];
 
   for (size_t i = 0; i < f->run_count; i++) {
     const struct snap_run *run = &lazy->index->runs[f->first_run + i];
-    for (uint64_t j = 0; j < run->page_count; j++, data += lazy->page_size) {
-      void *page = for_client ? page_reserve_take (lazy->reserve) : NULL;
-      if (page != NULL) {
-        memcpy (page, data, lazy->page_size);
-        store_adopt_page (lazy->store, run->first_page + j, page);
-      }
-      else if (store_install_page (lazy->store, run->first_page + j, data) == -1)
+    for (uint64_t j = 0; j < run->page_count; j++, data += lazy->page_size)
+      if (store_install_page (lazy->store, run->first_page + j, data) == -1)
         return -1;
-    }
   }
   return 0;
 }
@@ -201,7 +189,7 @@ frame_damaged_error (const struct snap_lazy *lazy, size_t k)
 
 /* The winner of frame K's compare-and-swap: decode, install, publish. */
 static int
-load_frame_now (struct snap_lazy *lazy, size_t k, bool for_client)
+load_frame_now (struct snap_lazy *lazy, size_t k)
 {
   const struct snap_frame *f = &lazy->index->frames[k];
   struct snap_frame_decoder *d = decoder_borrow (lazy);
@@ -212,7 +200,7 @@ load_frame_now (struct snap_lazy *lazy, size_t k, bool for_client)
   atomic_fetch_add (&lazy->decodes, 1);
   if (d != NULL && (data = snap_reader_decode_frame (lazy->reader, k, d)) == NULL)
     lazy->message[k] = strdup (md_error ());          /* damaged for good */
-  else if (d == NULL || install_frame (lazy, k, data, for_client) == -1)
+  else if (d == NULL || install_frame (lazy, k, data) == -1)
     end = ABSENT;               /* out of memory: the next touch retries */
   else {
     end = RESIDENT;
@@ -234,8 +222,6 @@ load_frame_now (struct snap_lazy *lazy, size_t k, bool for_client)
     atomic_fetch_add (&lazy->damaged, 1);
   atomic_store_explicit (&lazy->state[k], end, memory_order_release);
   futex_wake_all (&lazy->state[k]);
-  if (end != ABSENT && snap_lazy_complete (lazy))
-    page_reserve_retire (lazy->reserve);        /* memory ends at the allocated size */
 
   if (end == DAMAGED)
     frame_damaged_error (lazy, k);
@@ -251,7 +237,7 @@ load_frame_now (struct snap_lazy *lazy, size_t k, bool for_client)
 /* Frame K resident (0) or damaged (-1).  Without WAIT, 1 at once when
  * another thread is loading it. */
 static int
-load_frame (struct snap_lazy *lazy, size_t k, bool for_client, bool wait)
+load_frame (struct snap_lazy *lazy, size_t k, bool wait)
 {
   _Atomic uint32_t *state = &lazy->state[k];
 
@@ -267,7 +253,7 @@ load_frame (struct snap_lazy *lazy, size_t k, bool for_client, bool wait)
       if (atomic_compare_exchange_strong_explicit (state, &s, LOADING,
                                                    memory_order_acq_rel,
                                                    memory_order_acquire))
-        return load_frame_now (lazy, k, for_client);
+        return load_frame_now (lazy, k);
       break;
     default:                    /* LOADING: another thread decodes it */
       if (!wait)
@@ -281,7 +267,7 @@ load_frame (struct snap_lazy *lazy, size_t k, bool for_client, bool wait)
 int
 snap_lazy_load_frame (struct snap_lazy *lazy, size_t k)
 {
-  return load_frame (lazy, k, false, true);
+  return load_frame (lazy, k, true);
 }
 
 int
@@ -291,7 +277,7 @@ snap_lazy_try_load_frame (struct snap_lazy *lazy, size_t k)
 
   if (s == RESIDENT)
     return 0;
-  return load_frame (lazy, k, false, false);
+  return load_frame (lazy, k, false);
 }
 
 size_t
@@ -349,13 +335,6 @@ snap_lazy_open (const char *path, uint64_t min_size, struct store **store,
       goto fail;
   store_clear_changed (lazy->store);
   lazy->client_front = SNAP_LAZY_NO_FRONT;
-  size_t most_pages = 0;
-  for (size_t k = 0; k < n; k++)
-    if (lazy->index->frames[k].page_count > most_pages)
-      most_pages = lazy->index->frames[k].page_count;
-  lazy->reserve = page_reserve_new (lazy->page_size, most_pages);
-  if (lazy->reserve == NULL)
-    goto fail;
   *store = lazy->store;
   return lazy;
 
@@ -371,7 +350,6 @@ snap_lazy_free (struct snap_lazy *lazy)
 {
   if (lazy == NULL)
     return;
-  page_reserve_free (lazy->reserve);
   if (lazy->message != NULL)
     for (size_t k = 0; k < lazy->index->frame_count; k++)
       free (lazy->message[k]);
@@ -384,14 +362,6 @@ snap_lazy_free (struct snap_lazy *lazy)
   snap_reader_close (lazy->reader);
   free (lazy->path);
   free (lazy);
-}
-
-int
-snap_lazy_start (struct snap_lazy *lazy)
-{
-  if (snap_lazy_complete (lazy))
-    return 0;
-  return page_reserve_start (lazy->reserve);
 }
 
 size_t

@@ -35,12 +35,6 @@ struct snap_lazy *snap_lazy_open (const char *path, uint64_t min_size,
 /* After store_destroy: closes the file and frees everything. */
 void snap_lazy_free (struct snap_lazy *lazy);
 
-/* Start the thread that keeps touched pages ready for the frames clients
- * wait for (store/reserve.h), after any fork.  Without it a client's
- * fault allocates its pages itself (slower, otherwise the same).  0, or
- * -1 with md_error set. */
-int snap_lazy_start (struct snap_lazy *lazy);
-
 size_t snap_lazy_frame_count (const struct snap_lazy *lazy);
 
 /* Make frame K resident: 0 once it is (at once if it already was), -1

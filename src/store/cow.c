@@ -51,7 +51,7 @@ cow_record_free (struct store *store, struct cow_record *cow)
   if (cow == NULL)
     return;
   if (cow->whole) {
-    free (cow->whole);
+    page_free (&store->pages, cow->whole);
     bytes += store->page_size;
   }
   for (unsigned b = 0; b < cow_nblocks (store); b++)

@@ -66,39 +66,30 @@ store_mark_in_file (struct store *store, uint64_t first_page, uint64_t page_coun
 int
 store_install_page (struct store *store, uint64_t page_index, const void *data)
 {
+  struct leaf *leaf;
+  unsigned slot = page_index & SLOT_MASK;
   uint8_t *page;
 
   if (!store_page_in_file (store, page_index))
     return 0;                   /* never marked, or loaded: nothing to install */
-  page = malloc (store->page_size);
+  page = page_alloc (&store->pages);
   if (page == NULL) {
     md_error_set ("out of memory allocating a %" PRIu32 "-byte page", store->page_size);
     errno = ENOMEM;
     return -1;
   }
   memcpy (page, data, store->page_size);
-  store_adopt_page (store, page_index, page);
-  return 0;
-}
-
-void
-store_adopt_page (struct store *store, uint64_t page_index, void *page)
-{
-  struct leaf *leaf;
-  unsigned slot = page_index & SLOT_MASK;
-
-  if (page_index < store->npages
-      && (leaf = store_leaf_find (store, page_index, false, NULL)) != NULL) {
-    page_write_lock (&leaf->lock[slot]);
-    if (atomic_load_explicit (&leaf->data[slot], memory_order_relaxed) == PAGE_IN_FILE) {
-      /* Same contents as at any instant since the load: no epoch stamp
-       * and no copy-on-write, this is not a change. */
-      atomic_store_explicit (&leaf->data[slot], page, memory_order_release);
-      page = NULL;
-    }
-    page_write_unlock (&leaf->lock[slot]);
+  leaf = store_leaf_find (store, page_index, false, NULL);
+  page_write_lock (&leaf->lock[slot]);
+  if (atomic_load_explicit (&leaf->data[slot], memory_order_relaxed) == PAGE_IN_FILE) {
+    /* Same contents as at any instant since the load: no epoch stamp and
+     * no copy-on-write, this is not a change. */
+    atomic_store_explicit (&leaf->data[slot], page, memory_order_release);
+    page = NULL;
   }
-  free (page);
+  page_write_unlock (&leaf->lock[slot]);
+  page_free (&store->pages, page);
+  return 0;
 }
 
 bool

@@ -26,6 +26,7 @@
  *     is still in the snapshot file, infile.c); only store_install_page
  *     changes that, to the loaded page, under lock[i];
  *   - fault_fn, fault_opaque: set once before any client, read-only after;
+ *   - pages: the page memory (pages.c), one mutex per shard inside;
  *   - cow[i], written_epoch[i]: lock[i];
  *   - lock[i]: a reader/writer spinlock in one 32-bit atomic.  Cheap
  *     because it is held for one memcpy of at most a page; uncontended
@@ -50,6 +51,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "store/pages.h"
 #include "store/store.h"
 
 /* Radix tree geometry: every node has 4096 slots (12 bits of the page
@@ -97,8 +99,11 @@ struct inner {
 /* Writers announce themselves in one of these counters, indexed by the
  * parity of the epoch they run in, so that store_snapshot_begin can wait
  * for the writes of the previous epoch to drain.  Shards spread threads
- * over cache lines. */
-#define INFLIGHT_SHARDS 16
+ * over cache lines: each modifying request writes its shard twice, so
+ * there are enough for one per thread of a busy server (nbdkit runs 16
+ * threads per connection; 4 connections are 64), and only the snapshot's
+ * instant reads them all. */
+#define INFLIGHT_SHARDS 64
 struct inflight_shard {
   _Atomic uint64_t count[2];
   char pad[64 - 2 * sizeof (uint64_t)];
@@ -114,19 +119,30 @@ struct store {
   size_t leaf_size;                    /* with its region stamps */
   _Atomic (void *) root;
 
-  _Atomic uint64_t allocated_pages;
-  _Atomic bool changed;
+  /* Read by every request, written once per snapshot: a cache line of
+   * their own, apart from the counters below that requests write. */
+  struct {
+    _Atomic bool changed;
+    /* Snapshot coordination (docs/design.md, "Point-in-time snapshots"). */
+    _Atomic uint64_t epoch;            /* epoch new writes run in */
+    _Atomic uint64_t draining_epoch;   /* writers of this epoch wait; 0 = none */
+    _Atomic uint64_t snap_epoch;       /* epoch that began the running snapshot */
+    _Atomic uint64_t snap_cursor;      /* pages below it are visited; UINT64_MAX = no snapshot */
+  } __attribute__ ((aligned (64)));
 
-  /* Snapshot coordination (docs/design.md, "Point-in-time snapshots"). */
-  _Atomic uint64_t epoch;              /* epoch new writes run in */
-  _Atomic uint64_t draining_epoch;     /* writers of this epoch wait; 0 = none */
-  _Atomic uint64_t snap_epoch;         /* epoch that began the running snapshot */
-  _Atomic uint64_t snap_cursor;        /* pages below it are visited; UINT64_MAX = no snapshot */
-  _Atomic uint64_t cow_bytes;          /* page data held in copy-on-write records */
+  /* Written when a page is allocated or freed, or kept for a snapshot. */
+  struct {
+    _Atomic uint64_t allocated_pages;
+    _Atomic uint64_t cow_bytes;        /* page data held in copy-on-write records */
+  } __attribute__ ((aligned (64)));
+
   pthread_mutex_t snapshot_lock;       /* guards snapshot_running */
   bool snapshot_running;
 
-  struct inflight_shard inflight[INFLIGHT_SHARDS];
+  struct inflight_shard inflight[INFLIGHT_SHARDS] __attribute__ ((aligned (64)));
+
+  /* Where pages come from (pages.c): page_alloc, page_free. */
+  struct page_pool pages;
 
   /* Lazy loading (infile.c): called for a PAGE_IN_FILE slot. */
   store_fault_fn fault_fn;

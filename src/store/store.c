@@ -72,9 +72,7 @@ node_free (struct store *store, void *node, unsigned level)
   if (level == 0) {
     struct leaf *leaf = node;
     for (unsigned i = 0; i < FANOUT; i++) {
-      uint8_t *page = atomic_load_explicit (&leaf->data[i], memory_order_relaxed);
-      if (page != PAGE_IN_FILE)
-        free (page);
+      /* The pages go with the pool (store_destroy). */
       cow_record_free (store, leaf->cow[i]);
     }
   }
@@ -108,11 +106,13 @@ store_create (uint64_t size, uint32_t page_size)
     return NULL;
   }
 
-  store = calloc (1, sizeof *store);
+  /* Aligned: the fields in cache lines of their own must start lines. */
+  store = aligned_alloc (_Alignof (struct store), sizeof *store);
   if (store == NULL) {
     md_error_set ("out of memory creating the store");
     return NULL;
   }
+  memset (store, 0, sizeof *store);
   store->size = size;
   store->page_size = page_size;
   store->page_shift = (unsigned) __builtin_ctz (page_size);
@@ -133,6 +133,7 @@ store_create (uint64_t size, uint32_t page_size)
   atomic_init (&store->epoch, 1);
   atomic_init (&store->snap_cursor, UINT64_MAX);
   pthread_mutex_init (&store->snapshot_lock, NULL);
+  page_pool_init (&store->pages, page_size);
   return store;
 }
 
@@ -143,6 +144,7 @@ store_destroy (struct store *store)
     return;
   node_free (store, atomic_load_explicit (&store->root, memory_order_relaxed),
              store->inner_levels);
+  page_pool_destroy (&store->pages);
   pthread_mutex_destroy (&store->snapshot_lock);
   free (store);
 }
@@ -301,11 +303,9 @@ page_change (struct store *store, uint64_t epoch, uint64_t page_index,
   if (page == NULL) {
     if (src == NULL || snap_is_zero (src, n))
       goto out;             /* still a hole */
-    copy = malloc (page_size);
+    copy = page_alloc (&store->pages);   /* all zeros already */
     if (copy == NULL)
       goto enomem;
-    if (!whole)
-      memset (copy, 0, page_size);
     memcpy (copy + in_page, src, n);
     atomic_store_explicit (&leaf->data[slot], copy, memory_order_release);
     atomic_fetch_add_explicit (&store->allocated_pages, 1, memory_order_relaxed);
@@ -320,12 +320,12 @@ page_change (struct store *store, uint64_t epoch, uint64_t page_index,
     if (cow)
       cow_take_page (store, cow, page);
     else
-      free (page);
+      page_free (&store->pages, page);
   }
   else if (cow && whole) {
     /* A whole-page write: the snapshot takes the old page, clients get a
      * new one (no copy of the old contents). */
-    copy = malloc (page_size);
+    copy = page_alloc (&store->pages);
     if (copy == NULL)
       goto enomem;
     memcpy (copy, src, page_size);
@@ -482,7 +482,7 @@ store_page_for_load (struct store *store, uint64_t page_index)
     return NULL;
   page = atomic_load_explicit (&leaf->data[slot], memory_order_acquire);
   if (page == NULL) {
-    page = calloc (1, store->page_size);
+    page = page_alloc (&store->pages);   /* all zeros */
     if (page == NULL) {
       md_error_set ("out of memory allocating a %" PRIu32 "-byte page", store->page_size);
       errno = ENOMEM;

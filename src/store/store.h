@@ -158,10 +158,6 @@ int store_mark_in_file (struct store *store, uint64_t first_page, uint64_t page_
  * if it is still in the file; a page that is not is left alone.  Safe
  * with concurrent I/O.  0, or -1 with md_error set (ENOMEM). */
 int store_install_page (struct store *store, uint64_t page_index, const void *data);
-/* The same with the page's memory given: PAGE (page_size bytes from
- * malloc, holding the contents) becomes the page if it is still in the
- * file, else it is freed.  The store owns PAGE either way. */
-void store_adopt_page (struct store *store, uint64_t page_index, void *page);
 /* Whether page PAGE_INDEX is still in the file (for tests and progress). */
 bool store_page_in_file (struct store *store, uint64_t page_index);
 

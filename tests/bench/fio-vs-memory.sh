@@ -3,40 +3,73 @@
 #
 #   tests/bench/fio-vs-memory.sh
 #
-# Servers: nbdkit memdisk (the built plugin), nbdkit memory with
-# allocator=sparse and allocator=malloc (what memdisk replaces), and
-# nbdkit null (the framework's ceiling: no storage at all).  Each server is
-# filled once with a sequential write pass, so reads read allocated data.
-# Then, for ROUNDS rounds, every workload runs on every server in turn
-# (the server order rotates each round), and the table shows the median
-# of the rounds and memdisk's ratios to the others, with the goals.
+# Servers: nbdkit memdisk (the built plugin), optionally a second memdisk
+# plugin to compare against (BENCH_BASELINE, e.g. main's build), nbdkit
+# memory with allocator=sparse and allocator=malloc (what memdisk
+# replaces), and nbdkit null (the framework's ceiling: no storage at all).
+# Each server is filled once with a sequential write pass, so reads read
+# allocated data.  Then, for ROUNDS rounds, every workload runs on every
+# server in turn (the server order rotates each round), and the tables
+# show the median and the range (min-max) of the rounds, and memdisk's
+# ratios to the others, with the goals.
+#
+# The first-touch workload restarts each server before its run, so it
+# writes into a fresh, empty disk: every write allocates.  It writes the
+# whole disk once (not time based); the run leaves the disk filled.
 #
 # Environment:
-#   MEMDISK_PLUGIN  the plugin (default build/nbdkit-memdisk-plugin.so)
-#   BENCH_SIZE      disk size (default 1G)
-#   BENCH_RUNTIME   seconds measured per job (default 4, after 1 s ramp)
-#   BENCH_ROUNDS    rounds (default 3)
+#   MEMDISK_PLUGIN   the plugin (default build/nbdkit-memdisk-plugin.so)
+#   BENCH_BASELINE   another memdisk plugin to run as server memdisk-base
+#                    (default: none)
+#   BENCH_SIZE       disk size (default 1G)
+#   BENCH_RUNTIME    seconds measured per timed job (default 2, after 1 s ramp)
+#   BENCH_ROUNDS     rounds (default 10)
+#   BENCH_WORKLOADS  workloads to run, space separated (default all:
+#                    firsttouch-1M seqwrite-1M randwrite-4k-1c
+#                    randwrite-4k-4c randread-4k-1c randread-4k-4c)
+#   BENCH_SERVERS    servers to run (default all: memdisk [memdisk-base]
+#                    memory-sparse memory-malloc null)
 #
 # This prints figures; it is not a test and asserts nothing.
 set -euo pipefail
 export PATH=/usr/bin:/bin:$PATH
 
 MEMDISK_PLUGIN=${MEMDISK_PLUGIN:-build/nbdkit-memdisk-plugin.so}
+BENCH_BASELINE=${BENCH_BASELINE:-}
 BENCH_SIZE=${BENCH_SIZE:-1G}
-BENCH_RUNTIME=${BENCH_RUNTIME:-4}
-BENCH_ROUNDS=${BENCH_ROUNDS:-3}
+BENCH_RUNTIME=${BENCH_RUNTIME:-2}
+BENCH_ROUNDS=${BENCH_ROUNDS:-10}
+all_workloads="firsttouch-1M seqwrite-1M randwrite-4k-1c randwrite-4k-4c randread-4k-1c randread-4k-4c"
+BENCH_WORKLOADS=${BENCH_WORKLOADS:-$all_workloads}
+default_servers="memdisk${BENCH_BASELINE:+ memdisk-base} memory-sparse memory-malloc null"
+BENCH_SERVERS=${BENCH_SERVERS:-$default_servers}
 
 for cmd in nbdkit fio jq; do
   command -v "$cmd" >/dev/null || { echo "fio-vs-memory: $cmd is not installed" >&2; exit 1; }
 done
-if [[ ! -f $MEMDISK_PLUGIN ]]; then
-  echo "fio-vs-memory: no plugin at $MEMDISK_PLUGIN (build it, or set MEMDISK_PLUGIN)" >&2
-  exit 1
-fi
+for p in "$MEMDISK_PLUGIN" ${BENCH_BASELINE:+"$BENCH_BASELINE"}; do
+  if [[ ! -f $p ]]; then
+    echo "fio-vs-memory: no plugin at $p (build it, or set MEMDISK_PLUGIN / BENCH_BASELINE)" >&2
+    exit 1
+  fi
+done
 MEMDISK_PLUGIN=$(realpath "$MEMDISK_PLUGIN")
+[[ -z $BENCH_BASELINE ]] || BENCH_BASELINE=$(realpath "$BENCH_BASELINE")
+
+read -r -a servers <<<"$BENCH_SERVERS"
+read -r -a workloads <<<"$BENCH_WORKLOADS"
+for s in "${servers[@]}"; do
+  case $s in
+    memdisk|memory-sparse|memory-malloc|null) ;;
+    memdisk-base) [[ -n $BENCH_BASELINE ]] || { echo "fio-vs-memory: memdisk-base needs BENCH_BASELINE" >&2; exit 1; } ;;
+    *) echo "fio-vs-memory: unknown server '$s'" >&2; exit 1 ;;
+  esac
+done
+for w in "${workloads[@]}"; do
+  [[ " $all_workloads " == *" $w "* ]] || { echo "fio-vs-memory: unknown workload '$w'" >&2; exit 1; }
+done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/memdisk-bench.XXXXXX")
-servers=(memdisk memory-sparse memory-malloc null)
 
 stop_server ()
 {
@@ -47,10 +80,11 @@ stop_server ()
   kill "$pid" 2>/dev/null || return 0
   # nbdkit is not our child (it daemonized): poll until it is gone.
   for _ in $(seq 1 600); do
-    kill -0 "$pid" 2>/dev/null || return 0
+    kill -0 "$pid" 2>/dev/null || break
     sleep 0.05
   done
   kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$tmp/$1.sock"          # a restart binds it again
 }
 
 cleanup ()
@@ -69,6 +103,7 @@ start_server ()
   local name=$1 args
   case $name in
     memdisk)       args=("$MEMDISK_PLUGIN" "size=$BENCH_SIZE") ;;
+    memdisk-base)  args=("$BENCH_BASELINE" "size=$BENCH_SIZE") ;;
     memory-sparse) args=(memory "size=$BENCH_SIZE" allocator=sparse) ;;
     memory-malloc) args=(memory "size=$BENCH_SIZE" allocator=malloc) ;;
     null)          args=(null "size=$BENCH_SIZE") ;;
@@ -87,16 +122,18 @@ start_server ()
 }
 
 # Workloads: name, then fio options.
-workloads=(seqwrite-1M randwrite-4k-1c randwrite-4k-4c randread-4k-1c randread-4k-4c)
+fill_opts="--rw=write --bs=1M --iodepth=4 --numjobs=1"
 declare -A workload_opts=(
-  [seqwrite-1M]="--rw=write --bs=1M --iodepth=4 --numjobs=1"
+  [firsttouch-1M]="$fill_opts"
+  [seqwrite-1M]="$fill_opts"
   [randwrite-4k-1c]="--rw=randwrite --bs=4k --iodepth=16 --numjobs=1"
   [randwrite-4k-4c]="--rw=randwrite --bs=4k --iodepth=16 --numjobs=4"
   [randread-4k-1c]="--rw=randread --bs=4k --iodepth=16 --numjobs=1"
   [randread-4k-4c]="--rw=randread --bs=4k --iodepth=16 --numjobs=4"
 )
 declare -A workload_title=(
-  [seqwrite-1M]="1 MiB seq write, 1 conn"
+  [firsttouch-1M]="1 MiB first-touch write"
+  [seqwrite-1M]="1 MiB seq rewrite, 1 conn"
   [randwrite-4k-1c]="4 KiB rand write, 1 conn"
   [randwrite-4k-4c]="4 KiB rand write, 4 conn"
   [randread-4k-1c]="4 KiB rand read, 1 conn"
@@ -118,50 +155,63 @@ run_fio ()
   }
 }
 
-echo "Starting servers (size $BENCH_SIZE) and filling each with one sequential write pass ..."
+echo "Starting servers (${servers[*]}; size $BENCH_SIZE) and filling each with one sequential write pass ..."
 for s in "${servers[@]}"; do
   start_server "$s"
-  run_fio "$s" "$tmp/fill-$s.json" --rw=write --bs=1M --iodepth=4
+  # shellcheck disable=SC2086  # the options are words on purpose
+  run_fio "$s" "$tmp/fill-$s.json" $fill_opts
 done
 
 # results[workload,server] = space-separated per-round figures (bytes/s).
 declare -A results
 for ((round = 0; round < BENCH_ROUNDS; round++)); do
-  echo "Round $((round + 1))/$BENCH_ROUNDS ..."
+  echo "Round $((round + 1))/$BENCH_ROUNDS ($(cut -d' ' -f1 /proc/loadavg) load) ..."
   for w in "${workloads[@]}"; do
     for ((i = 0; i < ${#servers[@]}; i++)); do
       s=${servers[(i + round) % ${#servers[@]}]}
       out=$tmp/$w-$s-$round.json
-      # shellcheck disable=SC2086  # the options are words on purpose
-      run_fio "$s" "$out" ${workload_opts[$w]} \
-        --time_based --ramp_time=1 --runtime="$BENCH_RUNTIME"
+      if [[ $w == firsttouch-* ]]; then
+        # A fresh server: the pass writes every page for the first time.
+        stop_server "$s"
+        start_server "$s"
+        # shellcheck disable=SC2086
+        run_fio "$s" "$out" ${workload_opts[$w]}
+      else
+        # shellcheck disable=SC2086
+        run_fio "$s" "$out" ${workload_opts[$w]} \
+          --time_based --ramp_time=1 --runtime="$BENCH_RUNTIME"
+      fi
       bw=$(jq '.jobs[0] | .read.bw_bytes + .write.bw_bytes' "$out")
       results[$w,$s]+="$bw "
     done
   done
 done
 
-median ()
-{
-  tr ' ' '\n' | grep -v '^$' | sort -n | awk '{ v[NR] = $1 } END {
-    if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-# figure WORKLOAD BYTES_PER_S: MiB/s for 1 MiB blocks, kIOPS for 4 KiB.
-figure ()
-{
-  case $1 in
-    seqwrite-*) awk -v b="$2" 'BEGIN { printf "%7.0f MiB/s", b / 1048576 }' ;;
-    *)          awk -v b="$2" 'BEGIN { printf "%6.1f kIOPS", b / 4096 / 1000 }' ;;
-  esac
-}
-
-# spread FIGURES...: half the range of the rounds, in % of their median.
-spread ()
+# stats FIGURES...: "median min max" of the rounds.
+stats ()
 {
   tr ' ' '\n' | grep -v '^$' | sort -n | awk '{ v[NR] = $1 } END {
     m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-    printf "+-%.0f%%", (m > 0 ? (v[NR] - v[1]) / 2 / m * 100 : 0) }'
+    print m, v[1], v[NR] }'
+}
+
+# figure WORKLOAD BYTES_PER_S...: MiB/s for 1 MiB blocks, kIOPS for 4 KiB.
+figure ()
+{
+  local w=$1
+  shift
+  case $w in
+    *-1M) awk -v b="$*" 'BEGIN { n = split(b, v, " "); for (i = 1; i <= n; i++) printf "%s%.0f", (i > 1 ? " " : ""), v[i] / 1048576 }' ;;
+    *)    awk -v b="$*" 'BEGIN { n = split(b, v, " "); for (i = 1; i <= n; i++) printf "%s%.1f", (i > 1 ? " " : ""), v[i] / 4096 / 1000 }' ;;
+  esac
+}
+
+# cell WORKLOAD "MEDIAN MIN MAX": "median (min-max)".
+cell ()
+{
+  local m lo hi
+  read -r m lo hi <<<"$(figure "$1" "$2")"
+  printf '%s (%s-%s)' "$m" "$lo" "$hi"
 }
 
 ratio () { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else printf "-" }'; }
@@ -171,42 +221,57 @@ goal ()
 {
   local want=
   case $1,$2 in
-    seqwrite-*,memory-sparse) want=1.5 ;;
-    seqwrite-*,memory-malloc) want=0.9 ;;
-    rand*,memory-sparse)      want=1.0 ;;
+    firsttouch-*,memory-malloc) want=1.2 ;;
+    seqwrite-*,memory-sparse)   want=1.5 ;;
+    seqwrite-*,memory-malloc)   want=0.9 ;;
+    rand*,memory-sparse)        want=1.0 ;;
   esac
   [[ -n $want ]] || return 0
   awk -v r="${3%x}" -v w="$want" 'BEGIN { printf " (goal >= %.1fx: %s)", w, (r >= w ? "met" : "MISSED") }'
 }
 
+# width "MEDIAN MIN MAX": the range of the rounds in % of their median.
+width () { awk -v m="$1" -v lo="$2" -v hi="$3" 'BEGIN { printf "%.0f", (m > 0 ? (hi - lo) / m * 100 : 0) }'; }
+
 echo
-echo "fio --ioengine=nbd, disk $BENCH_SIZE, ${BENCH_RUNTIME} s per job, median of $BENCH_ROUNDS rounds"
-echo "(+-N%: half the range of the rounds); $(nproc) CPUs, load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "fio --ioengine=nbd, disk $BENCH_SIZE, ${BENCH_RUNTIME} s per timed job, $BENCH_ROUNDS rounds"
+echo "$(nproc) CPUs, load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "memdisk: $MEMDISK_PLUGIN"
+[[ -z $BENCH_BASELINE ]] || echo "memdisk-base: $BENCH_BASELINE"
+echo "Figures: median (min-max) of the rounds; MiB/s for 1 MiB workloads, kIOPS for 4 KiB."
 echo
-printf '%-26s %19s %19s %19s %19s\n' workload memdisk memory-sparse memory-malloc null
+printf '%-26s' workload
+for s in "${servers[@]}"; do printf ' %22s' "$s"; done
+printf '\n'
+declare -A st
 for w in "${workloads[@]}"; do
-  declare -A med=()
-  for s in "${servers[@]}"; do
-    med[$s]=$(median <<<"${results[$w,$s]}")
-  done
   printf '%-26s' "${workload_title[$w]}"
   for s in "${servers[@]}"; do
-    printf ' %19s' "$(figure "$w" "${med[$s]}") $(spread <<<"${results[$w,$s]}")"
+    st[$w,$s]=$(stats <<<"${results[$w,$s]}")
+    printf ' %22s' "$(cell "$w" "${st[$w,$s]}")"
   done
   printf '\n'
 done
+
+[[ " ${servers[*]} " == *" memdisk "* ]] || exit 0
 echo
-printf '%-26s %s\n' workload "memdisk relative to each server"
+echo "memdisk relative to each server (ratio of the medians), and the range of"
+echo "the rounds (max-min, in % of the median) against memory sparse's:"
 for w in "${workloads[@]}"; do
-  declare -A med=()
-  for s in "${servers[@]}"; do
-    med[$s]=$(median <<<"${results[$w,$s]}")
-  done
+  read -r m_md lo_md hi_md <<<"${st[$w,memdisk]}"
   line=
-  for s in memory-sparse memory-malloc null; do
-    r=$(ratio "${med[memdisk]}" "${med[$s]}")
+  for s in "${servers[@]}"; do
+    [[ $s != memdisk ]] || continue
+    read -r m _ _ <<<"${st[$w,$s]}"
+    r=$(ratio "$m_md" "$m")
     line+="  /$s $r$(goal "$w" "$s" "$r")"
   done
+  if [[ -n ${st[$w,memory-sparse]:-} ]]; then
+    read -r m_sp lo_sp hi_sp <<<"${st[$w,memory-sparse]}"
+    w_md=$(width "$m_md" "$lo_md" "$hi_md")
+    w_sp=$(width "$m_sp" "$lo_sp" "$hi_sp")
+    line+="  range ${w_md}% vs sparse ${w_sp}%"
+    [[ $w != rand* ]] || line+=" ($([[ $w_md -le $w_sp ]] && echo met || echo MISSED))"
+  fi
   printf '%-26s%s\n' "${workload_title[$w]}" "$line"
 done

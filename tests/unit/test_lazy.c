@@ -182,33 +182,31 @@ test_many_threads_fault (void **state)
   struct store *orig = make_original ();
   const char *path = save_original (orig, "b.snap");
 
-  /* Run 0: clients alone; run 1: with the page reserve; run 2: with the
-   * reserve and a background loader following the clients. */
-  for (unsigned run = 0; run < 3; run++) {
+  /* Run 0: clients alone; run 1: with a background loader following the
+   * clients. */
+  for (unsigned run = 0; run < 2; run++) {
     struct store *lazy_store;
     uint64_t vsize;
     struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
     struct reader_arg args[THREADS];
     pthread_t tids[THREADS], background;
     struct snap_lazy_progress p;
-    const unsigned parties = THREADS + (run == 2);
+    const unsigned parties = THREADS + (run == 1);
 
     assert_non_null (lazy);
-    if (run >= 1)
-      assert_int_equal (snap_lazy_start (lazy), 0);
     pthread_barrier_init (&start_line, NULL, parties);
     for (unsigned t = 0; t < THREADS; t++) {
       args[t] = (struct reader_arg) { .orig = orig, .lazy = lazy_store, .seed = t + run * 100 };
       assert_int_equal (pthread_create (&tids[t], NULL, reader_main, &args[t]), 0);
     }
-    if (run == 2)
+    if (run == 1)
       assert_int_equal (pthread_create (&background, NULL, background_main, lazy), 0);
     for (unsigned t = 0; t < THREADS; t++) {
       pthread_join (tids[t], NULL);
       if (args[t].error)
         fail_msg ("thread %u: %s", t, args[t].error);
     }
-    if (run == 2) {
+    if (run == 1) {
       void *error;
       pthread_join (background, &error);
       if (error != NULL)
@@ -243,7 +241,6 @@ test_client_front (void **state)
   unsigned char got[PAGE];
 
   assert_non_null (lazy);
-  assert_int_equal (snap_lazy_start (lazy), 0);
   assert_int_equal (snap_lazy_client_front (lazy), SNAP_LAZY_NO_FRONT);
   assert_true (snap_lazy_frame_absent (lazy, 2));
   const struct snap_index *index = snap_reader_index (snap_lazy_reader (lazy));

@@ -507,6 +507,35 @@ test_zero_leaving_page_all_zeros_frees_it (void **state)
   store_destroy (s);
 }
 
+/* A page freed by a trim is reused for the next new page (pages.c): a
+ * small write into it must find the rest of the page zeros, not the old
+ * contents, and a full disk, trimmed and written again, holds as much. */
+static void
+test_reused_page_reads_zeros (void **state)
+{
+  (void) state;
+  const unsigned npages = 300;    /* more than one 2 MiB slab of 4 KiB pages */
+  struct store *s = store_create (npages * PAGE, PAGE);
+
+  assert_non_null (s);
+  for (int round = 0; round < 2; round++) {
+    write_pattern (s, npages * PAGE, 0, 30 + round);
+    assert_int_equal (store_allocated_bytes (s), (uint64_t) npages * PAGE);
+    assert_int_equal (store_trim (s, npages * PAGE, 0), 0);
+    assert_int_equal (store_allocated_bytes (s), 0);
+  }
+  /* Every new page now is a reused one. */
+  for (unsigned p = 0; p < npages; p++)
+    write_pattern (s, 10, (uint64_t) p * PAGE + 1000, 40);
+  assert_int_equal (store_allocated_bytes (s), (uint64_t) npages * PAGE);
+  for (unsigned p = 0; p < npages; p++) {
+    check_read_zeros (s, 1000, (uint64_t) p * PAGE);
+    check_read_pattern (s, 10, (uint64_t) p * PAGE + 1000, 40);
+    check_read_zeros (s, PAGE - 1010, (uint64_t) p * PAGE + 1010);
+  }
+  store_destroy (s);
+}
+
 /* docs/design.md: writing zeros into a hole leaves a hole. */
 static void
 test_write_zeros_into_hole (void **state)
@@ -906,6 +935,7 @@ main (void)
     cmocka_unit_test (test_zero_partial_last_page),
     cmocka_unit_test (test_zero_leaving_page_all_zeros_frees_it),
     cmocka_unit_test (test_write_zeros_into_hole),
+    cmocka_unit_test (test_reused_page_reads_zeros),
     cmocka_unit_test (test_extents_runs_and_clipping),
     cmocka_unit_test (test_extents_stop_early),
     cmocka_unit_test (test_out_of_range_requests_fail),

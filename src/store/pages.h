@@ -1,0 +1,44 @@
+/* Page memory for the store (pages.c): pages cut from slabs of anonymous
+ * memory that is faulted in a slab at a time, handed back to the kernel
+ * when a page is freed.  Not for use outside src/store/.
+ */
+#ifndef MEMDISK_STORE_PAGES_H
+#define MEMDISK_STORE_PAGES_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bytes mapped at a time (or one page, for pages larger than that).
+ * Each shard's slab being cut is resident whole: RSS may exceed the
+ * allocated pages by up to PAGE_POOL_SHARDS slabs. */
+#define PAGE_SLAB_SIZE (2u << 20)
+#define PAGE_POOL_SHARDS 4
+
+struct page_shard {
+  pthread_mutex_t lock;   /* guards the fields below; held for a bump or a pop */
+  uint8_t *carve;         /* the rest of the newest slab, never handed out yet */
+  size_t carve_pages;     /* pages left at carve */
+  void **freed;           /* pages given back (their memory returned) */
+  size_t nfreed, freed_cap;
+  void **slabs;           /* every slab this shard mapped, for the end */
+  size_t nslabs, slabs_cap;
+} __attribute__ ((aligned (64)));
+
+struct page_pool {
+  uint32_t page_size;
+  size_t slab_size;
+  struct page_shard shard[PAGE_POOL_SHARDS];
+};
+
+void page_pool_init (struct page_pool *pool, uint32_t page_size);
+/* Unmap every slab: every page of the pool is gone. */
+void page_pool_destroy (struct page_pool *pool);
+/* A page of page_size bytes, all zeros; NULL when out of memory (no
+ * md_error set: the caller says what it was for). */
+void *page_alloc (struct page_pool *pool);
+/* Give PAGE (from page_alloc; NULL is fine) back: its memory goes back to
+ * the kernel now, its address is kept for a later page_alloc. */
+void page_free (struct page_pool *pool, void *page);
+
+#endif
