@@ -21,6 +21,7 @@
 
 #include "common/threads.h"
 #include "snapshot/replace.h"
+#include "snapshot/timeline.h"
 
 typedef int (*snap_next_page_fn) (void *opaque, uint64_t *page_index, void *buf);
 
@@ -64,6 +65,8 @@ struct snap_write_options {
   struct snap_write_stats *stats; /* optional: filled in on success */
   enum snap_replace_state *replaced; /* optional: snap_write_file sets it to
                                         what PATH is after the call */
+  struct snap_timeline *timeline; /* optional: snap_write_file marks the
+                                     written, fsynced and renamed phases */
 };
 
 /* Whether PREVIOUS's frames are the ones this writer makes with OPTIONS
