@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -187,10 +186,10 @@ save_disk (struct store *disk, const char *why)
   struct snapstore_save_counts counts = { 0 };
   r = snapstore_save_incremental (disk, memdisk_config.snapshot, &options, &pages_done,
                                   &previous, &counts);
-  /* The copy-on-write blocks were allocated by the client threads and
-   * freed by this one; glibc keeps such memory in per-thread arenas
-   * unless asked to give it back. */
-  malloc_trim (0);
+  /* No malloc_trim (0) here: the copy-on-write records lived in the
+   * snapshot's own pool, unmapped when it ended (src/store/cowpool.h),
+   * and a trim walks every arena under its lock while clients wait to
+   * allocate. */
   snap_timeline_mark (&timeline, SNAP_PHASE_END);
   outcome.seconds = seconds_since (&start);
   log_timeline (&timeline);

@@ -143,6 +143,7 @@ store_destroy (struct store *store)
     return;
   node_free (store, atomic_load_explicit (&store->root, memory_order_relaxed),
              store->inner_levels);
+  cow_pools_destroy (store);
   pthread_mutex_destroy (&store->snapshot_lock);
   free (store);
 }
