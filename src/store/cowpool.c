@@ -18,8 +18,10 @@
 #define POOL_UNPOISON(p, n) ((void) (p), (void) (n))
 #endif
 
-/* 2 MiB slabs: a few hundred mmap calls for a save that keeps a GiB, and
- * a size the kernel can back with a huge page. */
+/* 2 MiB slabs: a few hundred mmap calls for a save that keeps a GiB.
+ * Not backed by huge pages (MADV_NOHUGEPAGE, where transparent huge pages
+ * are "always"): the client that touched a slab first would clear 2 MiB
+ * at once, under a page lock; 4 KiB faults spread that cost. */
 #define SLAB_BYTES ((size_t) 2 << 20)
 
 struct slab_header {
@@ -70,6 +72,7 @@ pool_grow (struct cow_pool *pool)
 
   if (p == MAP_FAILED)
     return -1;
+  (void) madvise (p, pool->slab_bytes, MADV_NOHUGEPAGE);   /* a hint only */
   struct slab_header *slab = p;
   slab->next = pool->slabs;
   pool->slabs = slab;
