@@ -19,7 +19,7 @@ before=$(date +%s.%N)
 "$MEMDISK_TOOL" save "$snap" >/dev/null || fail "memdisk-tool save failed"
 after=$(date +%s.%N)
 
-line=$(grep ': debug: save timeline:' "$(nbdkit_log disk)" | head -1)
+line=$(grep -m1 ': debug: save timeline:' "$(nbdkit_log disk)" || true)
 [[ -n $line ]] || fail "no save timeline line in the log: $(grep 'save' "$(nbdkit_log disk)")"
 /usr/bin/python3 - "$line" "$before" "$after" <<'PY' || fail "bad save timeline: $line"
 import re, sys
