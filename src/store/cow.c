@@ -139,12 +139,21 @@ cow_take_page (struct store *store, struct cow_record *cow, uint8_t *page)
 
 /* Whether a change in EPOCH to page PAGE_INDEX must first hand what it
  * overwrites to the running snapshot: the snapshot began with this epoch
- * and has not visited the page yet.  Caller holds the slot's write lock. */
+ * and has not visited the page yet.  Caller holds the slot's write lock.
+ *
+ * The cursor is read first: store_snapshot_begin publishes snap_epoch
+ * before the cursor, so a writer that sees the new cursor also sees the
+ * new snap_epoch.  Read the other way round, a writer still in the
+ * previous snapshot's epoch (in flight at the next instant, before the
+ * drain) could read that snapshot's snap_epoch, then the new cursor, and
+ * keep a record no walk takes: one left behind in a pool that the next
+ * snapshot's end unmaps. */
 static bool
 snapshot_wants (struct store *store, uint64_t page_index, uint64_t epoch)
 {
-  return epoch == atomic_load (&store->snap_epoch) &&
-         page_index >= atomic_load (&store->snap_cursor);
+  uint64_t cursor = atomic_load (&store->snap_cursor);
+
+  return page_index >= cursor && epoch == atomic_load (&store->snap_epoch);
 }
 
 struct cow_record *
