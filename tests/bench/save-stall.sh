@@ -25,7 +25,9 @@
 # server's "save timeline" debug line (when the plugin has one; else from
 # when memdisk-tool save was started to when it returned).  Printed per
 # round and as medians: max, p99.9 and p99 write latency of the requests
-# during the save against all requests of the run without, the ratios,
+# during the save against all requests of the run without, the requests
+# completed per second in each (a client that gets more done leaves the
+# save less CPU, so a save's length depends on it), the ratios,
 # and the goals (issue 16): max during a save <= 2x max without (with a
 # 10 ms floor for noise: a max of 10 ms or less passes) in every round,
 # p99.9 <= 1.5x, peak RSS during the save <= 1.1x allocated.
