@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -135,6 +134,29 @@ record_save_ends (const struct persist_outcome *outcome)
   control_notify ();
 }
 
+/* The steps of a save on the wall clock, in one debug line (seconds since
+ * the epoch, as fio --log_unix_epoch stamps its logs), for tracing what
+ * clients feel during a save: tests/bench/save-stall.sh. */
+static void
+log_timeline (const struct snap_timeline *timeline)
+{
+  char line[512];
+  size_t used = 0;
+
+  for (int p = 0; p < SNAP_PHASE_COUNT && used < sizeof line; p++) {
+    const struct timespec *t = &timeline->at[p];
+    if (t->tv_sec == 0 && t->tv_nsec == 0)
+      continue;
+    int n = snprintf (line + used, sizeof line - used, " %s=%lld.%06ld",
+                      snap_phase_name ((enum snap_phase) p), (long long) t->tv_sec,
+                      t->tv_nsec / 1000);
+    if (n < 0)
+      break;
+    used += (size_t) n;
+  }
+  nbdkit_debug ("save timeline:%s", line);
+}
+
 /* Save the disk now, logging one line; WHY names the trigger.  A failure
  * is logged with the step that failed and what state it left FILE in
  * (from the code that did the step); the next trigger retries.  Returns
@@ -143,14 +165,16 @@ static int
 save_disk (struct store *disk, const char *why)
 {
   struct snap_write_stats stats = { 0 };
+  struct snap_timeline timeline = { 0 };
   enum snap_replace_state replaced = SNAP_REPLACE_UNTOUCHED;
   struct snap_write_options options = {
     .level = memdisk_config.snapshot_level,
     .threads = memdisk_config.snapshot_threads,
     .creator = "nbdkit-memdisk-plugin " MEMDISK_VERSION,
-    .compress_at_nice_19 = true,
+    .threads_at_nice_19 = true,
     .stats = &stats,
     .replaced = &replaced,
+    .timeline = &timeline,
   };
   struct persist_outcome outcome = { .trigger = why };
   struct timespec start;
@@ -162,11 +186,13 @@ save_disk (struct store *disk, const char *why)
   struct snapstore_save_counts counts = { 0 };
   r = snapstore_save_incremental (disk, memdisk_config.snapshot, &options, &pages_done,
                                   &previous, &counts);
-  /* The copy-on-write blocks were allocated by the client threads and
-   * freed by this one; glibc keeps such memory in per-thread arenas
-   * unless asked to give it back. */
-  malloc_trim (0);
+  /* No malloc_trim (0) here: the copy-on-write records lived in the
+   * snapshot's own pool, unmapped when it ended (src/store/cowpool.h),
+   * and a trim walks every arena under its lock while clients wait to
+   * allocate. */
+  snap_timeline_mark (&timeline, SNAP_PHASE_END);
   outcome.seconds = seconds_since (&start);
+  log_timeline (&timeline);
   if (r == -1) {
     snprintf (outcome.error, sizeof outcome.error, "saving %s (%s) failed, %s: %s",
               memdisk_config.snapshot, why, snap_replace_state_text (replaced),

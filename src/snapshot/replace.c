@@ -60,6 +60,7 @@ snap_tmpfile_create (struct snap_tmpfile *tmp, const char *target)
   tmp->fd = -1;
   tmp->path = NULL;
   tmp->state = SNAP_REPLACE_UNTOUCHED;
+  tmp->timeline = NULL;
   /* A symbolic link is followed: the file it leads to is replaced, by a
    * temporary in that file's folder. */
   tmp->target = snap_trust_resolve (target);
@@ -144,6 +145,7 @@ snap_tmpfile_commit (struct snap_tmpfile *tmp)
     snap_tmpfile_abort (tmp);
     return -1;
   }
+  snap_timeline_mark (tmp->timeline, SNAP_PHASE_FSYNCED);
   if (close (tmp->fd) == -1) {
     tmp->fd = -1;
     md_error_set ("closing %s failed: %s", tmp->path, strerror (errno));

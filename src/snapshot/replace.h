@@ -10,6 +10,8 @@
 #ifndef MEMDISK_SNAPSHOT_REPLACE_H
 #define MEMDISK_SNAPSHOT_REPLACE_H
 
+#include "snapshot/timeline.h"
+
 /* What a replacement left TARGET as.  The code that did each step sets
  * it, so a caller never has to guess (a stat() afterwards cannot tell an
  * old file from a new one). */
@@ -27,6 +29,7 @@ struct snap_tmpfile {
   char *path;                   /* the temporary's name */
   char *target;                 /* TARGET with its links followed */
   enum snap_replace_state state; /* set by commit and abort */
+  struct snap_timeline *timeline; /* optional: commit marks fsynced */
 };
 
 /* "TARGET is untouched", ...: the state in words, for messages. */

@@ -133,7 +133,9 @@ save_once (struct store *store, const char *path, const struct snap_write_option
   struct save_source src = { .pages_done = pages_done };
   int r;
 
+  snap_timeline_mark (options->timeline, SNAP_PHASE_BEGIN);
   src.snap = store_snapshot_begin (store);
+  snap_timeline_mark (options->timeline, SNAP_PHASE_INSTANT);
   if (src.snap == NULL) {
     if (options->replaced != NULL)
       *options->replaced = SNAP_REPLACE_UNTOUCHED;
@@ -156,6 +158,7 @@ save_once (struct store *store, const char *path, const struct snap_write_option
   }
   r = snap_write_file (path, &opts, next_page_or_copy, &src);
   store_snapshot_end (src.snap);
+  snap_timeline_mark (options->timeline, SNAP_PHASE_RELEASED);
   if (r == -1)
     store_mark_changed (store);
   return r;

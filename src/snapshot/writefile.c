@@ -38,10 +38,16 @@ snap_write_file (const char *path, const struct snap_write_options *options,
   else if (snap_write_fd (tmp.fd, options, next_page, opaque) == -1
            || keep_fd (&tmp, options->kept_fd) == -1)
     snap_tmpfile_abort (&tmp);  /* keeps md_error: it sets none */
-  else if ((r = snap_tmpfile_commit (&tmp)) == -1 && options->kept_fd != NULL
-           && tmp.state == SNAP_REPLACE_UNTOUCHED) {
-    close (*options->kept_fd);  /* not the file at PATH */
-    *options->kept_fd = -1;
+  else {
+    snap_timeline_mark (options->timeline, SNAP_PHASE_WRITTEN);
+    tmp.timeline = options->timeline;
+    if ((r = snap_tmpfile_commit (&tmp)) == -1 && options->kept_fd != NULL
+        && tmp.state == SNAP_REPLACE_UNTOUCHED) {
+      close (*options->kept_fd);  /* not the file at PATH */
+      *options->kept_fd = -1;
+    }
+    else if (r == 0)
+      snap_timeline_mark (options->timeline, SNAP_PHASE_RENAMED);
   }
   if (options->replaced != NULL)
     *options->replaced = tmp.state;

@@ -79,7 +79,7 @@ struct writer {
   bool *previous_bad;           /* written by the emitter only */
   unsigned char *copy_buf;      /* the emitter's, COPY_BUFFER_SIZE bytes */
   unsigned nworkers;
-  bool compress_at_nice_19;
+  bool threads_at_nice_19;
 
   struct slot *slots;
   size_t nslots;
@@ -178,22 +178,30 @@ create_cctx (int level)
   return cctx;
 }
 
+/* Lower the calling thread to nice 19.  Nice 19 rather than SCHED_IDLE:
+ * on a machine busy with other work the save must still finish.  Linux
+ * applies nice per thread.  Best effort: a failure just keeps the
+ * priority. */
+static void
+writer_thread_nice_19 (void)
+{
+  if (setpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid), 19) == -1) {
+    /* keep going at normal priority */
+  }
+}
+
 static void *
 worker_main (void *arg)
 {
   struct writer *w = arg;
   ZSTD_CCtx *cctx = create_cctx (w->level);
 
-  /* Only the compressors step back: they hold no page lock, so a client
-   * that needs the CPU does not wait behind them.  (The producer, which
-   * takes page locks, keeps its priority, or a client spinning on a page
-   * lock could starve it.)  Nice 19 rather than SCHED_IDLE: on a machine
-   * busy with other work the save must still finish.  Linux applies nice
-   * per thread.  Best effort: a failure just keeps the priority. */
-  if (w->compress_at_nice_19 &&
-      setpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid), 19) == -1) {
-    /* keep going at normal priority */
-  }
+  /* Only the compressors and the emitter step back: they hold no page
+   * lock, so a client that needs the CPU does not wait behind them.  (The
+   * producer, which takes page locks, keeps its priority, or a client
+   * spinning on a page lock could starve it.) */
+  if (w->threads_at_nice_19)
+    writer_thread_nice_19 ();
 
   if (cctx == NULL) {
     writer_fail (w);
@@ -300,6 +308,11 @@ static void *
 emitter_main (void *arg)
 {
   struct writer *w = arg;
+
+  /* Its writes copy into the page cache and may be throttled there: none
+   * of that should take a CPU from a client. */
+  if (w->threads_at_nice_19)
+    writer_thread_nice_19 ();
 
   for (;;) {
     pthread_mutex_lock (&w->lock);
@@ -581,7 +594,7 @@ snap_write_fd (int fd, const struct snap_write_options *options,
     md_error_set ("writing a snapshot: cannot copy frames from the previous file: %s", why);
     return -1;
   }
-  w.compress_at_nice_19 = options->compress_at_nice_19;
+  w.threads_at_nice_19 = options->threads_at_nice_19;
   w.nworkers = snap_resolve_threads (options->threads);
   w.nslots = w.nworkers + 2;
   pthread_mutex_init (&w.lock, NULL);

@@ -21,6 +21,7 @@
 
 #include "common/threads.h"
 #include "snapshot/replace.h"
+#include "snapshot/timeline.h"
 
 typedef int (*snap_next_page_fn) (void *opaque, uint64_t *page_index, void *buf);
 
@@ -48,10 +49,12 @@ struct snap_write_options {
   int level;                    /* zstd level; 0 means zstd's default (3) */
   unsigned threads;             /* compression threads; 0 means online CPUs */
   const char *creator;          /* "name version"; NULL: "libmemdisk VERSION" */
-  bool compress_at_nice_19;     /* the compression threads run at nice 19,
-                                   the lowest CPU priority, so that a
-                                   server's clients come first; the caller's
-                                   thread keeps its own */
+  bool threads_at_nice_19;      /* the compression threads and the
+                                   emitter (which writes the file) run at
+                                   nice 19, the lowest CPU priority, so
+                                   that a server's clients come first; the
+                                   caller's thread, which takes page locks,
+                                   keeps its own */
   const struct snap_reader *previous; /* where SNAP_NEXT_COPY frames come from:
                                          a 2.0 file of the same page size,
                                          virtual size, level and zstd version
@@ -64,6 +67,8 @@ struct snap_write_options {
   struct snap_write_stats *stats; /* optional: filled in on success */
   enum snap_replace_state *replaced; /* optional: snap_write_file sets it to
                                         what PATH is after the call */
+  struct snap_timeline *timeline; /* optional: snap_write_file marks the
+                                     written, fsynced and renamed phases */
 };
 
 /* Whether PREVIOUS's frames are the ones this writer makes with OPTIONS

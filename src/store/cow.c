@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "store/cowpool.h"
 #include "store/internal.h"
 
 /* What a running snapshot keeps of one page that clients changed after
@@ -31,16 +32,50 @@ struct cow_record {
 
 /* ---- copy-on-write records ------------------------------------------- */
 
+/* Records and kept blocks come from the running snapshot's pools
+ * (cowpool.h: not from malloc, whose arenas the clients share), made
+ * when it begins and unmapped whole when it ends.  Whole pages moved
+ * aside are the store's own pages and go back to its page pool
+ * (page_free). */
+
 static unsigned
 cow_nblocks (const struct store *store)
 {
   return store->page_size / COW_BLOCK_SIZE;
 }
 
+static size_t
+cow_record_size (const struct store *store)
+{
+  return sizeof (struct cow_record) + cow_nblocks (store) * sizeof (uint8_t *);
+}
+
 static struct cow_record *
 cow_record_new (struct store *store)
 {
-  return calloc (1, sizeof (struct cow_record) + cow_nblocks (store) * sizeof (uint8_t *));
+  return cow_pool_calloc (store->cow_record_pool);
+}
+
+static int
+cow_pools_create (struct store *store)
+{
+  store->cow_record_pool = cow_pool_new (cow_record_size (store));
+  store->cow_block_pool = cow_pool_new (COW_BLOCK_SIZE);
+  if (store->cow_record_pool == NULL || store->cow_block_pool == NULL) {
+    cow_pools_destroy (store);
+    md_error_set ("out of memory starting a snapshot");
+    return -1;
+  }
+  return 0;
+}
+
+void
+cow_pools_destroy (struct store *store)
+{
+  cow_pool_destroy (store->cow_record_pool);
+  cow_pool_destroy (store->cow_block_pool);
+  store->cow_record_pool = NULL;
+  store->cow_block_pool = NULL;
 }
 
 void
@@ -56,11 +91,11 @@ cow_record_free (struct store *store, struct cow_record *cow)
   }
   for (unsigned b = 0; b < cow_nblocks (store); b++)
     if (cow->blocks[b]) {
-      free (cow->blocks[b]);
+      cow_pool_free (store->cow_block_pool, cow->blocks[b]);
       bytes += COW_BLOCK_SIZE;
     }
   atomic_fetch_sub_explicit (&store->cow_bytes, bytes, memory_order_relaxed);
-  free (cow);
+  cow_pool_free (store->cow_record_pool, cow);
 }
 
 int
@@ -70,7 +105,7 @@ cow_save_blocks (struct store *store, struct cow_record *cow, const uint8_t *pag
   for (uint32_t b = in_page / COW_BLOCK_SIZE; b <= (in_page + n - 1) / COW_BLOCK_SIZE; b++) {
     if (cow->blocks[b])
       continue;
-    cow->blocks[b] = malloc (COW_BLOCK_SIZE);
+    cow->blocks[b] = cow_pool_alloc (store->cow_block_pool);
     if (cow->blocks[b] == NULL)
       return -1;
     memcpy (cow->blocks[b], page + (size_t) b * COW_BLOCK_SIZE, COW_BLOCK_SIZE);
@@ -95,7 +130,7 @@ cow_take_page (struct store *store, struct cow_record *cow, uint8_t *page)
   cow_apply_blocks (store, cow, page);
   for (unsigned b = 0; b < cow_nblocks (store); b++)
     if (cow->blocks[b]) {
-      free (cow->blocks[b]);
+      cow_pool_free (store->cow_block_pool, cow->blocks[b]);
       cow->blocks[b] = NULL;
       atomic_fetch_sub_explicit (&store->cow_bytes, COW_BLOCK_SIZE, memory_order_relaxed);
     }
@@ -105,12 +140,21 @@ cow_take_page (struct store *store, struct cow_record *cow, uint8_t *page)
 
 /* Whether a change in EPOCH to page PAGE_INDEX must first hand what it
  * overwrites to the running snapshot: the snapshot began with this epoch
- * and has not visited the page yet.  Caller holds the slot's write lock. */
+ * and has not visited the page yet.  Caller holds the slot's write lock.
+ *
+ * The cursor is read first: store_snapshot_begin publishes snap_epoch
+ * before the cursor, so a writer that sees the new cursor also sees the
+ * new snap_epoch.  Read the other way round, a writer still in the
+ * previous snapshot's epoch (in flight at the next instant, before the
+ * drain) could read that snapshot's snap_epoch, then the new cursor, and
+ * keep a record no walk takes: one left behind in a pool that the next
+ * snapshot's end unmaps. */
 static bool
 snapshot_wants (struct store *store, uint64_t page_index, uint64_t epoch)
 {
-  return epoch == atomic_load (&store->snap_epoch) &&
-         page_index >= atomic_load (&store->snap_cursor);
+  uint64_t cursor = atomic_load (&store->snap_cursor);
+
+  return page_index >= cursor && epoch == atomic_load (&store->snap_epoch);
 }
 
 struct cow_record *
@@ -222,6 +266,16 @@ store_snapshot_begin (struct store *store)
   }
   store->snapshot_running = true;
   pthread_mutex_unlock (&store->snapshot_lock);
+
+  /* Before the epoch moves: only a change of the new epoch keeps
+   * anything, and it finds the pools made. */
+  if (cow_pools_create (store) == -1) {
+    pthread_mutex_lock (&store->snapshot_lock);
+    store->snapshot_running = false;
+    pthread_mutex_unlock (&store->snapshot_lock);
+    free (snap);
+    return NULL;
+  }
 
   /* The instant.  Order matters: the change flag is cleared before the
    * epoch moves, so a write of the new epoch always sets it again; the
@@ -346,6 +400,10 @@ store_snapshot_end (struct store_snapshot *snap)
     cow_record_free (store, cow);
     index++;
   }
+  /* Every record is freed and no change keeps anything any more (each
+   * one that could was waited for by the page lock above): the pools go
+   * back to the kernel whole. */
+  cow_pools_destroy (store);
 
   pthread_mutex_lock (&store->snapshot_lock);
   store->snapshot_running = false;

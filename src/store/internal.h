@@ -31,6 +31,9 @@
  *   - lock[i]: a reader/writer spinlock in one 32-bit atomic.  Cheap
  *     because it is held for one memcpy of at most a page; uncontended
  *     unless two requests touch the same page;
+ *   - cow_record_pool, cow_block_pool: the memory of cow[] records
+ *     (cowpool.h, which has its own lock), set and cleared by the one
+ *     running snapshot;
  *   - the counters (allocated_pages, cow_bytes) and the change flag:
  *     atomics;
  *   - epoch, draining_epoch, snap_epoch, snap_cursor: sequentially
@@ -136,6 +139,12 @@ struct store {
     _Atomic uint64_t cow_bytes;        /* page data held in copy-on-write records */
   } __attribute__ ((aligned (64)));
 
+  /* Where the running snapshot's records and kept blocks live (cowpool.h):
+   * made by store_snapshot_begin before its epoch is published, destroyed
+   * by store_snapshot_end after its last record is freed; used only by
+   * changes the running snapshot wants and by the snapshot itself. */
+  struct cow_pool *cow_record_pool;
+  struct cow_pool *cow_block_pool;
   pthread_mutex_t snapshot_lock;       /* guards snapshot_running */
   bool snapshot_running;
 
@@ -298,5 +307,8 @@ int cow_save_blocks (struct store *store, struct cow_record *cow, const uint8_t 
 void cow_take_page (struct store *store, struct cow_record *cow, uint8_t *page);
 /* Free a record (NULL is fine) and what it keeps. */
 void cow_record_free (struct store *store, struct cow_record *cow);
+/* Unmap the running snapshot's pools, whatever they still hold (after its
+ * last record is freed, or when the store is destroyed). */
+void cow_pools_destroy (struct store *store);
 
 #endif

@@ -145,6 +145,7 @@ store_destroy (struct store *store)
   node_free (store, atomic_load_explicit (&store->root, memory_order_relaxed),
              store->inner_levels);
   page_pool_destroy (&store->pages);
+  cow_pools_destroy (store);
   pthread_mutex_destroy (&store->snapshot_lock);
   free (store);
 }
