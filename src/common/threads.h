@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* The most threads the writer or the reader will start. */
 #define SNAP_MAX_THREADS 256u
@@ -29,5 +30,19 @@ struct snap_group_failure {
  * condition variables CONDS, so that each sees the failure and stops. */
 void snap_group_fail (pthread_mutex_t *lock, struct snap_group_failure *failure,
                       pthread_cond_t *const conds[], size_t count);
+
+/* A number in [0, N) for the calling thread, the same on every call: a
+ * hash of pthread_self (), the thread's descriptor.  For spreading
+ * counters and locks over N shards by thread without thread-local
+ * storage, which in a dlopen'ed plugin costs a __tls_get_addr call per
+ * access and whose teardown ThreadSanitizer reports as a race with the
+ * thread's last access (it did, in harden-stress). */
+static inline unsigned
+thread_shard_index (unsigned n)
+{
+  uint64_t self = (uint64_t) (uintptr_t) pthread_self ();
+
+  return (unsigned) ((self * UINT64_C (0x9E3779B97F4A7C15)) >> 32) % n;
+}
 
 #endif

@@ -11,11 +11,11 @@
  * and moves snap_cursor past the page before releasing it.
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/error.h"
+#include "common/threads.h"
 #include "store/cowpool.h"
 #include "store/internal.h"
 
@@ -189,16 +189,10 @@ cow_for_change (struct store *store, struct leaf *leaf, unsigned slot,
 
 /* ---- epochs: writer registration (the snapshot instant) -------------- */
 
-static _Thread_local unsigned thread_shard = UINT_MAX;
-static _Atomic unsigned next_shard;
-
 struct inflight_shard *
 epoch_shard (struct store *store)
 {
-  if (thread_shard == UINT_MAX)
-    thread_shard = atomic_fetch_add_explicit (&next_shard, 1, memory_order_relaxed)
-                   % INFLIGHT_SHARDS;
-  return &store->inflight[thread_shard];
+  return &store->inflight[thread_shard_index (INFLIGHT_SHARDS)];
 }
 
 uint64_t

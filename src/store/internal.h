@@ -103,9 +103,10 @@ struct inner {
  * parity of the epoch they run in, so that store_snapshot_begin can wait
  * for the writes of the previous epoch to drain.  Shards spread threads
  * over cache lines: each modifying request writes its shard twice, so
- * there are enough for one per thread of a busy server (nbdkit runs 16
- * threads per connection; 4 connections are 64), and only the snapshot's
- * instant reads them all. */
+ * there are about as many as threads of a busy server (nbdkit runs 16
+ * threads per connection; 4 connections are 64), a thread's shard chosen
+ * by a hash of its descriptor (thread_shard_index), and only the
+ * snapshot's instant reads them all. */
 #define INFLIGHT_SHARDS 64
 struct inflight_shard {
   _Atomic uint64_t count[2];

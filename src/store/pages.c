@@ -29,12 +29,12 @@
  * the mmap of a new slab once per PAGE_SLAB_SIZE bytes.
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#include "common/threads.h"
 #include "store/pages.h"
 
 /* Under ASan, pages not handed out (the rest of a slab, freed pages) are
@@ -56,16 +56,10 @@
 #define pages_unpoison(p, n) ((void) (p), (void) (n))
 #endif
 
-static _Thread_local unsigned thread_shard = UINT_MAX;
-static _Atomic unsigned next_shard;
-
 static struct page_shard *
 page_shard (struct page_pool *pool)
 {
-  if (thread_shard == UINT_MAX)
-    thread_shard = atomic_fetch_add_explicit (&next_shard, 1, memory_order_relaxed)
-                   % PAGE_POOL_SHARDS;
-  return &pool->shard[thread_shard];
+  return &pool->shard[thread_shard_index (PAGE_POOL_SHARDS)];
 }
 
 /* Grow *ARRAY (of *CAP entries) so that one more fits.  -1 on ENOMEM. */
