@@ -79,7 +79,7 @@ struct writer {
   bool *previous_bad;           /* written by the emitter only */
   unsigned char *copy_buf;      /* the emitter's, COPY_BUFFER_SIZE bytes */
   unsigned nworkers;
-  bool threads_at_nice_19;
+  bool compress_at_nice_19;
 
   struct slot *slots;
   size_t nslots;
@@ -196,11 +196,13 @@ worker_main (void *arg)
   struct writer *w = arg;
   ZSTD_CCtx *cctx = create_cctx (w->level);
 
-  /* Only the compressors and the emitter step back: they hold no page
-   * lock, so a client that needs the CPU does not wait behind them.  (The
-   * producer, which takes page locks, keeps its priority, or a client
-   * spinning on a page lock could starve it.) */
-  if (w->threads_at_nice_19)
+  /* Only the compressors step back: they hold no page lock, so a client
+   * that needs the CPU does not wait behind them.  (The producer, which
+   * takes page locks, keeps its priority, or a client spinning on a page
+   * lock could starve it; so does the emitter, which paces the producer
+   * through the slot ring: at nice 19 it made saves 1.5-2x longer, and
+   * copy-on-write records live until the walk passes them.) */
+  if (w->compress_at_nice_19)
     writer_thread_nice_19 ();
 
   if (cctx == NULL) {
@@ -308,11 +310,6 @@ static void *
 emitter_main (void *arg)
 {
   struct writer *w = arg;
-
-  /* Its writes copy into the page cache and may be throttled there: none
-   * of that should take a CPU from a client. */
-  if (w->threads_at_nice_19)
-    writer_thread_nice_19 ();
 
   for (;;) {
     pthread_mutex_lock (&w->lock);
@@ -594,7 +591,7 @@ snap_write_fd (int fd, const struct snap_write_options *options,
     md_error_set ("writing a snapshot: cannot copy frames from the previous file: %s", why);
     return -1;
   }
-  w.threads_at_nice_19 = options->threads_at_nice_19;
+  w.compress_at_nice_19 = options->compress_at_nice_19;
   w.nworkers = snap_resolve_threads (options->threads);
   w.nslots = w.nworkers + 2;
   pthread_mutex_init (&w.lock, NULL);

@@ -49,12 +49,12 @@ struct snap_write_options {
   int level;                    /* zstd level; 0 means zstd's default (3) */
   unsigned threads;             /* compression threads; 0 means online CPUs */
   const char *creator;          /* "name version"; NULL: "libmemdisk VERSION" */
-  bool threads_at_nice_19;      /* the compression threads and the
-                                   emitter (which writes the file) run at
-                                   nice 19, the lowest CPU priority, so
-                                   that a server's clients come first; the
+  bool compress_at_nice_19;      /* the compression threads run at nice
+                                   19, the lowest CPU priority, so that a
+                                   server's clients come first; the
                                    caller's thread, which takes page locks,
-                                   keeps its own */
+                                   and the emitter, which paces it, keep
+                                   their own */
   const struct snap_reader *previous; /* where SNAP_NEXT_COPY frames come from:
                                          a 2.0 file of the same page size,
                                          virtual size, level and zstd version
