@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -75,6 +76,11 @@ lazyload_file (void)
   return lazy;
 }
 
+/* Whether the load's end is said (or nobody will say it: no background
+ * loader).  Status says "loaded" only after it, so that whoever waits for
+ * that finds the log line, damaged frames included, already written. */
+static _Atomic bool end_reported;
+
 /* All frames loaded (or damaged): say so once, and let go of the file
  * if nothing will read it again.  A server that saves keeps it: it is
  * the source an incremental save copies unchanged frames from. */
@@ -94,6 +100,7 @@ load_finished (void)
                   memdisk_config.snapshot, p.frames_damaged);
   if (memdisk_config.snapshot_readonly && snap_lazy_complete (lazy))
     snap_lazy_close_file (lazy);
+  atomic_store (&end_reported, true);
 }
 
 /* How far ahead of the clients' last fault the threads load first. */
@@ -147,11 +154,14 @@ lazyload_start (void)
 
   if (lazy == NULL)
     return 0;
-  if (n == 0)
+  if (n == 0) {
+    atomic_store (&end_reported, true);
     return 0;
+  }
   if (snap_lazy_complete (lazy)) {
     if (memdisk_config.snapshot_readonly)
       snap_lazy_close_file (lazy);
+    atomic_store (&end_reported, true);
     return 0;
   }
   /* Never fails the server: its pid file is written, and a frame that no
@@ -164,6 +174,7 @@ lazyload_start (void)
       nbdkit_error ("snapshot: cannot start the background loader (%u of %u threads "
                     "started; the other frames load when touched): %m", i, n);
       atomic_store (&stopping, true);
+      atomic_store (&end_reported, true);
       nthreads = i;
       break;
     }
@@ -199,7 +210,8 @@ lazyload_get_status (struct lazyload_status *st)
     return;
   snap_lazy_get_progress (lazy, &p);
   st->lazy = true;
-  st->loaded = p.frames_resident + p.frames_damaged == p.frames;
+  st->loaded = p.frames_resident + p.frames_damaged == p.frames
+               && atomic_load (&end_reported);
   st->frames = p.frames;
   st->frames_resident = p.frames_resident;
   st->frames_damaged = p.frames_damaged;
