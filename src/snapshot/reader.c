@@ -305,13 +305,7 @@ snap_reader_open (const char *path)
     close (fd);
     return NULL;
   }
-  struct snap_reader *r = snap_reader_open_fd (fd);
-  if (r == NULL) {
-    close (fd);
-    return NULL;
-  }
-  r->own_fd = true;
-  return r;
+  return snap_reader_adopt_fd (fd);
 }
 
 struct snap_reader *

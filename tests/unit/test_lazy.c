@@ -375,22 +375,6 @@ test_structure_damage_refused (void **state)
   store_destroy (orig);
 }
 
-static int
-setup (void **state)
-{
-  (void) state;
-  scratch_create ();
-  return 0;
-}
-
-static int
-teardown (void **state)
-{
-  (void) state;
-  scratch_remove ();
-  return 0;
-}
-
 int
 main (void)
 {
@@ -402,5 +386,5 @@ main (void)
     cmocka_unit_test (test_damaged_middle_frame),
     cmocka_unit_test (test_structure_damage_refused),
   };
-  return cmocka_run_group_tests (tests, setup, teardown);
+  return cmocka_run_group_tests (tests, scratch_group_setup, scratch_group_teardown);
 }

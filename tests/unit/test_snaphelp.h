@@ -73,6 +73,23 @@ scratch_remove (void)
   rmdir (scratch_dir);
 }
 
+/* cmocka group fixtures: one scratch folder for a whole test program. */
+static inline int
+scratch_group_setup (void **state)
+{
+  (void) state;
+  scratch_create ();
+  return 0;
+}
+
+static inline int
+scratch_group_teardown (void **state)
+{
+  (void) state;
+  scratch_remove ();
+  return 0;
+}
+
 static inline const char *
 scratch_path (const char *name)
 {

@@ -159,22 +159,6 @@ test_sink_sequential (void **state)
   close (fd);
 }
 
-static int
-setup (void **state)
-{
-  (void) state;
-  scratch_create ();
-  return 0;
-}
-
-static int
-teardown (void **state)
-{
-  (void) state;
-  scratch_remove ();
-  return 0;
-}
-
 int
 main (void)
 {
@@ -184,5 +168,5 @@ main (void)
     cmocka_unit_test (test_sink_writes_sparse),
     cmocka_unit_test (test_sink_sequential),
   };
-  return cmocka_run_group_tests (tests, setup, teardown);
+  return cmocka_run_group_tests (tests, scratch_group_setup, scratch_group_teardown);
 }

@@ -783,22 +783,6 @@ test_load_failure_message (void **state)
   snap_reader_close (r);
 }
 
-static int
-setup (void **state)
-{
-  (void) state;
-  scratch_create ();
-  return 0;
-}
-
-static int
-teardown (void **state)
-{
-  (void) state;
-  scratch_remove ();
-  return 0;
-}
-
 int
 main (void)
 {
@@ -815,5 +799,5 @@ main (void)
     cmocka_unit_test (test_in_order_runs),
     cmocka_unit_test (test_load_failure_message),
   };
-  return cmocka_run_group_tests (tests, setup, teardown);
+  return cmocka_run_group_tests (tests, scratch_group_setup, scratch_group_teardown);
 }

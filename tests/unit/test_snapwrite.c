@@ -507,22 +507,6 @@ test_bad_options (void **state)
   assert_int_equal (access (path, F_OK), -1);
 }
 
-static int
-setup (void **state)
-{
-  (void) state;
-  scratch_create ();
-  return 0;
-}
-
-static int
-teardown (void **state)
-{
-  (void) state;
-  scratch_remove ();
-  return 0;
-}
-
 int
 main (void)
 {
@@ -537,5 +521,5 @@ main (void)
     cmocka_unit_test (test_new_file_mode_0600),
     cmocka_unit_test (test_bad_options),
   };
-  return cmocka_run_group_tests (tests, setup, teardown);
+  return cmocka_run_group_tests (tests, scratch_group_setup, scratch_group_teardown);
 }
