@@ -2,7 +2,6 @@
  * status): connect through the control channel, send one request, read
  * the reply (src/control/channel.h). */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,42 +49,6 @@ tool_parse_timeout (const char *arg, int *timeout_ms)
   }
   *timeout_ms = v == 0 ? -1 : (int) (v * 1000);
   return 0;
-}
-
-int
-tool_parse_server_args (const char *command, int argc, char **argv,
-                        void (*usage) (FILE *), struct tool_server_args *args)
-{
-  enum { OPT_JSON = 256 };
-  static const struct option longopts[] = {
-    { "json", no_argument, NULL, OPT_JSON },
-    { "timeout", required_argument, NULL, 't' },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
-  };
-  int c;
-
-  args->json = false;
-  while ((c = getopt_long (argc, argv, ":t:h", longopts, NULL)) != -1) {
-    switch (c) {
-    case OPT_JSON:
-      args->json = true;
-      break;
-    case 't':
-      if (tool_parse_timeout (optarg, &args->timeout_ms) == -1)
-        return TOOL_EXIT_USAGE;
-      break;
-    case 'h':
-      usage (stdout);
-      return TOOL_EXIT_OK;
-    default:
-      return tool_option_error (command, c, argv);
-    }
-  }
-  if (argc - optind != 1)
-    return tool_usage_error (command, "expected one FILE");
-  args->file = argv[optind];
-  return -1;
 }
 
 /* The output's writer lock, held until the tool exits (the kernel would

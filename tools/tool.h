@@ -41,7 +41,8 @@ struct tool_server_args {
   const char *file;
 };
 /* Parse them into ARGS; -1 when the command is to go on, else the exit
- * status to return (after --help, or a usage error).  (tool-control.c) */
+ * status to return (after --help, or a usage error).  (tool-util.c, which parses
+ * info and map the same way but without --timeout) */
 int tool_parse_server_args (const char *command, int argc, char **argv,
                             void (*usage) (FILE *), struct tool_server_args *args);
 /* --timeout=SECS (decimals allowed; 0: no limit).  0, or -1 after
