@@ -3,8 +3,8 @@
  * first loads the frames just ahead of the clients' last fault (a client
  * reading in order then finds them loaded), else the next frame of the
  * file's touch order (the regions the last run's clients touched first),
- * else the next frame in file order from an atomic counter; it skips a frame another thread is
- * loading rather than wait for it.  When the counter has passed the end,
+ * else the next frame in file order from an atomic counter; it skips a
+ * frame another thread is loading rather than wait for it.  When the counter has passed the end,
  * each thread waits for every frame to be loaded; the last to finish
  * logs the load and, on a read-only server, closes the file.
  */

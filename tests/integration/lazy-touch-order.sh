@@ -12,6 +12,7 @@
 #     frames resident then (the line is written before status says
 #     "loaded", which the test waits for);
 #   - the next run's touches come first, the file's order after them;
+#   - an eager run's save keeps the loaded file's order;
 #   - a bad key is refused at start, with a message naming it.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -69,6 +70,14 @@ nbdkit_stop lazy
 want="4 regions: $(region_of 0) $(region_of "${touch[2]}") $(region_of "${touch[0]}") $(region_of "${touch[1]}")"
 [[ $(info_touch_order "$snap") == "$want" ]] ||
   fail "the merged touch order is '$(info_touch_order "$snap")', expected '$want'"
+
+# An eager load records nothing and keeps the loaded file's order.
+memdisk_start eager snapshot="$snap" snapshot-load=eager
+nbdsh -u "$(nbdkit_uri eager)" -c "h.pread(4096, $(first_page 2) * $PAGE)"
+persist_save "$snap"
+nbdkit_stop eager
+[[ $(info_touch_order "$snap") == "$want" ]] ||
+  fail "an eager run's save changed the touch order to '$(info_touch_order "$snap")'"
 
 # A bad key: refused by a server, eager or lazy, and by memdisk-tool info.
 "$MEMDISK_TOOL" convert "$img" "$MD_TMP/bad.snap" >/dev/null
