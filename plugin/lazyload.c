@@ -1,9 +1,10 @@
 /* The plugin's side of lazy loading (lazyload.h): the one snap_lazy of
  * the disk, and the background threads that load its frames.  A thread
  * first loads the frames just ahead of the clients' last fault (a client
- * reading in order then finds them loaded), else the next frame in file
- * order from an atomic counter; it skips a frame another thread is
- * loading rather than wait for it.  When the counter has passed the end,
+ * reading in order then finds them loaded), else the next frame of the
+ * file's touch order (the regions the last run's clients touched first),
+ * else the next frame in file order from an atomic counter; it skips a
+ * frame another thread is loading rather than wait for it.  When the counter has passed the end,
  * each thread waits for every frame to be loaded; the last to finish
  * logs the load and, on a read-only server, closes the file.
  */
@@ -106,9 +107,34 @@ load_finished (void)
 /* How far ahead of the clients' last fault the threads load first. */
 #define FRONT_FRAMES 4
 
+static atomic_bool touch_order_done;
+
+/* The next frame of the file's touch order still absent, or FRAMES when
+ * the list is done; the first thread to find it done says so, with how
+ * many frames were in then (one thread and no client: exactly the
+ * list's, which the tests check; before the load's end, so before
+ * status says "loaded"). */
+static size_t
+next_touched_frame (size_t frames)
+{
+  size_t k = snap_lazy_next_touched_frame (lazy);
+  struct snap_lazy_progress p;
+
+  if (k != SNAP_LAZY_NO_FRAME)
+    return k;
+  if (snap_lazy_touched_frame_count (lazy) > 0 && !atomic_exchange (&touch_order_done, true)) {
+    snap_lazy_get_progress (lazy, &p);
+    nbdkit_debug ("snapshot %s: touch order: its %zu frames loaded first; "
+                  "%zu of %zu frames resident then",
+                  memdisk_config.snapshot, snap_lazy_touched_frame_count (lazy),
+                  p.frames_resident, p.frames);
+  }
+  return frames;
+}
+
 /* The next frame to load: one just ahead of the clients' front if one is
- * still absent, else the counter's; FRAMES when the counter is past the
- * end. */
+ * still absent, else the touch order's, else the counter's; FRAMES when
+ * the counter is past the end. */
 static size_t
 next_frame_to_load (size_t frames)
 {
@@ -118,6 +144,9 @@ next_frame_to_load (size_t frames)
     for (size_t k = front; k < frames && k < front + FRONT_FRAMES; k++)
       if (snap_lazy_frame_absent (lazy, k))
         return k;
+  size_t t = next_touched_frame (frames);
+  if (t != frames)
+    return t;
   size_t k = atomic_fetch_add (&next_frame, 1);
   return k < frames ? k : frames;
 }

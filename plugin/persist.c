@@ -80,6 +80,39 @@ static const char *file_origin = "start";   /* "save", "load" or "start" */
  * two at once. */
 static struct snapstore_previous previous;
 
+/* An eagerly loaded file's touch order, kept for the saves (which store
+ * it again: an eager load has no faults to record).  Set by the loader
+ * before the saver starts, read-only after. */
+static uint64_t eager_touch_order[SNAP_MAX_TOUCH_ORDER];
+static size_t eager_touch_order_count;
+
+/* The touch order the next save stores (docs/design.md, "Touch order"):
+ * after a lazy load, the regions this run's clients faulted in first,
+ * then the loaded file's order; after an eager load, the loaded file's;
+ * for a new disk, none.  Into OUT (room for SNAP_MAX_TOUCH_ORDER). */
+static size_t
+touch_order_to_save (uint64_t *out)
+{
+  if (lazyload_file () != NULL)
+    return snap_lazy_touch_order (lazyload_file (), out);
+  memcpy (out, eager_touch_order, eager_touch_order_count * sizeof *out);
+  return eager_touch_order_count;
+}
+
+static void
+keep_eager_touch_order (const struct snap_reader *reader)
+{
+  const struct snap_metadata *meta = snap_reader_metadata (reader);
+
+  /* In this writer's regions only (a file of another region size counts
+   * in other units). */
+  if (meta->region_size != SNAP_REGION_SIZE)
+    return;
+  memcpy (eager_touch_order, meta->touch_order,
+          meta->touch_order_count * sizeof *eager_touch_order);
+  eager_touch_order_count = meta->touch_order_count;
+}
+
 static double
 seconds_since (const struct timespec *start)
 {
@@ -176,10 +209,13 @@ save_disk (struct store *disk, const char *why)
     .replaced = &replaced,
     .timeline = &timeline,
   };
+  uint64_t touch_order[SNAP_MAX_TOUCH_ORDER];
   struct persist_outcome outcome = { .trigger = why };
   struct timespec start;
   int r;
 
+  options.touch_order_count = touch_order_to_save (touch_order);
+  options.touch_order = touch_order;
   record_save_begins (disk, why);
   outcome.when = time (NULL);
   clock_gettime (CLOCK_MONOTONIC, &start);
@@ -457,6 +493,8 @@ load_disk (const char *path)
     nbdkit_error ("snapshot: cannot load %s: %s", path, md_error ());
     return NULL;
   }
+  if (memdisk_config.snapshot_load_eager && previous.reader != NULL)
+    keep_eager_touch_order (previous.reader);
   if (memdisk_config.size_given && memdisk_config.size < file_size) {
     nbdkit_error ("size: %" PRIu64 " is smaller than the virtual size of the "
                   "snapshot %s (%" PRIu64 " bytes); refusing to shrink the disk",

@@ -15,8 +15,8 @@ info_usage (FILE *out)
            "\n"
            "Show a snapshot's virtual size, page size, allocated size, file size,\n"
            "compression ratio (allocated size / file size), number of frames,\n"
-           "format version, creator, creation time, compression level and content\n"
-           "digest.  Only the footer, metadata and index are read, so this is\n"
+           "format version, creator, creation time, compression level, content\n"
+           "digest and touch order (the regions a lazy load prefetches first).  Only the footer, metadata and index are read, so this is\n"
            "instant on any size of file; 'memdisk-tool verify' checks the data.\n"
            "\n"
            "      --json   print a JSON object (keys in kebab-case)\n"
@@ -72,6 +72,14 @@ print_human (const struct info *in)
   else
     printf ("\ncreated: %" PRIu64 " seconds after 1970\n", m->creation_time);
   printf ("content digest: %016" PRIx64 "\n", m->content_digest);
+  /* The first regions only: the whole list is in --json. */
+  if (m->touch_order_count > 0) {
+    printf ("touch order: %zu region%s:", m->touch_order_count,
+            m->touch_order_count == 1 ? "" : "s");
+    for (size_t i = 0; i < m->touch_order_count && i < 16; i++)
+      printf (" %" PRIu64, m->touch_order[i]);
+    printf ("%s\n", m->touch_order_count > 16 ? " ..." : "");
+  }
 }
 
 /* 64-bit values that a JSON reader may hold in a double (sizes are below
@@ -107,7 +115,10 @@ print_json (const struct info *in)
     printf ("\"%s\"", in->created);
   else
     printf ("null");
-  printf (",\n  \"digest\": \"%016" PRIx64 "\"\n}\n", m->content_digest);
+  printf (",\n  \"digest\": \"%016" PRIx64 "\",\n  \"touch-order\": [", m->content_digest);
+  for (size_t i = 0; i < m->touch_order_count; i++)
+    printf ("%s%" PRIu64, i ? ", " : "", m->touch_order[i]);
+  printf ("]\n}\n");
 }
 
 int

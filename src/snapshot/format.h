@@ -68,6 +68,10 @@
 #define SNAP_MAX_METADATA_SIZE 65536u
 #define SNAP_MAX_INDEX_SIZE UINT32_MAX
 #define SNAP_MAX_CREATOR_SIZE 256u
+/* Section 6: the most regions the optional "touch-order" key lists (at
+ * most 9 bytes of CBOR each, so the key stays far below the metadata's
+ * 64 KiB with every other key). */
+#define SNAP_MAX_TOUCH_ORDER 1024u
 
 /* Section 7: the content digest works on blocks of this size. */
 #define SNAP_DIGEST_BLOCK_SIZE 4096u

@@ -17,14 +17,19 @@
  *
  * A client's fault (the store's hook) loads the frame and records the
  * frame after it as the clients' front, which the background loader
- * follows (lazyload.c).  The frame's pages come from the store's slabs
+ * follows (lazyload.c).  A client's first fault of a frame also records
+ * its region in the touch order (snapshot/touchorder.h), which the next
+ * save stores; the file's own touch order, mapped to its frames at open,
+ * is what the background loader takes next (snap_lazy_next_touched_frame).  The frame's pages come from the store's slabs
  * (store/pages.h), faulted in a slab at a time: a page fault per 4 KiB
  * was a third of a first read.
  *
  * What guards what: state[k] is atomic; message[k] is written by the
  * frame's one loader before it stores DAMAGED (release) and read only
  * after loading DAMAGED (acquire); the counters and client_front (a
- * hint, relaxed) are atomic; the pool is under pool_lock; the reader is read-only once opened (its descriptor
+ * hint, relaxed) are atomic; touched[k] is exchanged once per frame and
+ * the recorder is lock-free (touchorder.c); the prefetch list is
+ * read-only once opened and its cursor atomic; the pool is under pool_lock; the reader is read-only once opened (its descriptor
  * is used by pread only, and closed only once every frame is in an end
  * state, when no decode can start).
  */
@@ -43,6 +48,7 @@
 #include "common/error.h"
 #include "snapshot/lazy.h"
 #include "snapshot/reader-internal.h"
+#include "snapshot/touchorder.h"
 
 enum { ABSENT, LOADING, RESIDENT, DAMAGED };
 
@@ -62,6 +68,17 @@ struct snap_lazy {
    * (SNAP_LAZY_NO_FRONT before the first): where the background loader
    * looks first. */
   _Atomic size_t client_front;
+
+  /* The touch order: recorded only when the file's regions are this
+   * writer's (format 2, SNAP_REGION_SIZE), so that the next save's key
+   * counts in the same regions. */
+  bool records_touches;
+  _Atomic bool *touched;                /* per frame: a client faulted it */
+  struct snap_touch_recorder *recorder;
+  /* The file's touch order as frames, for the background loader. */
+  size_t *prefetch;
+  size_t prefetch_count;
+  _Atomic size_t prefetch_next;
 
   pthread_mutex_t pool_lock;
   struct snap_frame_decoder **pool;     /* idle decoders */
@@ -150,14 +167,26 @@ frame_of_page (const struct snap_lazy *lazy, uint64_t page)
 
 static int load_frame (struct snap_lazy *lazy, size_t k, bool wait);
 
+static uint64_t
+frame_region (const struct snap_lazy *lazy, size_t k)
+{
+  return frame_first_page (lazy, k) * lazy->page_size / lazy->reader->meta.region_size;
+}
+
 /* A client touched PAGE: its frame first, and the background loader is
- * told where the client is. */
+ * told where the client is.  A client's first touch of a frame not yet
+ * loaded (or being loaded) goes into the touch order; the snapshot
+ * walk's faults do not (BY_CLIENT false), nor the background loader's
+ * loads, which do not fault. */
 static int
-lazy_fault (void *opaque, uint64_t page)
+lazy_fault (void *opaque, uint64_t page, bool by_client)
 {
   struct snap_lazy *lazy = opaque;
   size_t k = frame_of_page (lazy, page);
 
+  if (by_client && lazy->records_touches
+      && !atomic_exchange_explicit (&lazy->touched[k], true, memory_order_relaxed))
+    snap_touch_record (lazy->recorder, frame_region (lazy, k));
   atomic_store_explicit (&lazy->client_front, k + 1, memory_order_relaxed);
   return load_frame (lazy, k, true);
 }
@@ -292,6 +321,69 @@ snap_lazy_frame_absent (const struct snap_lazy *lazy, size_t k)
   return atomic_load_explicit (&lazy->state[k], memory_order_relaxed) == ABSENT;
 }
 
+/* ---- the touch order ---- */
+
+/* The frames of the file's touch order, in its order: a region that has
+ * no frame in this file (no data) is left out. */
+static int
+prefetch_from_touch_order (struct snap_lazy *lazy)
+{
+  const struct snap_metadata *meta = &lazy->reader->meta;
+  const uint64_t pages_per_region = meta->region_size / meta->page_size;
+
+  if (meta->touch_order_count == 0 || lazy->index->frame_count == 0)
+    return 0;
+  lazy->prefetch = calloc (meta->touch_order_count, sizeof *lazy->prefetch);
+  if (lazy->prefetch == NULL) {
+    md_error_set ("opening a snapshot: out of memory for its touch order");
+    return -1;
+  }
+  for (size_t i = 0; i < meta->touch_order_count; i++) {
+    /* The last frame starting at or before the region's last page: the
+     * region's own if it has one (its first page may lie after the
+     * region's first, past a hole). */
+    size_t k = frame_of_page (lazy, (meta->touch_order[i] + 1) * pages_per_region - 1);
+    if (frame_region (lazy, k) == meta->touch_order[i])
+      lazy->prefetch[lazy->prefetch_count++] = k;
+  }
+  return 0;
+}
+
+size_t
+snap_lazy_next_touched_frame (struct snap_lazy *lazy)
+{
+  for (;;) {
+    size_t i = atomic_fetch_add_explicit (&lazy->prefetch_next, 1, memory_order_relaxed);
+    if (i >= lazy->prefetch_count) {
+      /* Stay at the end: the counter never wraps however often asked. */
+      atomic_store_explicit (&lazy->prefetch_next, lazy->prefetch_count,
+                             memory_order_relaxed);
+      return SNAP_LAZY_NO_FRAME;
+    }
+    if (snap_lazy_frame_absent (lazy, lazy->prefetch[i]))
+      return lazy->prefetch[i];
+  }
+}
+
+size_t
+snap_lazy_touched_frame_count (const struct snap_lazy *lazy)
+{
+  return lazy->prefetch_count;
+}
+
+size_t
+snap_lazy_touch_order (const struct snap_lazy *lazy, uint64_t *out)
+{
+  uint64_t recorded[SNAP_MAX_TOUCH_ORDER];
+  const struct snap_metadata *meta = &lazy->reader->meta;
+  size_t n;
+
+  if (!lazy->records_touches)
+    return 0;
+  n = snap_touch_recorded (lazy->recorder, recorded);
+  return snap_touch_order_merge (recorded, n, meta->touch_order, meta->touch_order_count, out);
+}
+
 /* ---- opening and closing ---- */
 
 struct snap_lazy *
@@ -320,10 +412,16 @@ snap_lazy_open (const char *path, uint64_t min_size, struct store **store,
   size_t n = lazy->index->frame_count;
   lazy->state = calloc (n ? n : 1, sizeof *lazy->state);
   lazy->message = calloc (n ? n : 1, sizeof *lazy->message);
-  if (lazy->state == NULL || lazy->message == NULL) {
+  lazy->touched = calloc (n ? n : 1, sizeof *lazy->touched);
+  lazy->recorder = calloc (1, sizeof *lazy->recorder);
+  if (lazy->state == NULL || lazy->message == NULL || lazy->touched == NULL
+      || lazy->recorder == NULL) {
     md_error_set ("opening a snapshot: out of memory for %zu frames", n);
     goto fail;
   }
+  lazy->records_touches = meta->version_major >= 2 && meta->region_size == SNAP_REGION_SIZE;
+  if (meta->version_major >= 2 && prefetch_from_touch_order (lazy) == -1)
+    goto fail;
   lazy->store = store_create (meta->virtual_size > min_size ? meta->virtual_size : min_size,
                               meta->page_size);
   if (lazy->store == NULL)
@@ -355,6 +453,9 @@ snap_lazy_free (struct snap_lazy *lazy)
       free (lazy->message[k]);
   free (lazy->message);
   free ((void *) lazy->state);
+  free ((void *) lazy->touched);
+  free (lazy->recorder);
+  free (lazy->prefetch);
   for (size_t i = 0; i < lazy->pool_count; i++)
     snap_frame_decoder_free (lazy->pool[i]);
   free (lazy->pool);

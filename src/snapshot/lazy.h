@@ -54,6 +54,22 @@ int snap_lazy_try_load_frame (struct snap_lazy *lazy, size_t k);
 size_t snap_lazy_client_front (const struct snap_lazy *lazy);
 bool snap_lazy_frame_absent (const struct snap_lazy *lazy, size_t k);
 
+/* The touch order (snapshot/touchorder.h).  The frames of the file's
+ * "touch-order" key, in its order, one call each: the next one still
+ * absent, or SNAP_LAZY_NO_FRAME once the list is done.  For the
+ * background loader, after the clients' front and before file order.
+ * Any thread. */
+#define SNAP_LAZY_NO_FRAME SIZE_MAX
+size_t snap_lazy_next_touched_frame (struct snap_lazy *lazy);
+/* How many frames that list has. */
+size_t snap_lazy_touched_frame_count (const struct snap_lazy *lazy);
+/* The order the next save stores, into OUT (room for
+ * SNAP_MAX_TOUCH_ORDER): the regions clients faulted in during this run,
+ * first fault first, then the file's order without those; 0 when the
+ * file's regions are not this writer's (format 1.0, another region
+ * size).  Returns how many.  Any thread. */
+size_t snap_lazy_touch_order (const struct snap_lazy *lazy, uint64_t *out);
+
 struct snap_lazy_progress {
   size_t frames, frames_resident, frames_damaged;
   size_t decodes;               /* frames decoded (or tried), for tests */

@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "snapshot/metadata.h"
+#include "snapshot/touchorder.h"
 
 #define KEY_FORMAT_VERSION "format-version"
 #define KEY_VIRTUAL_SIZE "virtual-size"
@@ -20,14 +21,17 @@
 #define KEY_REGION_SIZE "region-size"
 #define KEY_ZSTD_VERSION "zstd-version"
 #define KEY_COUNT 10
+/* Format 2.0, optional, written last when there is one (touchorder.h). */
+#define KEY_TOUCH_ORDER "touch-order"
 #define KEY_COUNT_1_0 8
 
 int
 snap_meta_encode (const struct snap_metadata *meta, struct snap_cbor_buffer *out)
 {
   const bool v2 = meta->version_major >= 2;
+  const bool touch = v2 && meta->touch_order_count > 0;
 
-  snap_cbor_put_map (out, v2 ? KEY_COUNT : KEY_COUNT_1_0);
+  snap_cbor_put_map (out, (v2 ? KEY_COUNT : KEY_COUNT_1_0) + (touch ? 1 : 0));
   snap_cbor_put_text (out, KEY_FORMAT_VERSION);
   snap_cbor_put_array (out, 2);
   snap_cbor_put_uint (out, meta->version_major);
@@ -54,6 +58,12 @@ snap_meta_encode (const struct snap_metadata *meta, struct snap_cbor_buffer *out
   snap_cbor_put_uint (out, meta->creation_time);
   snap_cbor_put_text (out, KEY_CONTENT_DIGEST);
   snap_cbor_put_uint (out, meta->content_digest);
+  if (touch) {
+    snap_cbor_put_text (out, KEY_TOUCH_ORDER);
+    snap_cbor_put_array (out, meta->touch_order_count);
+    for (size_t i = 0; i < meta->touch_order_count; i++)
+      snap_cbor_put_uint (out, meta->touch_order[i]);
+  }
   if (out->failed) {
     md_error_set ("encoding the snapshot metadata: out of memory");
     return -1;
@@ -188,6 +198,51 @@ decode_v2_keys (struct snap_metadata *meta, uint64_t file_offset, bool seen_regi
   return 0;
 }
 
+/* The "touch-order" value at R, once the version, the virtual size and
+ * the region size are known: in 1.0 an unknown key (skipped when met),
+ * in 2.0 an array of at most SNAP_MAX_TOUCH_ORDER distinct regions of
+ * the disk.  Every message names the key and the byte. */
+static int
+decode_touch_order (struct snap_cbor_reader r, struct snap_metadata *meta)
+{
+  const uint64_t regions = snap_touch_region_count (meta->virtual_size, meta->region_size);
+  const uint64_t key_at = snap_cbor_offset (&r);
+  uint64_t count;
+  const char *why;
+  size_t bad;
+
+  if (snap_cbor_expect_count (&r, SNAP_CBOR_ARRAY, KEY_TOUCH_ORDER, 1, &count) == -1)
+    return -1;
+  if (count > SNAP_MAX_TOUCH_ORDER) {
+    md_error_set ("metadata at byte %llu: " KEY_TOUCH_ORDER " lists %llu regions, "
+                  "more than %u", (unsigned long long) key_at,
+                  (unsigned long long) count, SNAP_MAX_TOUCH_ORDER);
+    return -1;
+  }
+  for (size_t i = 0; i < count; i++) {
+    uint64_t at = snap_cbor_offset (&r);
+    if (snap_cbor_expect_uint (&r, KEY_TOUCH_ORDER " entry", &meta->touch_order[i]) == -1)
+      return -1;
+    if (meta->touch_order[i] >= regions) {
+      md_error_set ("metadata at byte %llu: " KEY_TOUCH_ORDER " entry %zu, region "
+                    "%llu, is beyond the disk's %llu regions", (unsigned long long) at,
+                    i, (unsigned long long) meta->touch_order[i],
+                    (unsigned long long) regions);
+      return -1;
+    }
+  }
+  meta->touch_order_count = (size_t) count;
+  if (snap_touch_order_check (meta->touch_order, meta->touch_order_count, regions,
+                              &bad, &why) == -1) {
+    md_error_set ("metadata at byte %llu: " KEY_TOUCH_ORDER " entry %zu, region %llu: %s",
+                  (unsigned long long) key_at, bad,
+                  (unsigned long long) meta->touch_order[bad], why);
+    meta->touch_order_count = 0;
+    return -1;
+  }
+  return 0;
+}
+
 /* Rules that relate several keys, checked once all are known (the page
  * size is valid: snap_meta_decode checked it). */
 static int
@@ -221,7 +276,8 @@ snap_meta_decode (const void *buf, size_t len, uint64_t file_offset,
   };
   struct lenient_uint region = { 0 }, zstd = { 0 };
   bool seen[KEY_COUNT] = { false };
-  struct snap_cbor_reader r;
+  struct snap_cbor_reader r, touch_at;
+  bool seen_touch = false;
   uint64_t pairs, page_size = 0;
 
   memset (meta, 0, sizeof *meta);
@@ -235,6 +291,19 @@ snap_meta_decode (const void *buf, size_t len, uint64_t file_offset,
 
     if (snap_cbor_expect (&r, SNAP_CBOR_TEXT, "a metadata key", &key) == -1)
       return -1;
+    if (key_is (&key, KEY_TOUCH_ORDER)) {
+      /* Judged once the version and sizes are known (decode_touch_order). */
+      if (seen_touch) {
+        md_error_set ("metadata at byte %llu: key \"" KEY_TOUCH_ORDER "\" appears twice",
+                      (unsigned long long) key.offset);
+        return -1;
+      }
+      seen_touch = true;
+      touch_at = r;
+      if (snap_cbor_skip (&r) == -1)
+        return -1;
+      continue;
+    }
     for (k = 0; k < KEY_COUNT && !key_is (&key, keys[k]); k++)
       ;
     if (k == KEY_COUNT) {
@@ -281,7 +350,11 @@ snap_meta_decode (const void *buf, size_t len, uint64_t file_offset,
   meta->page_size = (uint32_t) page_size;
   if (decode_v2_keys (meta, file_offset, seen[8], &region, seen[9], &zstd) == -1)
     return -1;
-  return check_consistency (meta, file_offset);
+  if (check_consistency (meta, file_offset) == -1)
+    return -1;
+  if (seen_touch && meta->version_major >= 2)
+    return decode_touch_order (touch_at, meta);
+  return 0;
 }
 
 int

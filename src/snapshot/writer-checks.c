@@ -7,6 +7,7 @@
 #include "common/iszero.h"
 #include "snapshot/format.h"
 #include "snapshot/reader.h"
+#include "snapshot/touchorder.h"
 #include "snapshot/writer-internal.h"
 
 /* Check what the callback returned before trusting it. */
@@ -61,6 +62,15 @@ snap_writer_check_options (const struct snap_write_options *o, int *level)
   if (o->creator != NULL && strlen (o->creator) > SNAP_MAX_CREATOR_SIZE) {
     md_error_set ("writing a snapshot: the creator name is longer than %u bytes",
                   SNAP_MAX_CREATOR_SIZE);
+    return -1;
+  }
+  /* Never a key the reader would refuse. */
+  size_t bad;
+  const char *why;
+  if (snap_touch_order_check (o->touch_order, o->touch_order_count,
+                              snap_touch_region_count (o->virtual_size, SNAP_REGION_SIZE),
+                              &bad, &why) == -1) {
+    md_error_set ("writing a snapshot: the touch order's entry %zu: %s", bad, why);
     return -1;
   }
   return 0;

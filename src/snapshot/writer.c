@@ -622,6 +622,10 @@ snap_write_fd (int fd, const struct snap_write_options *options,
   snprintf (meta.creator, sizeof meta.creator, "%s",
             options->creator ? options->creator : "libmemdisk " MEMDISK_VERSION);
   meta.content_digest = snap_digest_final (&w.digest);
+  meta.touch_order_count = options->touch_order_count;
+  if (options->touch_order_count > 0)
+    memcpy (meta.touch_order, options->touch_order,
+            options->touch_order_count * sizeof *meta.touch_order);
   if (snap_write_trailer (w.fd, &w.file_offset, &meta, &w.index) == -1)
     goto out;
 

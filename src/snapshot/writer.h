@@ -69,6 +69,11 @@ struct snap_write_options {
                                         what PATH is after the call */
   struct snap_timeline *timeline; /* optional: snap_write_file marks the
                                      written, fsynced and renamed phases */
+  const uint64_t *touch_order;  /* optional: the "touch-order" metadata key
+                                   (snapshot/touchorder.h), regions of
+                                   SNAP_REGION_SIZE bytes, distinct, at
+                                   most SNAP_MAX_TOUCH_ORDER */
+  size_t touch_order_count;     /* 0: no key */
 };
 
 /* Whether PREVIOUS's frames are the ones this writer makes with OPTIONS

@@ -330,7 +330,7 @@ store_snapshot_next_before (struct store_snapshot *snap, uint64_t limit,
     /* A page still in the file was not changed since the load (a change
      * faults it in first), so the file's bytes are the instant's: fault
      * it in and copy it like any other. */
-    if (store_fault_in (store, leaf, slot, index) == -1)
+    if (store_fault_in (store, leaf, slot, index, false) == -1)
       return -1;
     page_read_lock (&leaf->lock[slot]);
     source = atomic_load_explicit (&leaf->data[slot], memory_order_relaxed);

@@ -105,12 +105,13 @@ store_page_in_file (struct store *store, uint64_t page_index)
 }
 
 int
-store_fault_in (struct store *store, struct leaf *leaf, unsigned slot, uint64_t page_index)
+store_fault_in (struct store *store, struct leaf *leaf, unsigned slot, uint64_t page_index,
+                bool by_client)
 {
   while (atomic_load_explicit (&leaf->data[slot], memory_order_acquire) == PAGE_IN_FILE) {
     md_error_clear ();
     errno = 0;
-    if (store->fault_fn (store->fault_opaque, page_index) == -1) {
+    if (store->fault_fn (store->fault_opaque, page_index, by_client) == -1) {
       if (md_error ()[0] == '\0')
         md_error_set ("page %" PRIu64 " could not be loaded from the file", page_index);
       if (errno == 0)

@@ -177,9 +177,10 @@ extern uint8_t store_page_in_file_marker;
 
 /* Have the fault hook load the page of SLOT if it still is PAGE_IN_FILE.
  * Called without the slot's lock (the hook takes it to install the page).
+ * BY_CLIENT: for a request (read, write, zero, trim), not the snapshot walk.
  * 0 once the slot holds a real page or a hole, -1 with md_error set. */
 int store_fault_in (struct store *store, struct leaf *leaf, unsigned slot,
-                    uint64_t page_index);
+                    uint64_t page_index, bool by_client);
 
 /* ---- slot locks ------------------------------------------------------ */
 

@@ -244,7 +244,7 @@ store_read (struct store *store, void *buf, uint64_t len, uint64_t offset)
     else {
       unsigned slot = page_index & SLOT_MASK;
       uint8_t *page;
-      if (store_fault_in (store, leaf, slot, page_index) == -1)
+      if (store_fault_in (store, leaf, slot, page_index, true) == -1)
         return -1;
       page_read_lock (&leaf->lock[slot]);
       page = atomic_load_explicit (&leaf->data[slot], memory_order_relaxed);
@@ -288,7 +288,7 @@ page_change (struct store *store, uint64_t epoch, uint64_t page_index,
    * not overwrite are the file's.  Loading it is no change: the region is
    * stamped after, for the change itself (again on a retry: harmless). */
  fault_in:
-  if (store_fault_in (store, leaf, slot, page_index) == -1)
+  if (store_fault_in (store, leaf, slot, page_index, true) == -1)
     return -1;
   region_stamp (store, leaf, page_index, epoch);
   page_write_lock (&leaf->lock[slot]);

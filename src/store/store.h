@@ -141,7 +141,8 @@ void *store_page_for_load (struct store *store, uint64_t page_index);
  * A slot marked "in the file" counts as allocated and reads as data in
  * store_extents, but holds no memory yet.  The first read, write, zero,
  * trim or snapshot walk that reaches it calls the fault hook FN (OPAQUE,
- * PAGE_INDEX) without any store lock held; the hook loads the page's
+ * PAGE_INDEX, BY_CLIENT) without any store lock held (BY_CLIENT: a
+ * request, not the snapshot walk: the touch order records clients only); the hook loads the page's
  * frame and calls store_install_page for each of its pages, then returns
  * 0, or -1 with md_error and errno set (the request then fails with that
  * errno, EIO for a damaged frame).  The hook is called concurrently, for
@@ -151,7 +152,7 @@ void *store_page_for_load (struct store *store, uint64_t page_index);
  * store_set_fault_hook and store_mark_in_file: before any other thread
  * uses the store.  Marking needs the hook set; the pages must be holes.
  * Returns 0, or -1 with md_error set (ENOMEM, EINVAL). */
-typedef int (*store_fault_fn) (void *opaque, uint64_t page_index);
+typedef int (*store_fault_fn) (void *opaque, uint64_t page_index, bool by_client);
 void store_set_fault_hook (struct store *store, store_fault_fn fn, void *opaque);
 int store_mark_in_file (struct store *store, uint64_t first_page, uint64_t page_count);
 /* Give page PAGE_INDEX its loaded contents (DATA, page_size bytes, copied)

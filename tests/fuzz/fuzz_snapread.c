@@ -20,6 +20,7 @@
 
 #include "common/error.h"
 #include "snapshot/reader.h"
+#include "snapshot/touchorder.h"
 
 /* Decoding more than this per input would make the fuzzer slow, not find
  * more bugs: the frame decoder is the same whatever the size. */
@@ -186,6 +187,16 @@ snap_fuzz_one_input (const uint8_t *data, size_t size)
   struct snap_reader *r = snap_reader_open_fd (fd);
   if (r != NULL) {
     const struct snap_metadata *m = snap_reader_metadata (r);
+    /* An accepted touch order keeps the key's rules (a lazy load maps
+     * its regions to frames without checking again). */
+    size_t bad;
+    const char *why;
+    if (m->touch_order_count > 0
+        && (m->version_major < 2
+            || snap_touch_order_check (m->touch_order, m->touch_order_count,
+                                       snap_touch_region_count (m->virtual_size, m->region_size),
+                                       &bad, &why) == -1))
+      abort ();
     if (m->allocated_size <= FUZZ_MAX_CONTENT) {
       struct fuzz_outcome verified = { 0 }, sequential = { 0 }, loaded = { 0 };
       fuzz_verify (r, &verified);

@@ -40,6 +40,11 @@ for off in 4096 12582912 12587008 37748736; do
   printf 'region%d' "$off" | dd of="$tmp/raw" bs=1 seek="$off" conv=notrunc status=none
 done
 seed sparse-regions 32K
+# The same with a touch order (metadata "touch-order"): regions with a
+# frame and one (5) without.
+cp "$here/corpus/sparse-regions.snap" "$here/corpus/touch-order.snap"
+/usr/bin/python3 "$here/../integration/persist_snapfile.py" add-touch-order \
+  "$here/corpus/touch-order.snap" '[9, 0, 5, 3]'
 # Terminal controls in the creator string (ESC, the C1 CSI, a lone 0x9b).
 /usr/bin/python3 "$here/../integration/persist_snapfile.py" bomb \
   "$here/corpus/control-bytes-creator.snap" /dev/null 0 $'cr\e[31meator\xc2\x9b2J\x9b\a'

@@ -22,7 +22,8 @@ clang=${CLANG:-clang}
 
 # The reader and what it needs, nothing else of libmemdisk.
 sources=(snapshot/cbor snapshot/digest snapshot/index snapshot/loader
-         snapshot/metadata snapshot/reader snapshot/decoder snapshot/trust common/threads common/fullio
+         snapshot/metadata snapshot/touchorder snapshot/reader snapshot/decoder snapshot/trust
+         common/threads common/fullio
          common/iszero common/error)
 files=()
 for s in "${sources[@]}"; do files+=("$src/$s.c"); done

@@ -21,6 +21,10 @@
     persist_snapfile.py damage-frame FILE K
         flip one bit in the middle of data frame K (damage that only
         loading that frame finds: its checksum no longer matches)
+    persist_snapfile.py add-touch-order FILE JSON
+        append the metadata key "touch-order" with the value JSON (a list
+        of integers, or a string: any value the CBOR helper writes) to a
+        file that has no such key; the index and footer move with it
 
 Checksums are recomputed (header, metadata, footer: docs/snapshot-format.md
 sections 3, 6 and 9), so the result is what a later writer would produce,
@@ -173,6 +177,26 @@ def make_bomb(path, frame_path, count, creator="a bomb"):
         f.write(skippable(meta) + skippable(index) + footer)
 
 
+def add_touch_order(buf, value):
+    footer = len(buf) - FOOTER_SIZE
+    meta_off, _, index_off, _ = struct.unpack_from("<QQQQ", buf, footer + 16)
+    meta = bytearray(buf[meta_off + 8:index_off])
+    index = bytes(buf[index_off + 8:footer])
+    # A map of fewer than 23 pairs has a one-byte head: one pair more.
+    if meta[0] >> 5 != 5 or (meta[0] & 31) >= 23 or b"touch-order" in meta:
+        sys.exit("persist_snapfile.py: cannot add touch-order to this metadata")
+    meta[0] += 1
+    meta += cbor("touch-order") + cbor(value)
+    meta = bytes(meta)
+    new_index_off = meta_off + 8 + len(meta)
+    out = bytearray(buf[:meta_off]) + skippable(meta) + skippable(index)
+    out += struct.pack("<II8sQQQQ", 0x184D2A5D, 48, b"MDSNAPFT", meta_off, xxh64(meta),
+                       new_index_off, xxh64(index)) + bytes(8)
+    at = len(out) - FOOTER_SIZE
+    struct.pack_into("<Q", out, at + 48, xxh64(bytes(out[at + 8:at + 48])))
+    return out
+
+
 def cbor_decode(buf, at=0):
     """The index's CBOR (unsigned integers and arrays): (value, next)."""
     major, info = buf[at] >> 5, buf[at] & 31
@@ -212,6 +236,11 @@ def main(argv):
         buf = bytearray(open(argv[2], "rb").read())
         offset, size, _, _ = read_index(buf)[int(argv[3])]
         buf[offset + size // 2] ^= 0x10
+        open(argv[2], "wb").write(buf)
+        return
+    if len(argv) == 4 and argv[1] == "add-touch-order":
+        import json
+        buf = add_touch_order(open(argv[2], "rb").read(), json.loads(argv[3]))
         open(argv[2], "wb").write(buf)
         return
     if len(argv) >= 5 and argv[1] == "bomb":

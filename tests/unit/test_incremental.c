@@ -74,10 +74,16 @@ change_disk (struct store *st, unsigned changes)
   }
 }
 
+/* Every save here stores a touch order: given the same one, the full and
+ * the incremental save are the same bytes (the key is metadata, written
+ * the same way by both). */
+static const uint64_t touch_order[] = { 24, 3, 0, 17 };
+
 static struct snap_write_options
 options (int level)
 {
-  struct snap_write_options o = { .level = level, .threads = 2, .creator = "incremental test" };
+  struct snap_write_options o = { .level = level, .threads = 2, .creator = "incremental test",
+                                  .touch_order = touch_order, .touch_order_count = 4 };
   return o;
 }
 
@@ -91,6 +97,15 @@ save_and_compare (struct store *st, const char *path, struct snapstore_previous 
   struct snapstore_save_counts counts;
   char *full = strdup (scratch_path ("full.snap"));
   size_t len, full_len;
+  uint64_t fitting[4];
+
+  /* The touch order's regions that this disk has (the golden 1.0 disk is
+   * smaller). */
+  o.touch_order = fitting;
+  o.touch_order_count = 0;
+  for (size_t i = 0; i < sizeof touch_order / sizeof touch_order[0]; i++)
+    if (touch_order[i] * REGION < store_size (st))
+      fitting[o.touch_order_count++] = touch_order[i];
 
   if (snapstore_save_incremental (st, path, &o, NULL, previous, &counts) == -1)
     fail_msg ("incremental save: %s", md_error ());
@@ -300,6 +315,18 @@ test_lazy_previous (void **state)
   assert_int_equal (store_trim (st, 4096, frame_first_byte (lazy, 4)), 0);
   uint64_t before = decodes (lazy);
   assert_int_equal (before, 5);
+  /* This run's clients faulted frames 2, 3 and 4 (the loads were the
+   * background's): the order both saves store. */
+  uint64_t order[SNAP_MAX_TOUCH_ORDER];
+  o.touch_order = order;
+  o.touch_order_count = snap_lazy_touch_order (lazy, order);
+  for (size_t k = 2; k <= 4; k++)
+    assert_int_equal (order[k - 2], frame_first_byte (lazy, k) / REGION);
+  size_t also = 0;                                      /* then the file's others */
+  for (size_t i = 0; i < 4; i++)
+    also += touch_order[i] != order[0] && touch_order[i] != order[1]
+            && touch_order[i] != order[2];
+  assert_int_equal (o.touch_order_count, 3 + also);
 
   if (snapstore_save_incremental (st, path, &o, NULL, &previous, &c) == -1)
     fail_msg ("incremental save from the lazy file: %s", md_error ());
@@ -318,6 +345,8 @@ test_lazy_previous (void **state)
   free (a);
   free (b);
   assert_int_equal (open_and_verify (path), 0);
+  assert_int_equal (snap_reader_metadata (previous.reader)->touch_order_count,
+                    o.touch_order_count);
 
   snapstore_previous_close (&previous);
   store_destroy (st);

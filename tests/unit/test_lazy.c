@@ -295,6 +295,116 @@ test_save_while_in_file (void **state)
   store_destroy (orig);
 }
 
+/* Read one page of region R (4 MiB regions, 4 KiB pages) as a client. */
+static void
+client_reads_region (struct store *s, uint64_t r)
+{
+  unsigned char got[PAGE];
+
+  assert_int_equal (store_read (s, got, PAGE, r * (4u << 20) + 3 * PAGE), 0);
+}
+
+static size_t
+touch_order_of (struct snap_lazy *lazy, uint64_t *order)
+{
+  return snap_lazy_touch_order (lazy, order);
+}
+
+/* The touch order records clients' first faults only, once per region,
+ * in order: not the save's walk, not the background loader, not a page
+ * already loaded.  It is stored by the save, and the next lazy load
+ * hands out its regions' frames in that order, skipping loaded ones. */
+static void
+test_touch_order (void **state)
+{
+  (void) state;
+  struct store *orig = make_original (), *lazy_store, *store2;
+  const char *path = save_original (orig, "touch.snap");
+  const char *saved = scratch_path ("touch-saved.snap");
+  uint64_t vsize, order[SNAP_MAX_TOUCH_ORDER];
+  struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
+  unsigned char mark[10] = { 0xcc };
+
+  assert_non_null (lazy);
+  assert_int_equal (snap_lazy_frame_count (lazy), 10);      /* region k is frame k */
+  assert_int_equal (touch_order_of (lazy, order), 0);
+  assert_int_equal (snap_lazy_next_touched_frame (lazy), SNAP_LAZY_NO_FRAME);
+  client_reads_region (lazy_store, 7);
+  client_reads_region (lazy_store, 2);
+  client_reads_region (lazy_store, 7);                      /* again: once */
+  assert_int_equal (snap_lazy_load_frame (lazy, 3), 0);     /* the loader: not a touch */
+  client_reads_region (lazy_store, 3);                      /* loaded: no fault */
+  assert_int_equal (store_write (lazy_store, mark, sizeof mark,
+                                 9 * (4u << 20) + 4 * PAGE + 5), 0);   /* a data page */
+  assert_int_equal (touch_order_of (lazy, order), 3);
+  assert_int_equal (order[0], 7);
+  assert_int_equal (order[1], 2);
+  assert_int_equal (order[2], 9);
+
+  /* The save's walk faults every other frame in: still three. */
+  struct snap_write_options o = { .level = 1, .threads = 2, .touch_order = order,
+                                  .touch_order_count = 3 };
+  assert_int_equal (snapstore_save (lazy_store, saved, &o), 0);
+  assert_true (snap_lazy_complete (lazy));
+  assert_int_equal (touch_order_of (lazy, order), 3);
+  assert_int_equal (open_and_verify (saved), 0);
+  store_destroy (lazy_store);
+  snap_lazy_free (lazy);
+
+  /* The next load: 7, 2, 9 first, but 2 a client already faulted in. */
+  lazy = snap_lazy_open (saved, 0, &store2, &vsize);
+  assert_non_null (lazy);
+  assert_int_equal (snap_reader_metadata (snap_lazy_reader (lazy))->touch_order_count, 3);
+  assert_int_equal (snap_lazy_touched_frame_count (lazy), 3);
+  client_reads_region (store2, 2);
+  client_reads_region (store2, 5);
+  assert_int_equal (snap_lazy_next_touched_frame (lazy), 7);
+  assert_int_equal (snap_lazy_next_touched_frame (lazy), 9);
+  assert_int_equal (snap_lazy_next_touched_frame (lazy), SNAP_LAZY_NO_FRAME);
+  assert_int_equal (snap_lazy_next_touched_frame (lazy), SNAP_LAZY_NO_FRAME);
+  /* What the next save stores: this run's first (2, 5), then the file's
+   * others (7, 9). */
+  assert_int_equal (touch_order_of (lazy, order), 4);
+  assert_int_equal (order[0], 2);
+  assert_int_equal (order[1], 5);
+  assert_int_equal (order[2], 7);
+  assert_int_equal (order[3], 9);
+  store_destroy (store2);
+  snap_lazy_free (lazy);
+  store_destroy (orig);
+}
+
+/* More regions touched than the key may hold: the first 1024 are kept. */
+static void
+test_touch_order_bounded (void **state)
+{
+  (void) state;
+  const uint64_t regions = SNAP_MAX_TOUCH_ORDER + 76;
+  const uint64_t size = regions * (4u << 20);
+  struct store *orig = store_create (size, PAGE), *lazy_store;
+  const char *path = scratch_path ("touch-many.snap");
+  struct snap_write_options o = { .level = 1, .threads = 2 };
+  unsigned char buf[PAGE];
+  uint64_t vsize, order[SNAP_MAX_TOUCH_ORDER];
+
+  assert_non_null (orig);
+  for (uint64_t r = 0; r < regions; r++) {
+    fill_page (buf, r, PAGE, 5);
+    assert_int_equal (store_write (orig, buf, PAGE, r * (4u << 20) + 3 * PAGE), 0);
+  }
+  assert_int_equal (snapstore_save (orig, path, &o), 0);
+  struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
+  assert_non_null (lazy);
+  for (uint64_t r = regions; r-- > 0;)       /* from the end, to see the order */
+    client_reads_region (lazy_store, r);
+  assert_int_equal (touch_order_of (lazy, order), SNAP_MAX_TOUCH_ORDER);
+  for (size_t i = 0; i < SNAP_MAX_TOUCH_ORDER; i++)
+    assert_int_equal (order[i], regions - 1 - i);
+  store_destroy (lazy_store);
+  snap_lazy_free (lazy);
+  store_destroy (orig);
+}
+
 static void
 test_damaged_middle_frame (void **state)
 {
@@ -382,6 +492,8 @@ main (void)
     cmocka_unit_test (test_open_serves_before_loading),
     cmocka_unit_test (test_many_threads_fault),
     cmocka_unit_test (test_client_front),
+    cmocka_unit_test (test_touch_order),
+    cmocka_unit_test (test_touch_order_bounded),
     cmocka_unit_test (test_save_while_in_file),
     cmocka_unit_test (test_damaged_middle_frame),
     cmocka_unit_test (test_structure_damage_refused),

@@ -112,6 +112,146 @@ test_missing_key (void **state)
   assert_error_contains ("77");
 }
 
+/* A 2.0 sample of 1 GiB: 256 regions of 4 MiB. */
+static struct snap_metadata
+sample_v2 (void)
+{
+  struct snap_metadata m = sample ();
+
+  m.version_major = 2;
+  m.region_size = 4u << 20;
+  m.zstd_version = 10502;
+  return m;
+}
+
+static void
+test_touch_order_round_trip (void **state)
+{
+  (void) state;
+  struct snap_metadata in = sample_v2 (), out;
+  struct snap_cbor_buffer b;
+
+  /* None: no key at all, the bytes of a file written before the key. */
+  snap_cbor_buffer_init (&b);
+  assert_int_equal (snap_meta_encode (&in, &b), 0);
+  assert_null (memmem (b.data, b.len, "touch-order", 11));
+  snap_cbor_buffer_free (&b);
+  assert_int_equal (round_trip (&in, &out), 0);
+  assert_int_equal (out.touch_order_count, 0);
+
+  /* The order is kept as it is, not sorted; the last region is in. */
+  const uint64_t order[] = { 9, 2, 255, 0, 5 };
+  in.touch_order_count = 5;
+  memcpy (in.touch_order, order, sizeof order);
+  assert_int_equal (round_trip (&in, &out), 0);
+  assert_int_equal (out.touch_order_count, 5);
+  assert_memory_equal (out.touch_order, order, sizeof order);
+
+  /* The longest: every metadata key still fits in 64 KiB. */
+  in.virtual_size = SNAP_MAX_VIRTUAL_SIZE;
+  in.touch_order_count = SNAP_MAX_TOUCH_ORDER;
+  for (size_t i = 0; i < SNAP_MAX_TOUCH_ORDER; i++)
+    in.touch_order[i] = (SNAP_MAX_VIRTUAL_SIZE >> 22) - i;     /* 9-byte CBOR each */
+  snap_cbor_buffer_init (&b);
+  assert_int_equal (snap_meta_encode (&in, &b), 0);
+  assert_true (b.len <= SNAP_MAX_METADATA_SIZE);
+  assert_int_equal (snap_meta_decode (b.data, b.len, 0, &out), 0);
+  assert_int_equal (out.touch_order_count, SNAP_MAX_TOUCH_ORDER);
+  assert_memory_equal (out.touch_order, in.touch_order, sizeof in.touch_order);
+  snap_cbor_buffer_free (&b);
+
+  /* A 1.0 file is never given the key (it has no regions). */
+  in = sample ();
+  in.touch_order_count = 1;
+  snap_cbor_buffer_init (&b);
+  assert_int_equal (snap_meta_encode (&in, &b), 0);
+  assert_null (memmem (b.data, b.len, "touch-order", 11));
+  snap_cbor_buffer_free (&b);
+}
+
+/* The sample_v2 metadata with "touch-order" holding VALUE (built by PUT). */
+static int
+decode_with_touch_order (void (*put) (struct snap_cbor_buffer *), struct snap_metadata *out,
+                         int version_major)
+{
+  struct snap_metadata in = sample_v2 ();
+  struct snap_cbor_buffer b;
+  int r;
+
+  in.version_major = (uint16_t) version_major;
+  snap_cbor_buffer_init (&b);
+  assert_int_equal (snap_meta_encode (&in, &b), 0);
+  /* One more pair in the map: its head is one byte (fewer than 24 pairs). */
+  b.data[0]++;
+  snap_cbor_put_text (&b, "touch-order");
+  put (&b);
+  r = snap_meta_decode (b.data, b.len, 500, out);
+  snap_cbor_buffer_free (&b);
+  return r;
+}
+
+static void put_text (struct snap_cbor_buffer *b) { snap_cbor_put_text (b, "9,2"); }
+static void put_negative (struct snap_cbor_buffer *b)
+{
+  snap_cbor_put_array (b, 2);
+  snap_cbor_put_uint (b, 1);
+  snap_cbor_put_int (b, -1);
+}
+static void put_beyond (struct snap_cbor_buffer *b)
+{
+  snap_cbor_put_array (b, 2);
+  snap_cbor_put_uint (b, 3);
+  snap_cbor_put_uint (b, 256);  /* a 1 GiB disk has regions 0 .. 255 */
+}
+static void put_twice (struct snap_cbor_buffer *b)
+{
+  snap_cbor_put_array (b, 3);
+  snap_cbor_put_uint (b, 7);
+  snap_cbor_put_uint (b, 8);
+  snap_cbor_put_uint (b, 7);
+}
+static void put_too_long (struct snap_cbor_buffer *b)
+{
+  snap_cbor_put_array (b, SNAP_MAX_TOUCH_ORDER + 1);
+  for (unsigned i = 0; i <= SNAP_MAX_TOUCH_ORDER; i++)
+    snap_cbor_put_uint (b, i % 256);
+}
+static void put_good (struct snap_cbor_buffer *b)
+{
+  snap_cbor_put_array (b, 2);
+  snap_cbor_put_uint (b, 4);
+  snap_cbor_put_uint (b, 1);
+}
+
+static void
+test_touch_order_rules (void **state)
+{
+  (void) state;
+  struct snap_metadata out;
+
+  assert_int_equal (decode_with_touch_order (put_good, &out, 2), 0);
+  assert_int_equal (out.touch_order_count, 2);
+  assert_int_equal (out.touch_order[0], 4);
+
+  assert_int_equal (decode_with_touch_order (put_text, &out, 2), -1);
+  assert_error_contains ("touch-order");
+  assert_error_contains ("metadata at byte");
+  assert_int_equal (decode_with_touch_order (put_negative, &out, 2), -1);
+  assert_error_contains ("touch-order entry");
+  assert_int_equal (decode_with_touch_order (put_beyond, &out, 2), -1);
+  assert_error_contains ("touch-order entry 1, region 256, is beyond the disk's 256 regions");
+  assert_int_equal (decode_with_touch_order (put_twice, &out, 2), -1);
+  assert_error_contains ("touch-order entry 2, region 7: the region is listed twice");
+  assert_int_equal (decode_with_touch_order (put_too_long, &out, 2), -1);
+  assert_error_contains ("touch-order lists 1025 regions, more than 1024");
+
+  /* In a 1.0 file it is an unknown key, ignored whatever it holds. */
+  assert_int_equal (decode_with_touch_order (put_text, &out, 1), 0);
+  assert_int_equal (out.touch_order_count, 0);
+  assert_int_equal (decode_with_touch_order (put_good, &out, 1), 0);
+  assert_int_equal (out.touch_order_count, 0);
+}
+
 static void
 test_creation_time (void **state)
 {
@@ -137,6 +277,8 @@ main (void)
     cmocka_unit_test (test_round_trip),
     cmocka_unit_test (test_rules),
     cmocka_unit_test (test_missing_key),
+    cmocka_unit_test (test_touch_order_round_trip),
+    cmocka_unit_test (test_touch_order_rules),
     cmocka_unit_test (test_creation_time),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);

@@ -38,6 +38,7 @@ struct fake_file {
   _Atomic unsigned state[FRAMES];
   _Atomic unsigned loads[FRAMES];
   _Atomic unsigned hook_calls;
+  _Atomic unsigned client_calls;        /* of which for a request */
   unsigned damaged;
 };
 
@@ -64,13 +65,15 @@ file_page (uint64_t page, uint8_t *buf)
 }
 
 static int
-fake_fault (void *opaque, uint64_t page)
+fake_fault (void *opaque, uint64_t page, bool by_client)
 {
   struct fake_file *f = opaque;
   unsigned k = (unsigned) (page / FRAME_PAGES / 2);
   unsigned expected = ABSENT;
 
   atomic_fetch_add (&f->hook_calls, 1);
+  if (by_client)
+    atomic_fetch_add (&f->client_calls, 1);
   assert_true (page_in_a_frame (page));
   if (atomic_compare_exchange_strong (&f->state[k], &expected, LOADING)) {
     atomic_fetch_add (&f->loads[k], 1);
@@ -267,6 +270,10 @@ test_snapshot_walk_faults (void **state)
   store_snapshot_end (snap);
   for (unsigned k = 0; k < FRAMES; k++)
     assert_int_equal (atomic_load (&f->loads[k]), 1);
+  /* The hook is told who calls: the client's write, not the walk (the
+   * touch order records clients only). */
+  assert_int_equal (atomic_load (&f->client_calls), 1);
+  assert_true (atomic_load (&f->hook_calls) >= FRAMES);
   fake_free (f);
 }
 
