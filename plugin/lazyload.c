@@ -1,11 +1,20 @@
 /* The plugin's side of lazy loading (lazyload.h): the one snap_lazy of
- * the disk, and the background threads that load its frames.  A thread
- * first loads the frames just ahead of the clients' last fault (a client
- * reading in order then finds them loaded), else the next frame in file
- * order from an atomic counter; it skips a frame another thread is
- * loading rather than wait for it.  When the counter has passed the end,
- * each thread waits for every frame to be loaded; the last to finish
+ * the disk, and the threads that load its frames.
+ *
+ * The background threads, at nice 19, take the next frame in file order
+ * from an atomic counter, but only while no client faults: a frame held
+ * by a thread at nice 19 is one a client may come to and wait for while
+ * busier threads get the CPU (measured: clients waited 30-200 ms for each
+ * such frame during a whole-disk nbdcopy).  They skip a frame another
+ * thread is loading rather than wait for it.  When the counter has passed
+ * the end, each waits for every frame to be loaded; the last to finish
  * logs the load and, on a read-only server, closes the file.
+ *
+ * The front thread, at the clients' priority, loads the frames just ahead
+ * of the clients' last fault (a client reading in order then finds them
+ * loaded) and sleeps until the next fault: the work it does is the
+ * clients' own, a little early, and a client that meets its frame waits
+ * for a thread that gets the CPU as the client would.
  */
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
@@ -31,7 +40,9 @@
 /* Set in .get_ready, freed in .unload; the threads run in between. */
 static struct snap_lazy *lazy;
 static pthread_t *threads;
-static _Atomic unsigned nthreads;
+static _Atomic unsigned nthreads;       /* background threads */
+static pthread_t front_thread;
+static bool front_started;
 static atomic_bool stopping;
 static _Atomic size_t next_frame;
 static _Atomic unsigned threads_done;
@@ -103,14 +114,21 @@ load_finished (void)
   atomic_store (&end_reported, true);
 }
 
-/* How far ahead of the clients' last fault the threads load first. */
+/* How far ahead of the clients' last fault the front thread loads. */
 #define FRONT_FRAMES 4
+/* Clients are quiet once they have not faulted for this long: a
+ * whole-disk copy faults every millisecond or so, a client that touches
+ * a frame now and then leaves the cores to the background most of the
+ * time. */
+#define QUIET_NS (5 * 1000 * 1000)
+/* The front thread looks at the stopping flag and the load's end at
+ * least this often while no client faults. */
+#define FRONT_IDLE_MS 100
 
-/* The next frame to load: one just ahead of the clients' front if one is
- * still absent, else the counter's; FRAMES when the counter is past the
- * end. */
+/* A frame just ahead of the clients' front that is still absent, else
+ * FRAMES. */
 static size_t
-next_frame_to_load (size_t frames)
+next_front_frame (size_t frames)
 {
   size_t front = snap_lazy_client_front (lazy);
 
@@ -118,20 +136,67 @@ next_frame_to_load (size_t frames)
     for (size_t k = front; k < frames && k < front + FRONT_FRAMES; k++)
       if (snap_lazy_frame_absent (lazy, k))
         return k;
+  return frames;
+}
+
+/* The next frame for a background thread: the counter's, from the last
+ * frame down (clients start at the disk's start: its partition table,
+ * superblock, a copy's first block); FRAMES when the counter is past the
+ * start. */
+static size_t
+next_frame_to_load (size_t frames)
+{
   size_t k = atomic_fetch_add (&next_frame, 1);
-  return k < frames ? k : frames;
+  return k < frames ? frames - 1 - k : frames;
+}
+
+/* Return once clients have not faulted for QUIET_NS (at once if they did
+ * not since *SEEN, the count when this thread last looked). */
+static void
+wait_for_quiet_clients (uint32_t *seen)
+{
+  const struct timespec quiet = { 0, QUIET_NS };
+  uint32_t now = snap_lazy_fault_count (lazy);
+
+  while (now != *seen && !atomic_load (&stopping)) {
+    *seen = now;
+    nanosleep (&quiet, NULL);
+    now = snap_lazy_fault_count (lazy);
+  }
+}
+
+static void *
+front_loader_main (void *arg)
+{
+  const size_t frames = snap_lazy_frame_count (lazy);
+
+  (void) arg;
+  while (!atomic_load (&stopping) && !snap_lazy_complete (lazy)) {
+    uint32_t seen = snap_lazy_fault_count (lazy);
+    size_t k = next_front_frame (frames);
+    int r = k == frames ? 1 : snap_lazy_try_load_frame (lazy, k);
+    if (r == -1)
+      nbdkit_error ("%s", md_error ());
+    /* Nothing to do, or out of memory (the frame is absent again: trying
+     * it at once would spin): until the clients move. */
+    if (k == frames || r == -1)
+      snap_lazy_wait_for_fault (lazy, seen, FRONT_IDLE_MS);
+  }
+  return NULL;
 }
 
 static void *
 loader_main (void *arg)
 {
   const size_t frames = snap_lazy_frame_count (lazy);
+  uint32_t seen = snap_lazy_fault_count (lazy);
 
   (void) arg;
   /* Clients come first (Linux applies nice to the calling thread). */
   if (setpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid), 19) == -1)
     nbdkit_debug ("snapshot: background loader: setpriority: %m");
   while (!atomic_load (&stopping)) {
+    wait_for_quiet_clients (&seen);
     size_t k = next_frame_to_load (frames);
     if (k == frames)
       break;
@@ -166,9 +231,17 @@ lazyload_start (void)
   }
   /* Never fails the server: its pid file is written, and a frame that no
    * thread loads is loaded when touched. */
+  int err = pthread_create (&front_thread, NULL, front_loader_main, NULL);
+  if (err != 0) {
+    errno = err;
+    nbdkit_error ("snapshot: cannot start the front loader (frames ahead of a "
+                  "client load when touched): %m");
+  }
+  else
+    front_started = true;
   nthreads = n;
   for (unsigned i = 0; i < n; i++) {
-    int err = pthread_create (&threads[i], NULL, loader_main, NULL);
+    err = pthread_create (&threads[i], NULL, loader_main, NULL);
     if (err != 0) {
       errno = err;
       nbdkit_error ("snapshot: cannot start the background loader (%u of %u threads "
@@ -186,6 +259,11 @@ void
 lazyload_stop (void)
 {
   atomic_store (&stopping, true);
+  if (front_started) {
+    snap_lazy_wake_fault_waiters (lazy);
+    pthread_join (front_thread, NULL);
+    front_started = false;
+  }
   for (unsigned i = 0; i < nthreads; i++)
     pthread_join (threads[i], NULL);
   nthreads = 0;

@@ -24,7 +24,8 @@
  * What guards what: state[k] is atomic; message[k] is written by the
  * frame's one loader before it stores DAMAGED (release) and read only
  * after loading DAMAGED (acquire); the counters and client_front (a
- * hint, relaxed) are atomic; the pool is under pool_lock; the reader is read-only once opened (its descriptor
+ * hint, relaxed) are atomic; faults and fault_waiters are atomic
+ * (sequentially consistent, see their declaration); the pool is under pool_lock; the reader is read-only once opened (its descriptor
  * is used by pread only, and closed only once every frame is in an end
  * state, when no decode can start).
  */
@@ -38,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/error.h"
@@ -62,6 +64,13 @@ struct snap_lazy {
    * (SNAP_LAZY_NO_FRONT before the first): where the background loader
    * looks first. */
   _Atomic size_t client_front;
+  /* Client faults so far, and how many threads wait for the next one
+   * (snap_lazy_wait_for_fault): the wake is a syscall only when someone
+   * waits.  Both sequentially consistent: a fault's increment and its
+   * look at the waiters, and a waiter's increment and its look at the
+   * count, are never both missed. */
+  _Atomic uint32_t faults;
+  _Atomic uint32_t fault_waiters;
 
   pthread_mutex_t pool_lock;
   struct snap_frame_decoder **pool;     /* idle decoders */
@@ -72,6 +81,14 @@ static void
 futex_wait (_Atomic uint32_t *word, uint32_t value)
 {
   syscall (SYS_futex, (uint32_t *) word, FUTEX_WAIT_PRIVATE, value, NULL, NULL, 0);
+}
+
+static void
+futex_wait_ms (_Atomic uint32_t *word, uint32_t value, unsigned ms)
+{
+  struct timespec timeout = { ms / 1000, (long) (ms % 1000) * 1000000 };
+
+  syscall (SYS_futex, (uint32_t *) word, FUTEX_WAIT_PRIVATE, value, &timeout, NULL, 0);
 }
 
 static void
@@ -159,6 +176,9 @@ lazy_fault (void *opaque, uint64_t page)
   size_t k = frame_of_page (lazy, page);
 
   atomic_store_explicit (&lazy->client_front, k + 1, memory_order_relaxed);
+  atomic_fetch_add (&lazy->faults, 1);
+  if (atomic_load (&lazy->fault_waiters) > 0)
+    futex_wake_all (&lazy->faults);
   return load_frame (lazy, k, true);
 }
 
@@ -284,6 +304,27 @@ size_t
 snap_lazy_client_front (const struct snap_lazy *lazy)
 {
   return atomic_load_explicit (&lazy->client_front, memory_order_relaxed);
+}
+
+uint32_t
+snap_lazy_fault_count (const struct snap_lazy *lazy)
+{
+  return atomic_load (&lazy->faults);
+}
+
+void
+snap_lazy_wait_for_fault (struct snap_lazy *lazy, uint32_t seen, unsigned timeout_ms)
+{
+  atomic_fetch_add (&lazy->fault_waiters, 1);
+  if (atomic_load (&lazy->faults) == seen)
+    futex_wait_ms (&lazy->faults, seen, timeout_ms);
+  atomic_fetch_sub (&lazy->fault_waiters, 1);
+}
+
+void
+snap_lazy_wake_fault_waiters (struct snap_lazy *lazy)
+{
+  futex_wake_all (&lazy->faults);
 }
 
 bool

@@ -53,6 +53,14 @@ int snap_lazy_try_load_frame (struct snap_lazy *lazy, size_t k);
 #define SNAP_LAZY_NO_FRONT SIZE_MAX
 size_t snap_lazy_client_front (const struct snap_lazy *lazy);
 bool snap_lazy_frame_absent (const struct snap_lazy *lazy, size_t k);
+/* How many times clients faulted a page in so far (wraps), and a wait
+ * until that count is no longer SEEN, at most TIMEOUT_MS (it may also
+ * return early: the caller checks what it waits for).  For loaders that
+ * keep out of the clients' way, or follow them. */
+uint32_t snap_lazy_fault_count (const struct snap_lazy *lazy);
+void snap_lazy_wait_for_fault (struct snap_lazy *lazy, uint32_t seen, unsigned timeout_ms);
+/* Wake every snap_lazy_wait_for_fault now (a loader being stopped). */
+void snap_lazy_wake_fault_waiters (struct snap_lazy *lazy);
 
 struct snap_lazy_progress {
   size_t frames, frames_resident, frames_damaged;
