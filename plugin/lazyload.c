@@ -120,7 +120,7 @@ load_finished (void)
  * whole-disk copy faults every millisecond or so, a client that touches
  * a frame now and then leaves the cores to the background most of the
  * time. */
-#define QUIET_NS (5 * 1000 * 1000)
+#define QUIET_NS 5000000L
 /* The front thread looks at the stopping flag and the load's end at
  * least this often while no client faults. */
 #define FRONT_IDLE_MS 100
