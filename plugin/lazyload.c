@@ -1,8 +1,8 @@
 /* The plugin's side of lazy loading (lazyload.h): the one snap_lazy of
  * the disk, and the threads that load its frames.
  *
- * The background threads, at nice 19, take the next frame in file order
- * from an atomic counter, but only while no client faults: a frame held
+ * The background threads, at nice 19, take the next frame from an atomic
+ * counter, from the last frame down, but only while no client faults: a frame held
  * by a thread at nice 19 is one a client may come to and wait for while
  * busier threads get the CPU (measured: clients waited 30-200 ms for each
  * such frame during a whole-disk nbdcopy).  They skip a frame another
