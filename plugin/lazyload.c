@@ -1,12 +1,23 @@
 /* The plugin's side of lazy loading (lazyload.h): the one snap_lazy of
- * the disk, and the background threads that load its frames.  A thread
- * first loads the frames just ahead of the clients' last fault (a client
- * reading in order then finds them loaded), else the next frame of the
- * file's touch order (the regions the last run's clients touched first),
- * else the next frame in file order from an atomic counter; it skips a
- * frame another thread is loading rather than wait for it.  When the counter has passed the end,
- * each thread waits for every frame to be loaded; the last to finish
+ * the disk, and the threads that load its frames.
+ *
+ * The background threads, at nice 19, take the next frame of the file's
+ * touch order (the regions the last run's clients touched first), else
+ * the next frame from an atomic counter, from the last frame down, but
+ * only while no client faults: a frame held by a thread at nice 19 is one
+ * a client may come to and wait for while busier threads get the CPU
+ * (measured: clients waited 30-200 ms for each such frame during a
+ * whole-disk nbdcopy).  They skip a frame another thread is loading
+ * rather than wait for it.  When the counter has passed the end, each
+ * waits for every frame to be loaded; the last to finish
  * logs the load and, on a read-only server, closes the file.
+ *
+ * The front thread, at the clients' priority, loads the frames just ahead
+ * of the clients' last fault (a client reading in order then finds them
+ * loaded), else the touch order's, and sleeps until the next fault: the
+ * work it does is the clients' own, a little early, and a client that
+ * meets its frame waits for a thread that gets the CPU as the client
+ * would.
  */
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
@@ -32,7 +43,9 @@
 /* Set in .get_ready, freed in .unload; the threads run in between. */
 static struct snap_lazy *lazy;
 static pthread_t *threads;
-static _Atomic unsigned nthreads;
+static _Atomic unsigned nthreads;       /* background threads */
+static pthread_t front_thread;
+static bool front_started;
 static atomic_bool stopping;
 static _Atomic size_t next_frame;
 static _Atomic unsigned threads_done;
@@ -104,39 +117,59 @@ load_finished (void)
   atomic_store (&end_reported, true);
 }
 
-/* How far ahead of the clients' last fault the threads load first. */
+/* How far ahead of the clients' last fault the front thread loads. */
 #define FRONT_FRAMES 4
+/* Clients are quiet once they have not faulted for this long: a
+ * whole-disk copy faults every millisecond or so, a client that touches
+ * a frame now and then leaves the cores to the background most of the
+ * time. */
+#define QUIET_NS 5000000L
+/* The front thread looks at the stopping flag and the load's end at
+ * least this often while no client faults. */
+#define FRONT_IDLE_MS 100
 
 static atomic_bool touch_order_done;
 
 /* The next frame of the file's touch order still absent, or FRAMES when
- * the list is done; the first thread to find it done says so, with how
- * many frames were in then (one thread and no client: exactly the
- * list's, which the tests check; before the load's end, so before
- * status says "loaded"). */
+ * the list is handed out.  A background thread that finds it so first
+ * waits for the list's frames other threads still load (the list comes
+ * before file order), and the first to get there says so, with how many
+ * frames were in then: one background thread and no client, exactly the
+ * list's, which lazy-touch-order checks (the front thread loads only
+ * list frames while no client faults, and is never the one that says
+ * it).  Said before the load's end, so before status says "loaded". */
 static size_t
-next_touched_frame (size_t frames)
+next_touched_frame (size_t frames, bool background)
 {
+  const size_t n = snap_lazy_touched_frame_count (lazy);
   size_t k = snap_lazy_next_touched_frame (lazy);
   struct snap_lazy_progress p;
 
   if (k != SNAP_LAZY_NO_FRAME)
     return k;
-  if (snap_lazy_touched_frame_count (lazy) > 0 && !atomic_exchange (&touch_order_done, true)) {
+  if (!background || n == 0 || atomic_load (&touch_order_done))
+    return frames;
+  for (size_t i = 0; i < n && !atomic_load (&stopping); i++) {
+    size_t f = snap_lazy_touched_frame (lazy, i);
+    int r = snap_lazy_try_load_frame (lazy, f);
+    if (r == -1)
+      nbdkit_error ("%s", md_error ());
+    else if (r == 1)
+      (void) snap_lazy_load_frame (lazy, f);    /* its decoder reports damage */
+  }
+  if (!atomic_exchange (&touch_order_done, true)) {
     snap_lazy_get_progress (lazy, &p);
     nbdkit_debug ("snapshot %s: touch order: its %zu frames loaded first; "
                   "%zu of %zu frames resident then",
-                  memdisk_config.snapshot, snap_lazy_touched_frame_count (lazy),
-                  p.frames_resident, p.frames);
+                  memdisk_config.snapshot, n, p.frames_resident, p.frames);
   }
   return frames;
 }
 
-/* The next frame to load: one just ahead of the clients' front if one is
- * still absent, else the touch order's, else the counter's; FRAMES when
- * the counter is past the end. */
+/* A frame just ahead of the clients' front that is still absent, else
+ * FRAMES. */
 static size_t
-next_frame_to_load (size_t frames)
+next_front_frame (size_t frames)
 {
   size_t front = snap_lazy_client_front (lazy);
 
@@ -144,23 +177,74 @@ next_frame_to_load (size_t frames)
     for (size_t k = front; k < frames && k < front + FRONT_FRAMES; k++)
       if (snap_lazy_frame_absent (lazy, k))
         return k;
-  size_t t = next_touched_frame (frames);
+  return frames;
+}
+
+/* The next frame for a background thread: the touch order's, else the
+ * counter's, from the last frame down (clients start at the disk's start:
+ * its partition table, superblock, a copy's first block); FRAMES when the
+ * counter is past the start. */
+static size_t
+next_frame_to_load (size_t frames)
+{
+  size_t t = next_touched_frame (frames, true);
   if (t != frames)
     return t;
   size_t k = atomic_fetch_add (&next_frame, 1);
-  return k < frames ? k : frames;
+  return k < frames ? frames - 1 - k : frames;
+}
+
+/* Return once clients have not faulted for QUIET_NS (at once if they did
+ * not since *SEEN, the count when this thread last looked). */
+static void
+wait_for_quiet_clients (uint32_t *seen)
+{
+  const struct timespec quiet = { 0, QUIET_NS };
+  uint32_t now = snap_lazy_fault_count (lazy);
+
+  while (now != *seen && !atomic_load (&stopping)) {
+    *seen = now;
+    nanosleep (&quiet, NULL);
+    now = snap_lazy_fault_count (lazy);
+  }
+}
+
+static void *
+front_loader_main (void *arg)
+{
+  const size_t frames = snap_lazy_frame_count (lazy);
+
+  (void) arg;
+  while (!atomic_load (&stopping) && !snap_lazy_complete (lazy)) {
+    uint32_t seen = snap_lazy_fault_count (lazy);
+    size_t k = next_front_frame (frames);
+    /* Nothing ahead of the clients: the frames they are expected to touch
+     * next (the last run's touch order), at their priority too. */
+    if (k == frames)
+      k = next_touched_frame (frames, false);
+    int r = k == frames ? 1 : snap_lazy_try_load_frame (lazy, k);
+    if (r == -1)
+      nbdkit_error ("%s", md_error ());
+    /* Nothing to do, or out of memory (the frame is absent again: trying
+     * it at once would spin): until the clients move. */
+    if (k == frames || r == -1)
+      snap_lazy_wait_for_fault (lazy, seen, FRONT_IDLE_MS);
+  }
+  return NULL;
 }
 
 static void *
 loader_main (void *arg)
 {
   const size_t frames = snap_lazy_frame_count (lazy);
+  uint32_t seen = snap_lazy_fault_count (lazy);
 
   (void) arg;
   /* Clients come first (Linux applies nice to the calling thread). */
   if (setpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid), 19) == -1)
     nbdkit_debug ("snapshot: background loader: setpriority: %m");
   while (!atomic_load (&stopping)) {
+    wait_for_quiet_clients (&seen);
     size_t k = next_frame_to_load (frames);
     if (k == frames)
       break;
@@ -195,9 +279,17 @@ lazyload_start (void)
   }
   /* Never fails the server: its pid file is written, and a frame that no
    * thread loads is loaded when touched. */
+  int err = pthread_create (&front_thread, NULL, front_loader_main, NULL);
+  if (err != 0) {
+    errno = err;
+    nbdkit_error ("snapshot: cannot start the front loader (frames ahead of a "
+                  "client load when touched): %m");
+  }
+  else
+    front_started = true;
   nthreads = n;
   for (unsigned i = 0; i < n; i++) {
-    int err = pthread_create (&threads[i], NULL, loader_main, NULL);
+    err = pthread_create (&threads[i], NULL, loader_main, NULL);
     if (err != 0) {
       errno = err;
       nbdkit_error ("snapshot: cannot start the background loader (%u of %u threads "
@@ -215,6 +307,11 @@ void
 lazyload_stop (void)
 {
   atomic_store (&stopping, true);
+  if (front_started) {
+    snap_lazy_wake_fault_waiters (lazy);
+    pthread_join (front_thread, NULL);
+    front_started = false;
+  }
   for (unsigned i = 0; i < nthreads; i++)
     pthread_join (threads[i], NULL);
   nthreads = 0;

@@ -1,10 +1,11 @@
 /* Lazy loading in the plugin (snapshot-load=lazy): the disk is opened
  * from the snapshot before nbdkit forks (structure checked, pages "in the
  * file"), serves at once, and background threads at nice 19 load the
- * frames that no client has touched yet (src/snapshot/lazy.h).
+ * frames that no client has touched yet (src/snapshot/lazy.h), with one
+ * thread at normal priority loading those just ahead of the clients.
  *
  * Order at exit (docs/design.md, "Lazy load"): .cleanup stops and joins
- * the background threads first (each finishes the frame in hand), then
+ * the loader threads first (each finishes the frame in hand), then
  * the final save runs and decodes what is still in the file; .unload
  * destroys the store, then lazyload_free closes the file.
  */
@@ -25,8 +26,8 @@ struct store *lazyload_open (const char *path, uint64_t min_size,
 /* The snap_lazy lazyload_open made (NULL before, or when none), for the
  * first save to copy the unchanged regions' frames from its file. */
 struct snap_lazy *lazyload_file (void);
-/* .after_fork: start snapshot-load-threads background threads (none
- * with 0, or when nothing was opened lazily).  Returns 0: a thread that
+/* .after_fork: start snapshot-load-threads background threads and the
+ * front thread (none with 0, or when nothing was opened lazily).  Returns 0: a thread that
  * cannot start is logged, and its frames load when touched. */
 int lazyload_start (void);
 /* .cleanup, before the final save: stop and join them. */

@@ -16,22 +16,25 @@
  * to borrow and return a decoder, by the thread that decodes.
  *
  * A client's fault (the store's hook) loads the frame and records the
- * frame after it as the clients' front, which the background loader
- * follows (lazyload.c).  A client's first fault of a frame also records
- * its region in the touch order (snapshot/touchorder.h), which the next
- * save stores; the file's own touch order, mapped to its frames at open,
- * is what the background loader takes next (snap_lazy_next_touched_frame).  The frame's pages come from the store's slabs
+ * frame after it as the clients' front, which the front loader follows
+ * (lazyload.c).  A client's first fault of a frame also records its
+ * region in the touch order (snapshot/touchorder.h), which the next save
+ * stores; the file's own touch order, mapped to its frames at open, is
+ * what the loaders take next (snap_lazy_next_touched_frame).  The frame's
+ * pages come from the store's slabs
  * (store/pages.h), faulted in a slab at a time: a page fault per 4 KiB
  * was a third of a first read.
  *
  * What guards what: state[k] is atomic; message[k] is written by the
  * frame's one loader before it stores DAMAGED (release) and read only
  * after loading DAMAGED (acquire); the counters and client_front (a
- * hint, relaxed) are atomic; touched[k] is exchanged once per frame and
- * the recorder is lock-free (touchorder.c); the prefetch list is
- * read-only once opened and its cursor atomic; the pool is under pool_lock; the reader is read-only once opened (its descriptor
- * is used by pread only, and closed only once every frame is in an end
- * state, when no decode can start).
+ * hint, relaxed) are atomic; faults and fault_waiters are atomic
+ * (sequentially consistent, see their declaration); touched[k] is
+ * exchanged once per frame and the recorder is lock-free (touchorder.c);
+ * the prefetch list is read-only once opened and its cursor atomic; the
+ * pool is under pool_lock; the reader is read-only once opened (its
+ * descriptor is used by pread only, and closed only once every frame is
+ * in an end state, when no decode can start).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/error.h"
@@ -68,6 +72,13 @@ struct snap_lazy {
    * (SNAP_LAZY_NO_FRONT before the first): where the background loader
    * looks first. */
   _Atomic size_t client_front;
+  /* Client faults so far, and how many threads wait for the next one
+   * (snap_lazy_wait_for_fault): the wake is a syscall only when someone
+   * waits.  Both sequentially consistent: a fault's increment and its
+   * look at the waiters, and a waiter's increment and its look at the
+   * count, are never both missed. */
+  _Atomic uint32_t faults;
+  _Atomic uint32_t fault_waiters;
 
   /* The touch order: recorded only when the file's regions are this
    * writer's (format 2, SNAP_REGION_SIZE), so that the next save's key
@@ -89,6 +100,14 @@ static void
 futex_wait (_Atomic uint32_t *word, uint32_t value)
 {
   syscall (SYS_futex, (uint32_t *) word, FUTEX_WAIT_PRIVATE, value, NULL, NULL, 0);
+}
+
+static void
+futex_wait_ms (_Atomic uint32_t *word, uint32_t value, unsigned ms)
+{
+  struct timespec timeout = { ms / 1000, (long) (ms % 1000) * 1000000 };
+
+  syscall (SYS_futex, (uint32_t *) word, FUTEX_WAIT_PRIVATE, value, &timeout, NULL, 0);
 }
 
 static void
@@ -188,6 +207,9 @@ lazy_fault (void *opaque, uint64_t page, bool by_client)
       && !atomic_exchange_explicit (&lazy->touched[k], true, memory_order_relaxed))
     snap_touch_record (lazy->recorder, frame_region (lazy, k));
   atomic_store_explicit (&lazy->client_front, k + 1, memory_order_relaxed);
+  atomic_fetch_add (&lazy->faults, 1);
+  if (atomic_load (&lazy->fault_waiters) > 0)
+    futex_wake_all (&lazy->faults);
   return load_frame (lazy, k, true);
 }
 
@@ -315,6 +337,27 @@ snap_lazy_client_front (const struct snap_lazy *lazy)
   return atomic_load_explicit (&lazy->client_front, memory_order_relaxed);
 }
 
+uint32_t
+snap_lazy_fault_count (const struct snap_lazy *lazy)
+{
+  return atomic_load (&lazy->faults);
+}
+
+void
+snap_lazy_wait_for_fault (struct snap_lazy *lazy, uint32_t seen, unsigned timeout_ms)
+{
+  atomic_fetch_add (&lazy->fault_waiters, 1);
+  if (atomic_load (&lazy->faults) == seen)
+    futex_wait_ms (&lazy->faults, seen, timeout_ms);
+  atomic_fetch_sub (&lazy->fault_waiters, 1);
+}
+
+void
+snap_lazy_wake_fault_waiters (struct snap_lazy *lazy)
+{
+  futex_wake_all (&lazy->faults);
+}
+
 bool
 snap_lazy_frame_absent (const struct snap_lazy *lazy, size_t k)
 {
@@ -369,6 +412,12 @@ size_t
 snap_lazy_touched_frame_count (const struct snap_lazy *lazy)
 {
   return lazy->prefetch_count;
+}
+
+size_t
+snap_lazy_touched_frame (const struct snap_lazy *lazy, size_t i)
+{
+  return lazy->prefetch[i];
 }
 
 size_t

@@ -53,16 +53,25 @@ int snap_lazy_try_load_frame (struct snap_lazy *lazy, size_t k);
 #define SNAP_LAZY_NO_FRONT SIZE_MAX
 size_t snap_lazy_client_front (const struct snap_lazy *lazy);
 bool snap_lazy_frame_absent (const struct snap_lazy *lazy, size_t k);
+/* How many times clients faulted a page in so far (wraps), and a wait
+ * until that count is no longer SEEN, at most TIMEOUT_MS (it may also
+ * return early: the caller checks what it waits for).  For loaders that
+ * keep out of the clients' way, or follow them. */
+uint32_t snap_lazy_fault_count (const struct snap_lazy *lazy);
+void snap_lazy_wait_for_fault (struct snap_lazy *lazy, uint32_t seen, unsigned timeout_ms);
+/* Wake every snap_lazy_wait_for_fault now (a loader being stopped). */
+void snap_lazy_wake_fault_waiters (struct snap_lazy *lazy);
 
 /* The touch order (snapshot/touchorder.h).  The frames of the file's
  * "touch-order" key, in its order, one call each: the next one still
  * absent, or SNAP_LAZY_NO_FRAME once the list is done.  For the
- * background loader, after the clients' front and before file order.
- * Any thread. */
+ * loader threads, after the clients' front and before file order.  Any
+ * thread. */
 #define SNAP_LAZY_NO_FRAME SIZE_MAX
 size_t snap_lazy_next_touched_frame (struct snap_lazy *lazy);
-/* How many frames that list has. */
+/* How many frames that list has, and its I-th (I below that count). */
 size_t snap_lazy_touched_frame_count (const struct snap_lazy *lazy);
+size_t snap_lazy_touched_frame (const struct snap_lazy *lazy, size_t i);
 /* The order the next save stores, into OUT (room for
  * SNAP_MAX_TOUCH_ORDER): the regions clients faulted in during this run,
  * first fault first, then the file's order without those; 0 when the

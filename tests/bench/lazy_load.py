@@ -11,7 +11,8 @@ lazy_load.py SNAP WORK-DIR SNAPFILE-PY [BIG-SNAP].
 3. start until the background load has ended (the server's -v log line,
    polled every 5 ms) against an eager start;
 4. start + `nbdcopy URI null:` of the whole disk, lazy against eager,
-   alternated.
+   alternated (and a lazy start of BENCH_BASELINE, another build of the
+   plugin, when set), with the CPU time of the server and of nbdcopy.
 
 Every start begins with SNAP in the kernel's page cache (read through
 once before it): a lazy load drops the frames it loaded from the cache,
@@ -66,8 +67,11 @@ def start(*args, cached=None):
 
 
 def stop(p):
+    """Stop P; return the CPU seconds (user + system) it used."""
     p.terminate()
-    p.wait()
+    _, _, ru = os.wait4(p.pid, 0)
+    p.returncode = 0
+    return ru.ru_utime + ru.ru_stime
 
 
 def status(path):
@@ -162,14 +166,31 @@ print("\n3. start until the background load has ended vs an eager start (median,
 print("   lazy %.3f, eager %.3f: lazy / eager = %.2fx (goal <= 1.1x)" % (b, e, b / e))
 
 # 4. start + whole-disk copy
-copy_t = {"lazy": [], "eager": []}
+baseline = os.environ.get("BENCH_BASELINE")
+runs = [("lazy", lazy_ro), ("eager", eager_ro)]
+if baseline:
+    runs.append(("lazy-base", [baseline] + lazy_ro[1:]))
+copy_t = {name: [] for name, _ in runs}
+cpu = {name: [] for name, _ in runs}
 for _ in range(max(1, rounds // 2)):
-    for name, args in (("lazy", lazy_ro), ("eager", eager_ro)):
+    for name, args in runs:
         p, _, t0 = start(*args)
-        subprocess.run(["nbdcopy", uri, "null:"], check=True)
+        c = subprocess.Popen(["nbdcopy", uri, "null:"])
+        _, status, ru = os.wait4(c.pid, 0)
+        if status != 0:
+            sys.exit("nbdcopy failed")
         copy_t[name].append(time.monotonic() - t0)
-        stop(p)
-l, e = statistics.median(copy_t["lazy"]), statistics.median(copy_t["eager"])
-print("\n4. start + nbdcopy of the whole disk (median, s):")
-print("   lazy %.3f, eager %.3f: lazy / eager = %.2fx (goal <= 1.1x)" % (l, e, l / e))
+        cpu[name].append((stop(p), ru.ru_utime + ru.ru_stime))
+print("\n4. start + nbdcopy of the whole disk (s; median [min-max]; CPU s of server, nbdcopy):")
+med = {}
+for name, _ in runs:
+    v = copy_t[name]
+    med[name] = statistics.median(v)
+    print("   %-9s %.3f [%.3f-%.3f]  cpu %.2f, %.2f" % (
+        name, med[name], min(v), max(v), statistics.median(x[0] for x in cpu[name]),
+        statistics.median(x[1] for x in cpu[name])))
+print("   lazy / eager = %.2fx (goal <= 1.1x)" % (med["lazy"] / med["eager"]))
+if baseline:
+    print("   lazy-base / eager = %.2fx; lazy / lazy-base = %.2fx (%s)"
+          % (med["lazy-base"] / med["eager"], med["lazy"] / med["lazy-base"], baseline))
 print("\n  load average at the end:", open("/proc/loadavg").read().split()[:3])

@@ -9,7 +9,13 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -145,33 +151,54 @@ reader_main (void *opaque)
   return NULL;
 }
 
-/* What plugin/lazyload.c's threads do: frames just ahead of the clients
- * first, skipping one another thread is loading, then wait for all. */
+/* What plugin/lazyload.c's background thread does: frames from the last
+ * down, each only once the clients have not faulted for a while, skipping
+ * one another thread is loading, then wait for all. */
 static void *
 background_main (void *opaque)
 {
   struct snap_lazy *lazy = opaque;
   const size_t frames = snap_lazy_frame_count (lazy);
-  size_t next = 0;
+  uint32_t seen = snap_lazy_fault_count (lazy);
 
   pthread_barrier_wait (&start_line);
-  for (;;) {
+  for (size_t next = 0; next < frames; next++) {
+    for (uint32_t now; (now = snap_lazy_fault_count (lazy)) != seen; seen = now)
+      nanosleep (&(struct timespec) { 0, 1000000 }, NULL);
+    if (snap_lazy_try_load_frame (lazy, frames - 1 - next) == -1)
+      return (void *) "a background load failed";
+  }
+  for (size_t k = 0; k < frames; k++)
+    if (snap_lazy_load_frame (lazy, k) != 0)
+      return (void *) "a background load failed";
+  return NULL;
+}
+
+/* What plugin/lazyload.c's front thread does: the frames just ahead of
+ * the clients' last fault, then sleep until the next fault, until every
+ * frame is in or it is told to stop. */
+static atomic_bool front_stop;
+
+static void *
+front_main (void *opaque)
+{
+  struct snap_lazy *lazy = opaque;
+  const size_t frames = snap_lazy_frame_count (lazy);
+
+  pthread_barrier_wait (&start_line);
+  while (!atomic_load (&front_stop) && !snap_lazy_complete (lazy)) {
+    uint32_t seen = snap_lazy_fault_count (lazy);
     size_t k = frames, front = snap_lazy_client_front (lazy);
     for (size_t j = front; front != SNAP_LAZY_NO_FRONT && j < frames && j < front + 2; j++)
       if (snap_lazy_frame_absent (lazy, j)) {
         k = j;
         break;
       }
-    if (k == frames && next < frames)
-      k = next++;
     if (k == frames)
-      break;
-    if (snap_lazy_try_load_frame (lazy, k) == -1)
-      return (void *) "a background load failed";
+      snap_lazy_wait_for_fault (lazy, seen, 3600 * 1000);
+    else if (snap_lazy_try_load_frame (lazy, k) == -1)
+      return (void *) "a front load failed";
   }
-  for (size_t k = 0; k < frames; k++)
-    if (snap_lazy_load_frame (lazy, k) != 0)
-      return (void *) "a background load failed";
   return NULL;
 }
 
@@ -182,16 +209,19 @@ test_many_threads_fault (void **state)
   struct store *orig = make_original ();
   const char *path = save_original (orig, "b.snap");
 
-  /* Run 0: clients alone; run 1: with a background loader following the
-   * clients. */
+  /* Run 0: clients alone; run 1: with a front thread following the
+   * clients and a background thread keeping out of their way.  The front
+   * thread ends when every frame is in, or (the clients and the
+   * background were faster) when woken to stop: it sleeps an hour
+   * otherwise, so a lost wake hangs the test. */
   for (unsigned run = 0; run < 2; run++) {
     struct store *lazy_store;
     uint64_t vsize;
     struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
     struct reader_arg args[THREADS];
-    pthread_t tids[THREADS], background;
+    pthread_t tids[THREADS], background, front;
     struct snap_lazy_progress p;
-    const unsigned parties = THREADS + (run == 1);
+    const unsigned parties = THREADS + 2 * (run == 1);
 
     assert_non_null (lazy);
     pthread_barrier_init (&start_line, NULL, parties);
@@ -199,8 +229,11 @@ test_many_threads_fault (void **state)
       args[t] = (struct reader_arg) { .orig = orig, .lazy = lazy_store, .seed = t + run * 100 };
       assert_int_equal (pthread_create (&tids[t], NULL, reader_main, &args[t]), 0);
     }
-    if (run == 1)
+    atomic_store (&front_stop, false);
+    if (run == 1) {
       assert_int_equal (pthread_create (&background, NULL, background_main, lazy), 0);
+      assert_int_equal (pthread_create (&front, NULL, front_main, lazy), 0);
+    }
     for (unsigned t = 0; t < THREADS; t++) {
       pthread_join (tids[t], NULL);
       if (args[t].error)
@@ -211,6 +244,11 @@ test_many_threads_fault (void **state)
       pthread_join (background, &error);
       if (error != NULL)
         fail_msg ("background loader: %s", (const char *) error);
+      atomic_store (&front_stop, true);
+      snap_lazy_wake_fault_waiters (lazy);
+      pthread_join (front, &error);
+      if (error != NULL)
+        fail_msg ("front loader: %s", (const char *) error);
       assert_true (snap_lazy_complete (lazy));
       assert_stores_equal (orig, lazy_store);
     }
@@ -226,7 +264,7 @@ test_many_threads_fault (void **state)
   store_destroy (orig);
 }
 
-/* A client's fault moves the front the background loader follows; a
+/* A client's fault moves the front the front thread follows; a
  * background try of a resident frame does nothing, of an absent one
  * loads it. */
 static void
@@ -260,6 +298,87 @@ test_client_front (void **state)
   for (size_t k = 0; k < snap_lazy_frame_count (lazy); k++)
     assert_int_equal (snap_lazy_load_frame (lazy, k), 0);
   assert_stores_equal (orig, lazy_store);
+
+  store_destroy (lazy_store);
+  snap_lazy_free (lazy);
+  store_destroy (orig);
+}
+
+/* A client's fault wakes a thread waiting for one (the front thread),
+ * also when the waiter went to sleep first; a read of a loaded page or
+ * of a hole is no fault.  The waiter would otherwise sleep an hour: a
+ * lost wake hangs the test. */
+struct fault_waiter {
+  struct snap_lazy *lazy;
+  uint32_t seen;
+  _Atomic pid_t tid;
+};
+
+static void *
+fault_waiter_main (void *opaque)
+{
+  struct fault_waiter *w = opaque;
+
+  atomic_store (&w->tid, (pid_t) syscall (SYS_gettid));
+  snap_lazy_wait_for_fault (w->lazy, w->seen, 3600 * 1000);
+  return NULL;
+}
+
+/* Whether thread TID of this process is asleep (state S in its stat). */
+static bool
+thread_sleeping (pid_t tid)
+{
+  char path[64], line[512];
+  FILE *f;
+  bool asleep = false;
+
+  snprintf (path, sizeof path, "/proc/self/task/%d/stat", (int) tid);
+  if ((f = fopen (path, "r")) != NULL) {
+    if (fgets (line, sizeof line, f) != NULL) {
+      const char *end = strrchr (line, ')');
+      asleep = end != NULL && end[1] == ' ' && end[2] == 'S';
+    }
+    fclose (f);
+  }
+  return asleep;
+}
+
+static void
+test_fault_wakes_waiter (void **state)
+{
+  (void) state;
+  struct store *orig = make_original (), *lazy_store;
+  const char *path = save_original (orig, "wake.snap");
+  uint64_t vsize;
+  struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
+  unsigned char got[PAGE];
+
+  assert_non_null (lazy);
+  assert_int_equal (snap_lazy_fault_count (lazy), 0);
+  assert_int_equal (store_read (lazy_store, got, PAGE, 0), 0);
+  assert_int_equal (snap_lazy_fault_count (lazy), 1);
+  assert_int_equal (store_read (lazy_store, got, PAGE, PAGE), 0);       /* loaded */
+  assert_int_equal (store_read (lazy_store, got, PAGE, 7 * PAGE), 0);   /* a hole */
+  assert_int_equal (snap_lazy_fault_count (lazy), 1);
+
+  /* Woken by a fault, then by snap_lazy_wake_fault_waiters. */
+  for (int by_fault = 1; by_fault >= 0; by_fault--) {
+    struct fault_waiter w = { .lazy = lazy, .seen = snap_lazy_fault_count (lazy) };
+    pthread_t tid;
+
+    assert_int_equal (pthread_create (&tid, NULL, fault_waiter_main, &w), 0);
+    while (atomic_load (&w.tid) == 0 || !thread_sleeping (atomic_load (&w.tid)))
+      sched_yield ();
+    if (by_fault) {
+      const struct snap_index *index = snap_reader_index (snap_lazy_reader (lazy));
+      uint64_t page = index->runs[index->frames[3].first_run].first_page;
+      assert_int_equal (store_read (lazy_store, got, PAGE, page * PAGE), 0);
+      assert_int_equal (snap_lazy_fault_count (lazy), 2);
+    }
+    else
+      snap_lazy_wake_fault_waiters (lazy);
+    pthread_join (tid, NULL);
+  }
 
   store_destroy (lazy_store);
   snap_lazy_free (lazy);
@@ -494,6 +613,7 @@ main (void)
     cmocka_unit_test (test_client_front),
     cmocka_unit_test (test_touch_order),
     cmocka_unit_test (test_touch_order_bounded),
+    cmocka_unit_test (test_fault_wakes_waiter),
     cmocka_unit_test (test_save_while_in_file),
     cmocka_unit_test (test_damaged_middle_frame),
     cmocka_unit_test (test_structure_damage_refused),
