@@ -29,6 +29,14 @@
 #                    randwrite-4k-4c randread-4k-1c randread-4k-4c)
 #   BENCH_SERVERS    servers to run (default all: memdisk [memdisk-base]
 #                    memory-sparse memory-malloc null)
+#   BENCH_PERF       1 (default, when perf can count the server's threads):
+#                    also count the server's CPU time and context switches
+#                    over each timed job's measured seconds, and print them
+#                    per request; 0: do not
+#
+# The per-request figures are what other load on the machine disturbs
+# least: throughput under load is largely a matter of how much CPU the
+# server gets, its CPU time per request is what it does with it.
 #
 # This prints figures; it is not a test and asserts nothing.
 set -euo pipefail
@@ -43,6 +51,7 @@ all_workloads="firsttouch-1M seqwrite-1M randwrite-4k-1c randwrite-4k-4c randrea
 BENCH_WORKLOADS=${BENCH_WORKLOADS:-$all_workloads}
 default_servers="memdisk${BENCH_BASELINE:+ memdisk-base} memory-sparse memory-malloc null"
 BENCH_SERVERS=${BENCH_SERVERS:-$default_servers}
+BENCH_PERF=${BENCH_PERF:-1}
 
 for cmd in nbdkit fio jq; do
   command -v "$cmd" >/dev/null || { echo "fio-vs-memory: $cmd is not installed" >&2; exit 1; }
@@ -53,6 +62,11 @@ for p in "$MEMDISK_PLUGIN" ${BENCH_BASELINE:+"$BENCH_BASELINE"}; do
     exit 1
   fi
 done
+if [[ $BENCH_PERF == 1 ]] &&
+   ! { command -v perf && perf stat -x, -e task-clock,context-switches -- true; } >/dev/null 2>&1; then
+  echo "fio-vs-memory: perf cannot count here: no per-request CPU and context switches" >&2
+  BENCH_PERF=0
+fi
 MEMDISK_PLUGIN=$(realpath "$MEMDISK_PLUGIN")
 [[ -z $BENCH_BASELINE ]] || BENCH_BASELINE=$(realpath "$BENCH_BASELINE")
 
@@ -155,6 +169,42 @@ run_fio ()
   }
 }
 
+# run_timed_fio SERVER OUTPUT FIO-OPTIONS...: run_fio for a timed job; with
+# BENCH_PERF, perf counts the server's threads (the connections' workers
+# are created after it attaches: perf stat follows them) over the measured
+# seconds, after fio's 1 s ramp, into OUTPUT.perf.  A count whose window
+# outlasted fio (perf slow to start on a loaded machine) is dropped: it
+# would count idle time against the requests.
+run_timed_fio ()
+{
+  local server=$1 out=$2 fio_pid
+  shift 2
+  run_fio "$server" "$out" "$@" --time_based --ramp_time=1 --runtime="$BENCH_RUNTIME" &
+  fio_pid=$!
+  if [[ $BENCH_PERF == 1 ]]; then
+    sleep 1
+    perf stat -x, -e task-clock,context-switches -p "$(<"$tmp/$server.pid")" \
+      -o "$out.perf" -- sleep "$BENCH_RUNTIME" >/dev/null 2>&1 || rm -f "$out.perf"
+    # Still running, not a zombie waiting to be reaped (kill -0 would succeed).
+    [[ $(cut -d' ' -f3 "/proc/$fio_pid/stat" 2>/dev/null) == [RSD] ]] || rm -f "$out.perf"
+  fi
+  wait "$fio_pid" || exit 1     # run_fio said why
+}
+
+# per_request OUTPUT: "CPU-us-per-request context-switches-per-request" of
+# the server over the measured seconds (from OUTPUT.perf), or nothing.
+per_request ()
+{
+  local out=$1 iops
+  [[ -s $out.perf ]] || return 0
+  iops=$(jq '.jobs[0] | .read.iops + .write.iops' "$out")
+  awk -F, -v n="$(awk -v i="$iops" -v t="$BENCH_RUNTIME" 'BEGIN { print i * t }')" '
+    # "<not counted>" (perf attached to no running thread) is no figure.
+    $1 ~ /^[0-9.]+$/ && $3 == "task-clock" { cpu = $1 }
+    $1 ~ /^[0-9]+$/ && $3 == "context-switches" { cs = $1 }
+    END { if (n > 0 && cpu > 0 && cs != "") printf "%.2f %.3f", cpu * 1000 / n, cs / n }' "$out.perf"
+}
+
 echo "Starting servers (${servers[*]}; size $BENCH_SIZE) and filling each with one sequential write pass ..."
 for s in "${servers[@]}"; do
   start_server "$s"
@@ -162,8 +212,10 @@ for s in "${servers[@]}"; do
   run_fio "$s" "$tmp/fill-$s.json" $fill_opts
 done
 
-# results[workload,server] = space-separated per-round figures (bytes/s).
-declare -A results
+# results[workload,server] = space-separated per-round figures (bytes/s);
+# cpu_us and ctxsw: the server's CPU microseconds and context switches per
+# request, per round (timed workloads, with BENCH_PERF).
+declare -A results cpu_us ctxsw
 for ((round = 0; round < BENCH_ROUNDS; round++)); do
   echo "Round $((round + 1))/$BENCH_ROUNDS ($(cut -d' ' -f1 /proc/loadavg) load) ..."
   for w in "${workloads[@]}"; do
@@ -178,8 +230,12 @@ for ((round = 0; round < BENCH_ROUNDS; round++)); do
         run_fio "$s" "$out" ${workload_opts[$w]}
       else
         # shellcheck disable=SC2086
-        run_fio "$s" "$out" ${workload_opts[$w]} \
-          --time_based --ramp_time=1 --runtime="$BENCH_RUNTIME"
+        run_timed_fio "$s" "$out" ${workload_opts[$w]}
+        read -r c x <<<"$(per_request "$out")" || true
+        if [[ -n ${c:-} ]]; then
+          cpu_us[$w,$s]+="$c "
+          ctxsw[$w,$s]+="$x "
+        fi
       fi
       bw=$(jq '.jobs[0] | .read.bw_bytes + .write.bw_bytes' "$out")
       results[$w,$s]+="$bw "
@@ -253,6 +309,33 @@ for w in "${workloads[@]}"; do
   printf '\n'
 done
 
+# The server's CPU time and context switches per request, where perf
+# counted them: median (min-max) of the rounds.
+if [[ $BENCH_PERF == 1 ]]; then
+  echo
+  echo "The server's CPU time per request (us) / context switches per request,"
+  echo "counted by perf over the measured seconds: median (min-max) of the rounds."
+  echo "Less disturbed by other load than the throughput above."
+  echo
+  printf '%-26s' workload
+  for s in "${servers[@]}"; do printf ' %28s' "$s"; done
+  printf '\n'
+  for w in "${workloads[@]}"; do
+    [[ $w != firsttouch-* ]] || continue
+    printf '%-26s' "${workload_title[$w]}"
+    for s in "${servers[@]}"; do
+      if [[ -z ${cpu_us[$w,$s]:-} ]]; then
+        printf ' %28s' -
+        continue
+      fi
+      read -r cm clo chi <<<"$(stats <<<"${cpu_us[$w,$s]}")"
+      read -r xm _ _ <<<"$(stats <<<"${ctxsw[$w,$s]}")"
+      printf ' %28s' "$(printf '%.1f (%.1f-%.1f) / %.2f' "$cm" "$clo" "$chi" "$xm")"
+    done
+    printf '\n'
+  done
+fi
+
 [[ " ${servers[*]} " == *" memdisk "* ]] || exit 0
 echo
 echo "memdisk relative to each server (ratio of the medians), and the range of"
@@ -272,6 +355,11 @@ for w in "${workloads[@]}"; do
     w_sp=$(width "$m_sp" "$lo_sp" "$hi_sp")
     line+="  range ${w_md}% vs sparse ${w_sp}%"
     [[ $w != rand* ]] || line+=" ($([[ $w_md -le $w_sp ]] && echo met || echo MISSED))"
+  fi
+  if [[ -n ${cpu_us[$w,memdisk]:-} && -n ${cpu_us[$w,memory-sparse]:-} ]]; then
+    read -r c_md _ _ <<<"$(stats <<<"${cpu_us[$w,memdisk]}")"
+    read -r c_sp _ _ <<<"$(stats <<<"${cpu_us[$w,memory-sparse]}")"
+    line+="  CPU/request $(ratio "$c_md" "$c_sp") sparse's"
   fi
   printf '%-26s%s\n' "${workload_title[$w]}" "$line"
 done
