@@ -171,7 +171,7 @@ save_disk (struct store *disk, const char *why)
     .level = memdisk_config.snapshot_level,
     .threads = memdisk_config.snapshot_threads,
     .creator = "nbdkit-memdisk-plugin " MEMDISK_VERSION,
-    .compress_in_background = true,
+    .compress_at_nice_19 = true,
     .stats = &stats,
     .replaced = &replaced,
     .timeline = &timeline,

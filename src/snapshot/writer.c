@@ -28,7 +28,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <stdbool.h>
@@ -80,7 +79,7 @@ struct writer {
   bool *previous_bad;           /* written by the emitter only */
   unsigned char *copy_buf;      /* the emitter's, COPY_BUFFER_SIZE bytes */
   unsigned nworkers;
-  bool compress_in_background;
+  bool compress_at_nice_19;
 
   struct slot *slots;
   size_t nslots;
@@ -179,23 +178,13 @@ create_cctx (int level)
   return cctx;
 }
 
-/* Put the calling thread behind every normal one.  SCHED_IDLE rather than
- * nice 19: a client thread that wakes up takes the CPU from a SCHED_IDLE
- * thread at once, while a nice-19 thread the scheduler has picked keeps
- * its slice (EEVDF's slice protection: up to a tick, 4 ms at HZ=250),
- * which a request at queue depth 1 waits out; the share of the CPU under
- * load is about the same (weight 3 against nice 19's 15, both next to
- * nothing against a client's 1024), and the save still gets every idle
- * moment.  Nice 19 is the fallback where SCHED_IDLE is refused.  Linux
- * applies both per thread.  Best effort: a failure just keeps the
+/* Lower the calling thread to nice 19.  Nice 19 rather than SCHED_IDLE:
+ * on a machine busy with other work the save must still finish.  Linux
+ * applies nice per thread.  Best effort: a failure just keeps the
  * priority. */
 static void
-writer_thread_to_background (void)
+writer_thread_nice_19 (void)
 {
-  struct sched_param param = { .sched_priority = 0 };
-
-  if (pthread_setschedparam (pthread_self (), SCHED_IDLE, &param) == 0)
-    return;
   if (setpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid), 19) == -1) {
     /* keep going at normal priority */
   }
@@ -213,9 +202,8 @@ worker_main (void *arg)
    * lock could starve it; so does the emitter, which paces the producer
    * through the slot ring: at nice 19 it made saves 1.5-2x longer, and
    * copy-on-write records live until the walk passes them.) */
-  pthread_setname_np (pthread_self (), "md-compress");
-  if (w->compress_in_background)
-    writer_thread_to_background ();
+  if (w->compress_at_nice_19)
+    writer_thread_nice_19 ();
 
   if (cctx == NULL) {
     writer_fail (w);
@@ -250,20 +238,8 @@ worker_main (void *arg)
 
 /* Ask the kernel to start writing what we wrote so far, every few MiB, so
  * that the final fsync finds little left to do.  A hint only: on a pipe it
- * fails harmlessly, and real errors surface at fsync.  2 MiB at a time:
- * the call submits the range's pages in the kernel, where (the kernel is
- * built without preemption here, PREEMPT_NONE) a client thread that wakes
- * on this CPU waits until it returns. */
-#define WRITEBACK_STEP (2u << 20)
-
-/* A compressed frame (up to a few MiB) goes to the file in pieces of this
- * size, for the same reason: one write () copies its whole buffer into the
- * page cache before it returns, and a client that wakes on this CPU waits
- * behind it.  (A scheduler trace across a save on a loaded machine: a
- * client that woke on the emitter's CPU waited over 1 ms in 10-24 % of
- * the cases, with whole frames and with pieces alike, so most of that wait
- * is the other work on the machine; the pieces bound our part of it.) */
-#define EMIT_PIECE (256u << 10)
+ * fails harmlessly, and real errors surface at fsync. */
+#define WRITEBACK_STEP (8u << 20)
 
 /* Copied frames pass through this much at a time: small enough to stay
  * in a core's L2 cache between the read, the hash and the write, large
@@ -314,22 +290,10 @@ copy_frame_bytes (struct writer *w, const struct slot *s)
   return -1;
 }
 
-/* A compressed frame, EMIT_PIECE bytes per write (). */
-static int
-write_frame_in_pieces (const struct writer *w, const struct slot *s)
-{
-  for (size_t done = 0; done < s->out_len; done += EMIT_PIECE) {
-    size_t len = s->out_len - done < EMIT_PIECE ? s->out_len - done : EMIT_PIECE;
-    if (snap_write_bytes (w->fd, s->out + done, len) == -1)
-      return -1;
-  }
-  return 0;
-}
-
 static int
 emit_slot (struct writer *w, struct slot *s)
 {
-  if (s->copy ? copy_frame_bytes (w, s) : write_frame_in_pieces (w, s))
+  if (s->copy ? copy_frame_bytes (w, s) : snap_write_bytes (w->fd, s->out, s->out_len))
     return -1;
   if (s->copy ? snap_index_copy_frame (&w->index, w->file_offset,
                                        snap_reader_index (w->previous), s->copy_frame)
@@ -347,7 +311,6 @@ emitter_main (void *arg)
 {
   struct writer *w = arg;
 
-  pthread_setname_np (pthread_self (), "md-emit");
   for (;;) {
     pthread_mutex_lock (&w->lock);
     struct slot *s = &w->slots[w->next_write % w->nslots];
@@ -628,7 +591,7 @@ snap_write_fd (int fd, const struct snap_write_options *options,
     md_error_set ("writing a snapshot: cannot copy frames from the previous file: %s", why);
     return -1;
   }
-  w.compress_in_background = options->compress_in_background;
+  w.compress_at_nice_19 = options->compress_at_nice_19;
   w.nworkers = snap_resolve_threads (options->threads);
   w.nslots = w.nworkers + 2;
   pthread_mutex_init (&w.lock, NULL);

@@ -49,12 +49,12 @@ struct snap_write_options {
   int level;                    /* zstd level; 0 means zstd's default (3) */
   unsigned threads;             /* compression threads; 0 means online CPUs */
   const char *creator;          /* "name version"; NULL: "libmemdisk VERSION" */
-  bool compress_in_background;  /* the compression threads run under
-                                   SCHED_IDLE (nice 19 where refused), so
-                                   that a server's clients take the CPU
-                                   from them at once; the caller's thread,
-                                   which takes page locks, and the emitter,
-                                   which paces it, keep their own */
+  bool compress_at_nice_19;      /* the compression threads run at nice
+                                   19, the lowest CPU priority, so that a
+                                   server's clients come first; the
+                                   caller's thread, which takes page locks,
+                                   and the emitter, which paces it, keep
+                                   their own */
   const struct snap_reader *previous; /* where SNAP_NEXT_COPY frames come from:
                                          a 2.0 file of the same page size,
                                          virtual size, level and zstd version

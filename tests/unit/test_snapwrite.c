@@ -478,98 +478,6 @@ test_new_file_mode_0600 (void **state)
   umask (old_umask);
 }
 
-/* ---- the compressors run behind every client thread ---- */
-
-/* SCHED_IDLE, from /proc/self/task/TID/stat (field 41, "policy"). */
-#define POLICY_IDLE 5
-
-/* How many threads named md-compress run under SCHED_IDLE now. */
-static unsigned
-compressors_in_background (void)
-{
-  DIR *dir = opendir ("/proc/self/task");
-  struct dirent *e;
-  unsigned idle = 0;
-
-  assert_non_null (dir);
-  while ((e = readdir (dir)) != NULL) {
-    char path[300], buf[1024];
-    if (e->d_name[0] == '.')
-      continue;
-    snprintf (path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-    FILE *f = fopen (path, "r");
-    if (f == NULL)
-      continue;                 /* the thread ended */
-    bool compressor = fgets (buf, sizeof buf, f) != NULL && strcmp (buf, "md-compress\n") == 0;
-    fclose (f);
-    if (!compressor)
-      continue;
-    snprintf (path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
-    f = fopen (path, "r");
-    if (f == NULL)
-      continue;
-    size_t n = fread (buf, 1, sizeof buf - 1, f);
-    fclose (f);
-    buf[n] = '\0';
-    /* Fields after the name, which ends at the last ')': field 3 first. */
-    char *p = strrchr (buf, ')');
-    assert_non_null (p);
-    int field = 2, policy = -1;
-    for (char *tok = strtok (p + 1, " "); tok != NULL; tok = strtok (NULL, " "))
-      if (++field == 41) {
-        policy = atoi (tok);
-        break;
-      }
-    idle += policy == POLICY_IDLE;
-  }
-  closedir (dir);
-  return idle;
-}
-
-struct background_source {
-  struct list_source pages;
-  unsigned threads;
-  unsigned seen;                /* compressors found in SCHED_IDLE */
-};
-
-/* Before the first page: wait (up to about 10 s: an event, not a time
- * measured) until every compressor has put itself in the background. */
-static int
-background_source_next (void *opaque, uint64_t *page_index, void *buf)
-{
-  struct background_source *b = opaque;
-
-  for (int i = 0; i < 2000 && b->seen < b->threads; i++) {
-    b->seen = compressors_in_background ();
-    if (b->seen < b->threads)
-      usleep (5000);
-  }
-  return list_source_next (&b->pages, page_index, buf);
-}
-
-static void
-test_compressors_in_background (void **state)
-{
-  (void) state;
-  const char *path = scratch_path ("background.snap");
-  const uint64_t pages[] = { 0, 200, 400 };
-  struct background_source b = {
-    .pages = { .pages = pages, .count = 3, .page_size = 32768, .seed = 1 },
-    .threads = 2,
-  };
-  struct snap_write_options o = {
-    .virtual_size = 1 << 30, .page_size = 32768, .level = 1, .threads = 2,
-    .creator = "memdisk-tests 1", .compress_in_background = true,
-  };
-
-  if (snap_write_file (path, &o, background_source_next, &b) == -1)
-    fail_msg ("snap_write_file: %s", md_error ());
-  /* Under nice 19 a compressor the scheduler has picked keeps its slice
-   * while a client waits; under SCHED_IDLE it gives way at once. */
-  assert_int_equal (b.seen, 2);
-  check_loads_as (path, 1 << 30, 32768, pages, 3, 2);
-}
-
 static void
 test_bad_options (void **state)
 {
@@ -611,7 +519,6 @@ main (void)
     cmocka_unit_test (test_digest_is_layout_independent),
     cmocka_unit_test (test_failure_keeps_old_file),
     cmocka_unit_test (test_new_file_mode_0600),
-    cmocka_unit_test (test_compressors_in_background),
     cmocka_unit_test (test_bad_options),
   };
   return cmocka_run_group_tests (tests, scratch_group_setup, scratch_group_teardown);
