@@ -202,6 +202,7 @@ worker_main (void *arg)
    * lock could starve it; so does the emitter, which paces the producer
    * through the slot ring: at nice 19 it made saves 1.5-2x longer, and
    * copy-on-write records live until the walk passes them.) */
+  pthread_setname_np (pthread_self (), "md-compress");
   if (w->compress_at_nice_19)
     writer_thread_nice_19 ();
 
@@ -311,6 +312,7 @@ emitter_main (void *arg)
 {
   struct writer *w = arg;
 
+  pthread_setname_np (pthread_self (), "md-emit");
   for (;;) {
     pthread_mutex_lock (&w->lock);
     struct slot *s = &w->slots[w->next_write % w->nslots];

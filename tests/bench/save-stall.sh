@@ -57,6 +57,8 @@
 # Environment:
 #   MEMDISK_PLUGIN     the plugin (default build/nbdkit-memdisk-plugin.so)
 #   MEMDISK_BASELINE   a second plugin to compare with (default: none)
+#   MEMDISK_ARGS       more plugin parameters for MEMDISK_PLUGIN only, e.g.
+#                      snapshot-threads=1 (default: none)
 #   MEMDISK_TOOL       memdisk-tool (default build/memdisk-tool)
 #   BENCH_CACHE        where the image is cached (default /var/tmp/memdisk-bench)
 #   BENCH_ROUNDS       rounds (default 10)
@@ -75,6 +77,7 @@ bench_dir=$(cd "$(dirname "$0")" && pwd)
 MEMDISK_PLUGIN=$(realpath "${MEMDISK_PLUGIN:-build/nbdkit-memdisk-plugin.so}")
 MEMDISK_BASELINE=${MEMDISK_BASELINE:+$(realpath "$MEMDISK_BASELINE")}
 MEMDISK_TOOL=$(realpath "${MEMDISK_TOOL:-build/memdisk-tool}")
+MEMDISK_ARGS=${MEMDISK_ARGS:-}
 BENCH_CACHE=${BENCH_CACHE:-/var/tmp/memdisk-bench}
 BENCH_ROUNDS=${BENCH_ROUNDS:-10}
 BENCH_FIO_RUNTIME=${BENCH_FIO_RUNTIME:-6}
@@ -111,10 +114,11 @@ kb_of () { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 # which first), stop.  Appends a line per fio run to the manifest.
 memdisk_round () {
   local label=$1 plugin=$2 round=$3 order=$4
-  local d=$work/$label-$round
+  local d=$work/$label-$round args=()
   mkdir -p "$d"
+  [[ $label == memdisk ]] && read -r -a args <<<"$MEMDISK_ARGS"
   nbdkit -f -v -D nbdkit.backend.datapath=0 -P "$d/pid" -U "$d/sock" "$plugin" \
-    size=2G snapshot="$d/disk.snap" 2>"$d/server.log" &
+    size=2G snapshot="$d/disk.snap" "${args[@]}" 2>"$d/server.log" &
   server_pid=$!
   while [[ ! -s $d/pid ]]; do
     kill -0 "$server_pid" 2>/dev/null || { cat "$d/server.log" >&2; die "nbdkit failed"; }
