@@ -2,7 +2,6 @@
  * status): connect through the control channel, send one request, read
  * the reply (src/control/channel.h). */
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -33,22 +32,6 @@ tool_ask_server (const char *file, const char *request, int timeout_ms,
   }
   close (fd);
   return TOOL_EXIT_OK;
-}
-
-int
-tool_parse_timeout (const char *arg, int *timeout_ms)
-{
-  char *end;
-  double v;
-
-  errno = 0;
-  v = strtod (arg, &end);
-  if (errno != 0 || end == arg || *end != '\0' || !(v >= 0) || v > INT_MAX / 1000) {
-    tool_error ("timeout '%s' is not a number of seconds", arg);
-    return -1;
-  }
-  *timeout_ms = v == 0 ? -1 : (int) (v * 1000);
-  return 0;
 }
 
 /* The output's writer lock, held until the tool exits (the kernel would

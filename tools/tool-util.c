@@ -429,6 +429,22 @@ tool_detect_format (int fd, const char *name, enum tool_file_format *format)
   return 0;
 }
 
+int
+tool_parse_timeout (const char *arg, int *timeout_ms)
+{
+  char *end;
+  double v;
+
+  errno = 0;
+  v = strtod (arg, &end);
+  if (errno != 0 || end == arg || *end != '\0' || !(v >= 0) || v > INT_MAX / 1000) {
+    tool_error ("timeout '%s' is not a number of seconds", arg);
+    return -1;
+  }
+  *timeout_ms = v == 0 ? -1 : (int) (v * 1000);
+  return 0;
+}
+
 /* COMMAND [--json] [--timeout=SECS] FILE; --timeout only if ALLOW_TIMEOUT
  * (info and map have no server to wait for). */
 static int

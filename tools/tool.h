@@ -46,7 +46,7 @@ struct tool_server_args {
 int tool_parse_server_args (const char *command, int argc, char **argv,
                             void (*usage) (FILE *), struct tool_server_args *args);
 /* --timeout=SECS (decimals allowed; 0: no limit).  0, or -1 after
- * printing what is wrong. */
+ * printing what is wrong.  (tool-util.c) */
 int tool_parse_timeout (const char *arg, int *timeout_ms);
 
 /* "memdisk-tool: MESSAGE" on stderr. */
