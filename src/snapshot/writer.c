@@ -28,7 +28,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <stdbool.h>
@@ -36,9 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#define ZSTD_STATIC_LINKING_ONLY     /* ZSTD_c_stableInBuffer */
 #include <zstd.h>
-#include <zstd_errors.h>
 
 #include "common/error.h"
 #include "common/iszero.h"
@@ -133,46 +130,6 @@ describe_copied_slot (struct writer *w, struct slot *s)
   s->region_digest = f->region_digest;
 }
 
-/* How much a compressor compresses between two chances for a client to
- * take its CPU: one zstd block, a few hundred microseconds. */
-#define YIELD_EVERY ((size_t) ZSTD_BLOCKSIZE_MAX)
-
-/* ZSTD_compress2 of SRC into DST, the same bytes, but a block at a time
- * with a sched_yield between blocks (0, or a zstd error code).  Why: on
- * Linux's EEVDF scheduler a client thread that wakes while a compressor
- * runs does not preempt it when the two are in different task groups
- * (autogroups: the client is another process), nice 19 and SCHED_IDLE
- * notwithstanding; it waits for the compressor's slice to end, which the
- * scheduler notices at the next tick (up to 4 ms at HZ=250).  Traced
- * during saves: that wait was most of the clients' slow requests.  A
- * yield every block ends the slice as soon as someone else is runnable.
- * The input is stable (ZSTD_c_stableInBuffer, set in snap_writer_cctx) and the
- * size pledged, so zstd sees the frame as ZSTD_compress2 does. */
-size_t
-snap_writer_compress (ZSTD_CCtx *cctx, void *dst, size_t dst_cap, const void *src,
-                   size_t src_size, size_t *out_len)
-{
-  ZSTD_outBuffer out = { dst, dst_cap, 0 };
-  ZSTD_inBuffer in = { src, 0, 0 };
-  size_t r = ZSTD_CCtx_reset (cctx, ZSTD_reset_session_only);
-
-  if (!ZSTD_isError (r))
-    r = ZSTD_CCtx_setPledgedSrcSize (cctx, src_size);
-  ZSTD_EndDirective end = ZSTD_e_continue;
-  while (!ZSTD_isError (r) && end == ZSTD_e_continue) {
-    in.size = src_size - in.size > YIELD_EVERY ? in.size + YIELD_EVERY : src_size;
-    end = in.size == src_size ? ZSTD_e_end : ZSTD_e_continue;
-    r = ZSTD_compressStream2 (cctx, &out, &in, end);
-    if (!ZSTD_isError (r) && end == ZSTD_e_continue)
-      sched_yield ();
-  }
-  /* Left to flush after the end: nothing, DST holds the bound. */
-  if (!ZSTD_isError (r) && r != 0)
-    r = (size_t) -ZSTD_error_dstSize_tooSmall;
-  *out_len = out.pos;
-  return ZSTD_isError (r) ? r : 0;
-}
-
 static int
 compress_slot (struct writer *w, ZSTD_CCtx *cctx, struct slot *s)
 {
@@ -186,20 +143,21 @@ compress_slot (struct writer *w, ZSTD_CCtx *cctx, struct slot *s)
                                      s->pages + i * w->page_size,
                                      s->records + s->nrecords);
 
-  size_t r = snap_writer_compress (cctx, s->out, s->out_cap, s->pages,
-                                 s->npages * w->page_size, &s->out_len);
+  size_t r = ZSTD_compress2 (cctx, s->out, s->out_cap, s->pages,
+                             s->npages * w->page_size);
   if (ZSTD_isError (r)) {
     md_error_set ("compressing a frame of %zu pages: %s", s->npages,
                   ZSTD_getErrorName (r));
     return -1;
   }
+  s->out_len = r;
   s->checksum = snap_xxh64 (s->out, s->out_len, 0);
   s->region_digest = snap_region_digest (s->records, s->nrecords);
   return 0;
 }
 
-ZSTD_CCtx *
-snap_writer_cctx (int level)
+static ZSTD_CCtx *
+create_cctx (int level)
 {
   ZSTD_CCtx *cctx = ZSTD_createCCtx ();
   if (cctx == NULL) {
@@ -212,8 +170,6 @@ snap_writer_cctx (int level)
     r = ZSTD_CCtx_setParameter (cctx, ZSTD_c_checksumFlag, 1);
   if (!ZSTD_isError (r))
     r = ZSTD_CCtx_setParameter (cctx, ZSTD_c_contentSizeFlag, 1);
-  if (!ZSTD_isError (r))
-    r = ZSTD_CCtx_setParameter (cctx, ZSTD_c_stableInBuffer, 1);
   if (ZSTD_isError (r)) {
     md_error_set ("setting zstd level %d: %s", level, ZSTD_getErrorName (r));
     ZSTD_freeCCtx (cctx);
@@ -238,7 +194,7 @@ static void *
 worker_main (void *arg)
 {
   struct writer *w = arg;
-  ZSTD_CCtx *cctx = snap_writer_cctx (w->level);
+  ZSTD_CCtx *cctx = create_cctx (w->level);
 
   /* Only the compressors step back: they hold no page lock, so a client
    * that needs the CPU does not wait behind them.  (The producer, which

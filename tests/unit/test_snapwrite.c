@@ -14,7 +14,6 @@
 #include "snapshot/format.h"
 #include "common/iszero.h"
 #include "test_snaphelp.h"
-#include "snapshot/writer-internal.h"
 
 /* ---- a destination for loaded pages: a list of (index, copy) ---- */
 
@@ -508,61 +507,6 @@ test_bad_options (void **state)
   assert_int_equal (access (path, F_OK), -1);
 }
 
-/* The writer compresses a block at a time (yielding between blocks): the
- * frame must be the one ZSTD_compress2 makes, byte for byte, or saves of
- * the same data would differ between zstd's paths (and from the golden
- * files).  Sizes around the 128 KiB block, a whole 4 MiB region; data
- * that compresses (runs, text-like, zeros) next to data that does not. */
-static void
-test_block_at_a_time_is_compress2 (void **state)
-{
-  static const size_t sizes[] = {
-    0, 1, 4096, ZSTD_BLOCKSIZE_MAX - 1, ZSTD_BLOCKSIZE_MAX, ZSTD_BLOCKSIZE_MAX + 1,
-    3 * ZSTD_BLOCKSIZE_MAX + 4096, 4 << 20,
-  };
-  static const int levels[] = { 1, 3, 9 };
-  const size_t max = 4 << 20;
-  unsigned char *src = malloc (max);
-  size_t cap = ZSTD_compressBound (max);
-  unsigned char *a = malloc (cap), *b = malloc (cap);
-  uint64_t x = 0x9e3779b97f4a7c15;
-
-  (void) state;
-  assert_non_null (src);
-  assert_non_null (a);
-  assert_non_null (b);
-  for (size_t i = 0; i < max; i++) {
-    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-    size_t part = i / 65536 % 4;       /* random, short runs, a phrase, zeros */
-    src[i] = part == 0 ? (unsigned char) x : part == 1 ? (unsigned char) (x % 4)
-             : part == 2 ? (unsigned char) "memdisk frame "[i % 14] : 0;
-  }
-  for (size_t l = 0; l < sizeof levels / sizeof levels[0]; l++) {
-    ZSTD_CCtx *yielding = snap_writer_cctx (levels[l]);
-    ZSTD_CCtx *oneshot = ZSTD_createCCtx ();
-    assert_non_null (yielding);
-    assert_non_null (oneshot);
-    assert_false (ZSTD_isError (ZSTD_CCtx_setParameter (oneshot, ZSTD_c_compressionLevel,
-                                                        levels[l])));
-    assert_false (ZSTD_isError (ZSTD_CCtx_setParameter (oneshot, ZSTD_c_checksumFlag, 1)));
-    assert_false (ZSTD_isError (ZSTD_CCtx_setParameter (oneshot, ZSTD_c_contentSizeFlag, 1)));
-    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
-      size_t n = sizes[k], got = SIZE_MAX;
-      size_t want = ZSTD_compress2 (oneshot, a, cap, src, n);
-      assert_false (ZSTD_isError (want));
-      assert_int_equal (snap_writer_compress (yielding, b, cap, src, n, &got), 0);
-      if (got != want || memcmp (a, b, want) != 0)
-        fail_msg ("level %d, %zu bytes: %zu bytes block at a time, %zu from ZSTD_compress2",
-                  levels[l], n, got, want);
-    }
-    ZSTD_freeCCtx (yielding);
-    ZSTD_freeCCtx (oneshot);
-  }
-  free (src);
-  free (a);
-  free (b);
-}
-
 int
 main (void)
 {
@@ -576,7 +520,6 @@ main (void)
     cmocka_unit_test (test_failure_keeps_old_file),
     cmocka_unit_test (test_new_file_mode_0600),
     cmocka_unit_test (test_bad_options),
-    cmocka_unit_test (test_block_at_a_time_is_compress2),
   };
   return cmocka_run_group_tests (tests, scratch_group_setup, scratch_group_teardown);
 }
