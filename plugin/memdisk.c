@@ -62,6 +62,10 @@ memdisk_after_fork (void)
 {
   if (memdisk_config.mlock && memlock_all () == -1)
     return -1;
+  /* Only speed is lost without the refiller: first writes fault in
+   * their own memory. */
+  if (store_start_refiller (disk) == -1)
+    nbdkit_debug ("%s", md_error ());
   if (lazyload_start () == -1)
     return -1;
   return persist_start (disk);

@@ -137,6 +137,16 @@ store_create (uint64_t size, uint32_t page_size)
   return store;
 }
 
+int
+store_start_refiller (struct store *store)
+{
+  if (page_pool_start_refiller (&store->pages) == -1) {
+    md_error_set ("starting the page refiller thread: %s", strerror (errno));
+    return -1;
+  }
+  return 0;
+}
+
 void
 store_destroy (struct store *store)
 {

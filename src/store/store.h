@@ -38,6 +38,12 @@ struct store;
 struct store *store_create (uint64_t size, uint32_t page_size);
 void store_destroy (struct store *store);
 
+/* Start the thread that faults page memory in before first writes need
+ * it (src/store/pages.c, "The refiller"), stopped by store_destroy.  Call
+ * it after any fork, at most once.  0, or -1 with md_error() set: the
+ * store then works as before, each first write faulting its own memory. */
+int store_start_refiller (struct store *store);
+
 uint64_t store_size (const struct store *store);
 uint32_t store_page_size (const struct store *store);
 /* Bytes held in allocated pages (a multiple of the page size). */
