@@ -3,8 +3,9 @@
 
   save_stall.py MANIFEST PLOT.png
 
-MANIFEST: a line per run, tab-separated: system (memdisk or redis), label
-(memdisk, baseline, redis), round, kind (with or without a save), the
+MANIFEST: a line per run, tab-separated: system (memdisk, floor or redis),
+label (memdisk, baseline, floor, redis), round, kind (with or without a
+save; for the floor, with or without the zstd CLI beside it), the
 latency log (fio's format: ms since the epoch, latency in ns, ...), the
 server's log (memdisk: its "save timeline" debug line) or the events JSON
 (redis), "T0 T1" (when memdisk-tool save was started and returned, seconds
@@ -179,8 +180,12 @@ def plot_pair(ax, title, pair):
                            label="%s %.1f ms" % (name, (s.phases[b] - s.phases[a]) * 1e3))
     elif s.window:
         a, b = s.window
-        label = "BGSAVE (fork %.1f ms)" % (s.events["latest_fork_usec"] / 1e3) \
-            if s.system == "redis" else "save"
+        if s.system == "redis":
+            label = "BGSAVE (fork %.1f ms)" % (s.events["latest_fork_usec"] / 1e3)
+        elif s.system == "floor":
+            label = "nice -n 19 zstd -1 beside the server"
+        else:
+            label = "save"
         ax.axvspan(a - s.start, b - s.start, color="tab:orange", alpha=0.25, label=label)
     ax.set_yscale("log")
     ax.set_ylabel("write latency (ms)")
@@ -199,10 +204,22 @@ def main():
                 r = Run(fields)
                 by_label.setdefault(r.label, {}).setdefault(r.round, {})[r.kind] = r
     names = {"memdisk": "memdisk (MEMDISK_PLUGIN)", "baseline": "memdisk baseline (MEMDISK_BASELINE)",
+             "floor": "the floor: nbdkit memory, the zstd CLI compressing the image beside it"
+                      " ('save' = the zstd run)",
              "redis": "Redis, SET of 4 KiB values across a BGSAVE"}
-    order = [x for x in ("memdisk", "baseline", "redis") if x in by_label]
+    order = [x for x in ("memdisk", "baseline", "floor", "redis") if x in by_label]
+    rows = {}
     for label in order:
-        report(names[label], by_label[label])
+        rows[label] = report(names[label], by_label[label])
+    if rows.get("floor") and rows.get("memdisk"):
+        print()
+        for label in ("memdisk", "baseline"):
+            if rows.get(label):
+                ours = statistics.median(r[1]["p999"] for r in rows[label])
+                floor = statistics.median(r[1]["p999"] for r in rows["floor"])
+                print("%s: p99.9 during its save %.3f ms, during the zstd CLI beside nbdkit"
+                      " memory %.3f ms (medians of rounds): %.2fx the floor"
+                      % (label, ours, floor, ratio(ours, floor)))
     if "redis" in by_label:
         forks = [p["with"].events["latest_fork_usec"] / 1e3 for p in by_label["redis"].values()
                  if "with" in p]
