@@ -33,9 +33,9 @@
  * still cuts the current one, so the shard swaps slabs in a pointer
  * move.  A client never waits for it: if the spare is not ready the
  * shard maps and faults in a slab itself, as before.  Measured (fio
- * 1 MiB writes at queue depth 4 into a fresh 4 GiB disk, 2 CPUs): 1.5-
- * 1.6 GB/s without it, 1.6-1.8 GB/s with, about 70 % of slabs ready
- * ahead.  Transparent huge pages for the spares (one fault per 2 MiB)
+ * 1 MiB writes at queue depth 4 into a fresh disk, 2 CPUs): 0.90x to
+ * 1.15x without it over three A/B runs, about 70 % of slabs ready ahead:
+ * a small gain inside this VM's noise (docs/design.md, "The refiller").  Transparent huge pages for the spares (one fault per 2 MiB)
  * measured 2x slower on that VM, except right after another run had
  * freed its memory (then 2x faster): our reading is that a huge page is
  * a fresh 2 MiB of guest memory which the host had taken back (free page
