@@ -112,6 +112,11 @@ load_finished (void)
     nbdkit_error ("snapshot %s: %zu damaged frame(s): requests to their pages fail "
                   "with EIO, and saves fail",
                   memdisk_config.snapshot, p.frames_damaged);
+  size_t unread = p.frames - p.frames_resident - p.frames_damaged;
+  if (unread)
+    nbdkit_error ("snapshot %s: %zu frame(s) could not be loaded (the errors are "
+                  "above): requests to their pages fail while the cause lasts, and "
+                  "each tries again", memdisk_config.snapshot, unread);
   if (memdisk_config.snapshot_readonly && snap_lazy_complete (lazy))
     snap_lazy_close_file (lazy);
   atomic_store (&end_reported, true);

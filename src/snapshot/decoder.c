@@ -4,6 +4,7 @@
  * way.  A decoder holds one thread's zstd context and buffers, so several
  * threads decode frames of one reader at once (loader.c).
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +81,7 @@ reserve (void **buf, size_t *cap, size_t need)
   void *p = realloc (*buf, need);
   if (p == NULL) {
     md_error_set ("reading a snapshot: out of memory for %zu bytes", need);
+    errno = ENOMEM;
     return -1;
   }
   *buf = p;
@@ -270,6 +272,14 @@ check_region_digest (const struct snap_reader *r, const struct snap_frame *f, si
   return 0;
 }
 
+/* The frame's bytes are wrong: say so in errno (reader.h), for good. */
+static const unsigned char *
+frame_damaged (void)
+{
+  errno = EBADMSG;
+  return NULL;
+}
+
 const unsigned char *
 snap_reader_decode_frame (struct snap_reader *r, size_t k, struct snap_frame_decoder *d)
 {
@@ -285,27 +295,29 @@ snap_reader_decode_frame (struct snap_reader *r, size_t k, struct snap_frame_dec
 
   char what[64];
   snprintf (what, sizeof what, "frame %zu", k);
+  errno = 0;
   if (snap_read_at (r->fd, d->in, in_len, f->offset, what) == -1)
-    return NULL;
+    return errno != 0 ? NULL : frame_damaged ();   /* a read error, or the end of the file */
   uint64_t computed = snap_xxh64 (d->in, in_len, 0);
   if (!snap_checksum_matches (f->checksum, computed)) {
     md_error_set ("frame %zu at byte %llu: checksum mismatch (index says "
                   "%016llx, computed %016llx)", k, at,
                   (unsigned long long) f->checksum, (unsigned long long) computed);
-    return NULL;
+    return frame_damaged ();
   }
   if (check_zstd_frame (d->in, in_len, k, at, out_len) == -1)
-    return NULL;
+    return frame_damaged ();
   size_t n = ZSTD_decompressDCtx (d->dctx, d->out, out_len, d->in, in_len);
   if (ZSTD_isError (n) || n != out_len) {
     md_error_set ("frame %zu at byte %llu: cannot decompress: %s", k, at,
                   ZSTD_isError (n) ? ZSTD_getErrorName (n) : "wrong size");
-    return NULL;
+    return frame_damaged ();
   }
+  errno = 0;
   if (check_last_page_tail (r, f, d->out, k) == -1
       || compute_records (r, f, d->out, k, d) == -1
       || check_region_digest (r, f, k, d) == -1)
-    return NULL;
+    return errno == ENOMEM ? NULL : frame_damaged ();
   return d->out;
 }
 

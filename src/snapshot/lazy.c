@@ -5,7 +5,8 @@
  *
  *   ABSENT ──CAS by the first caller──► LOADING ──► RESIDENT
  *      ▲                                   │
- *      └──── out of memory (retry later) ──┴──────► DAMAGED (for good)
+ *      └── out of memory, a read error ────┴──────► DAMAGED (for good:
+ *          (the next touch tries again)          the frame's bytes are wrong)
  *
  * The caller that wins the compare-and-swap decodes the frame (one
  * decoder from a small pool), installs its pages (store_install_page,
@@ -246,11 +247,19 @@ load_frame_now (struct snap_lazy *lazy, size_t k)
   struct snap_frame_decoder *d = decoder_borrow (lazy);
   const unsigned char *data = NULL;
   uint32_t end = DAMAGED;
-  int r = -1;
+  int r = -1, err = ENOMEM;
 
   atomic_fetch_add (&lazy->decodes, 1);
-  if (d != NULL && (data = snap_reader_decode_frame (lazy->reader, k, d)) == NULL)
-    lazy->message[k] = strdup (md_error ());          /* damaged for good */
+  if (d != NULL && (data = snap_reader_decode_frame (lazy->reader, k, d)) == NULL) {
+    if (errno == EBADMSG)
+      lazy->message[k] = strdup (md_error ());        /* damaged for good */
+    else {
+      /* A read error may pass (a device's or a network file system's
+       * hiccup), like a lack of memory: the next touch tries again. */
+      end = ABSENT;
+      err = errno == ENOMEM ? ENOMEM : EIO;
+    }
+  }
   else if (d == NULL || install_frame (lazy, k, data) == -1)
     end = ABSENT;               /* out of memory: the next touch retries */
   else {
@@ -280,7 +289,7 @@ load_frame_now (struct snap_lazy *lazy, size_t k)
     char saved[512];
     snprintf (saved, sizeof saved, "%s", md_error ());
     md_error_set ("snapshot %s: loading frame %zu: %s", lazy->path, k, saved);
-    errno = ENOMEM;
+    errno = err;
   }
   return r;
 }

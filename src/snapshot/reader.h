@@ -52,8 +52,11 @@ void snap_frame_decoder_skip_records (struct snap_frame_decoder *decoder);
 
 /* Read frame FRAME, check it and decompress it.  Returns its pages, in
  * index order, page_size bytes each, valid until the decoder's next use;
- * NULL with md_error set when the frame is damaged.  Thread-safe for
- * distinct decoders. */
+ * NULL with md_error set when it cannot, and errno saying whether trying
+ * again may help: EBADMSG when the frame is damaged (a checksum, the zstd
+ * data or a digest is wrong, or the file ends inside the frame), for
+ * good; ENOMEM, or the read's own errno (EIO, ...), when another try may
+ * succeed.  Thread-safe for distinct decoders. */
 const unsigned char *snap_reader_decode_frame (struct snap_reader *reader, size_t frame,
                                                struct snap_frame_decoder *decoder);
 

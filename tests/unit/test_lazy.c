@@ -1,10 +1,13 @@
 /* snapshot/lazy.c: a store served from a snapshot before its frames are
  * loaded.  Many threads fault the same and different frames (each frame
  * decoded once, every byte the saved one), saves while frames are still
- * in the file, and a damaged middle frame (EIO naming file, frame and
- * byte; other frames serve; a save fails instead of dropping its pages).
+ * in the file, a damaged middle frame (EIO naming file, frame and byte;
+ * other frames serve; a save fails instead of dropping its pages), and a
+ * read error, which is not damage (the next request tries again).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -585,6 +589,87 @@ test_damaged_middle_frame (void **state)
   store_destroy (orig);
 }
 
+/* The descriptor this process has open on PATH (the lazy load's reader). */
+static int
+fd_of (const char *path)
+{
+  char want[PATH_MAX], link[64], got[PATH_MAX];
+  int found = -1;
+
+  assert_non_null (realpath (path, want));
+  for (int fd = 0; fd < 1024; fd++) {
+    snprintf (link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink (link, got, sizeof got - 1);
+    if (n <= 0)
+      continue;
+    got[n] = 0;
+    if (strcmp (got, want) == 0) {
+      assert_int_equal (found, -1);     /* one only */
+      found = fd;
+    }
+  }
+  assert_int_not_equal (found, -1);
+  return found;
+}
+
+/* A read error is not damage: the request fails with EIO naming the
+ * frame, the frame stays absent, and once reads work again the next
+ * request loads it and gets the saved bytes. */
+static void
+test_read_error_retried (void **state)
+{
+  (void) state;
+  struct store *orig = make_original (), *lazy_store;
+  const char *path = save_original (orig, "e.snap");
+  uint64_t vsize;
+  struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
+  unsigned char buf[PAGE], want[PAGE];
+  char frame_0[32];
+
+  assert_non_null (lazy);
+  /* Make the reader's reads fail for a while: its descriptor now names a
+   * directory (pread: EISDIR), as a failing device would fail them. */
+  int fd = fd_of (path);
+  int saved = dup (fd), dir = open ("/", O_RDONLY | O_DIRECTORY);
+  assert_true (saved >= 0 && dir >= 0);
+  assert_int_equal (dup2 (dir, fd), fd);
+
+  errno = 0;
+  assert_int_equal (store_read (lazy_store, buf, PAGE, 0), -1);
+  assert_int_equal (errno, EIO);
+  snprintf (frame_0, sizeof frame_0, "frame 0 at byte ");
+  assert_error_contains (path);
+  assert_error_contains (frame_0);
+  assert_error_contains ("read error");
+  struct snap_lazy_progress p;
+  snap_lazy_get_progress (lazy, &p);
+  assert_int_equal (p.frames_damaged, 0);
+  assert_int_equal (p.frames_resident, 0);
+  assert_false (snap_lazy_frame_damaged (lazy, 0));
+  /* Again, while reads still fail: tried again, the same answer. */
+  errno = 0;
+  assert_int_equal (store_read (lazy_store, buf, PAGE, 0), -1);
+  assert_int_equal (errno, EIO);
+  snap_lazy_get_progress (lazy, &p);
+  assert_int_equal (p.decodes, 2);
+
+  /* Reads work again: the next request loads the frame. */
+  assert_int_equal (dup2 (saved, fd), fd);
+  close (saved);
+  close (dir);
+  assert_int_equal (store_read (lazy_store, buf, PAGE, 0), 0);
+  assert_int_equal (store_read (orig, want, PAGE, 0), 0);
+  assert_memory_equal (buf, want, PAGE);
+  snap_lazy_get_progress (lazy, &p);
+  assert_int_equal (p.frames_resident, 1);
+  assert_int_equal (p.frames_damaged, 0);
+  assert_int_equal (p.decodes, 3);
+
+  store_destroy (lazy_store);
+  snap_lazy_free (lazy);
+  store_destroy (orig);
+}
+
 static void
 test_structure_damage_refused (void **state)
 {
@@ -616,6 +701,7 @@ main (void)
     cmocka_unit_test (test_fault_wakes_waiter),
     cmocka_unit_test (test_save_while_in_file),
     cmocka_unit_test (test_damaged_middle_frame),
+    cmocka_unit_test (test_read_error_retried),
     cmocka_unit_test (test_structure_damage_refused),
   };
   return cmocka_run_group_tests (tests, scratch_group_setup, scratch_group_teardown);
