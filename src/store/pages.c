@@ -249,12 +249,6 @@ page_pool_start_refiller (struct page_pool *pool)
   return 0;
 }
 
-uint64_t
-page_pool_slabs_ahead (struct page_pool *pool)
-{
-  return atomic_load (&pool->slabs_ahead);
-}
-
 /* Give SH a new slab to cut: its spare if the refiller has one ready,
  * else one mapped and faulted in here.  Caller holds SH's lock.  -1 when
  * out of memory. */

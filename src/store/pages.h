@@ -40,7 +40,7 @@ struct page_pool {
   unsigned refill_shards;        /* bit i: shard i has taken its spare */
   enum { REFILLER_OFF, REFILLER_RUNNING, REFILLER_STOPPING } refiller_state;
   pthread_t refiller;
-  _Atomic uint64_t slabs_ahead;  /* slabs handed out from a spare */
+  _Atomic uint64_t slabs_ahead;  /* slabs handed out from a spare (tests read it) */
 };
 
 void page_pool_init (struct page_pool *pool, uint32_t page_size);
@@ -53,8 +53,6 @@ void page_pool_destroy (struct page_pool *pool);
  * fork (a thread does not survive one) and at most once.  0, or -1 with
  * errno set (the pool works as before, without it). */
 int page_pool_start_refiller (struct page_pool *pool);
-/* How many slabs so far came from a spare the refiller had ready. */
-uint64_t page_pool_slabs_ahead (struct page_pool *pool);
 /* A page of page_size bytes, all zeros; NULL when out of memory (no
  * md_error set: the caller says what it was for). */
 void *page_alloc (struct page_pool *pool);

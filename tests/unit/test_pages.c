@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -71,7 +72,7 @@ test_without_refiller_no_slab_ahead (void **state)
   for (int i = 0; i < N; i++)
     assert_int_equal (pages[i][PAGE - 1], (unsigned char) (i + 1));
   assert_int_equal (my_shard (&pool)->nslabs, 4);
-  assert_int_equal (page_pool_slabs_ahead (&pool), 0);
+  assert_int_equal (atomic_load (&pool.slabs_ahead), 0);
   page_pool_destroy (&pool);
 }
 
@@ -97,7 +98,7 @@ test_refiller_has_next_slab_ready (void **state)
       memset (pages[i], i & 0xff, PAGE);
     }
     /* The page that began slab SLAB came from the spare. */
-    assert_int_equal (page_pool_slabs_ahead (&pool), (uint64_t) slab);
+    assert_int_equal (atomic_load (&pool.slabs_ahead), (uint64_t) slab);
     assert_int_equal (sh->nslabs, (size_t) slab + 1);
   }
   for (int i = 1; i <= 2 * PAGES_PER_SLAB; i++)
