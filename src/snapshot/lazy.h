@@ -39,10 +39,11 @@ size_t snap_lazy_frame_count (const struct snap_lazy *lazy);
 
 /* Make frame K resident: 0 once it is (at once if it already was), -1
  * with md_error set and errno EIO when it is damaged (the message names
- * the file, the frame and the byte; it stays damaged) or could not be read
- * (a read error: the message says "read error"; a later call tries
- * again), or ENOMEM (a later call tries again).  One thread decodes a frame; concurrent callers for
- * the same frame wait for it.  Safe from any thread. */
+ * the file, the frame and the byte; it stays damaged) or could not be
+ * read (the message says "read error"; a later call tries again), or
+ * ENOMEM (a later call tries again).  One thread decodes a frame;
+ * concurrent callers for the same frame wait for it.  Safe from any
+ * thread. */
 int snap_lazy_load_frame (struct snap_lazy *lazy, size_t k);
 /* The same for a background loader, which has other frames to load: 1 at
  * once, loading nothing, when another thread is loading frame K. */

@@ -35,10 +35,11 @@
  * shard maps and faults in a slab itself, as before.  Measured (fio
  * 1 MiB writes at queue depth 4 into a fresh disk, 2 CPUs): 0.90x to
  * 1.15x without it over three A/B runs, about 70 % of slabs ready ahead:
- * a small gain inside this VM's noise (docs/design.md, "The refiller").  Transparent huge pages for the spares (one fault per 2 MiB)
- * measured 2x slower on that VM, except right after another run had
- * freed its memory (then 2x faster): our reading is that a huge page is
- * a fresh 2 MiB of guest memory which the host had taken back (free page
+ * a small gain inside this VM's noise (docs/design.md, "The refiller").
+ * Transparent huge pages for the spares (one fault per 2 MiB) measured
+ * 2x slower on that VM, except right after another run had freed its
+ * memory (then 2x faster): our reading is that a huge page is a fresh
+ * 2 MiB of guest memory which the host had taken back (free page
  * reporting) and must fault in again.  And a trimmed hole in a huge page
  * can be filled again by khugepaged.
  *
