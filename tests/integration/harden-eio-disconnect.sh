@@ -2,7 +2,7 @@
 # A client that hangs up after an EIO: nbdcopy reads a lazily loaded disk
 # whose FILE was truncated behind the server, gets EIO for the first frame
 # that is gone, and exits with replies still in flight.  nbdkit 1.32.4 and
-# 1.32.5 (1.33.0 to 1.33.9 too) then abort in raw_send_socket ("Assertion
+# 1.32.5 (1.33.3 to 1.33.9 too) then abort in raw_send_socket ("Assertion
 # `sock >= 0' failed"), a bug of nbdkit's multi-threaded connections that
 # the plugin cannot avoid without giving up parallel requests (see KNOWN
 # ISSUES WITH NBDKIT 1.32 in nbdkit-memdisk-plugin(1)).  What the man page
