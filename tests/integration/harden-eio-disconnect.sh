@@ -7,7 +7,8 @@
 # the plugin cannot avoid without giving up parallel requests (see KNOWN
 # ISSUES WITH NBDKIT 1.32 in nbdkit-memdisk-plugin(1)).  What the man page
 # promises, checked as a user would:
-#   - with nbdkit --threads=1 the server survives the hang-up, serves the
+#   - with nbdkit --threads=1 the server survives the hang-up (and that of
+#     a client killed with reads in flight, no error needed), serves the
 #     data it still has (the changes too), fails the lost frame with EIO
 #     naming it, and exits cleanly;
 #   - with the default threads it may abort (only with that assertion),
@@ -98,6 +99,19 @@ else:
 "
 grep -qF "error: snapshot $snap: frame $k at byte $cut: " "$(nbdkit_log one)" ||
   fail "the EIO is not reported naming the file, frame and byte"
+# No error needed: a client that dies with reads in flight.
+nbdsh -u "$(nbdkit_uri one)" -c "
+import os
+bufs = [nbd.Buffer(1 << 19) for _ in range(32)]
+for i, buf in enumerate(bufs):
+    h.aio_pread(buf, i << 19)
+while h.aio_in_flight() > 30:
+    h.poll(-1)
+os._exit(0)
+"
+wait_until 30 "nbdkit 'one' to close the dead client's connection or exit" settled one
+nbdkit_running one || fail "nbdkit --threads=1 exited when a client died with reads in flight"
+expect_disk one
 nbdkit_stop one
 grep -q "error:.*not saved" "$(nbdkit_log one)" && fail "the exit save failed"
 persist_snapshot_image "$snap" "$MD_TMP/saved.img"
