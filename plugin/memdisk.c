@@ -235,6 +235,13 @@ memdisk_extents (void *handle, uint32_t count, uint64_t offset,
   return 0;
 }
 
+/* Parallel, even though nbdkit 1.32.4 to 1.33.9 abort (raw_send_socket:
+ * "Assertion `sock >= 0' failed") when a client hangs up while two of its
+ * connection's threads hold replies: the first gets EPIPE and closes the
+ * socket, the second sends on it.  That happens after our callbacks have
+ * returned, with or without an error; only one thread per connection
+ * avoids it, which nbdkit --threads=1 gives the users who want it.  See
+ * KNOWN ISSUES WITH NBDKIT 1.32 in the man page. */
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 
 static struct nbdkit_plugin plugin = {
