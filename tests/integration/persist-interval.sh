@@ -32,25 +32,25 @@ expect_saved_disk ()
 
 file_replaced () { [[ -e $snap && $(persist_file_id "$snap") != "$1" ]]; }
 
-# thread_wakes PID: "TID WAKES" per thread of PID but md-refill, WAKES its
-# voluntary context switches.
+# thread_wakes PID: "TID WAKES WCHAN" per thread of PID: its voluntary
+# context switches, and where in the kernel it waits.
 thread_wakes ()
 {
-  local task comm n
+  local task n wchan
   for task in /proc/"$1"/task/*; do
-    comm=$(<"$task/comm") || continue
-    [[ $comm != md-refill ]] || continue
-    n=$(awk '$1 == "voluntary_ctxt_switches:" { print $2 }' "$task/status") || continue
-    echo "${task##*/} $n"
+    n=$(awk '$1 == "voluntary_ctxt_switches:" { print $2 }' "$task/status" 2>/dev/null) || continue
+    wchan=$(<"$task/wchan") 2>/dev/null || continue
+    echo "${task##*/} $n ${wchan:-0}"
   done
 }
 
-# some_thread_woke N PID BEFORE: a thread of PID has woken N times more
-# than BEFORE (thread_wakes's output) says.
+# some_thread_woke N PID BEFORE: a thread of PID that waits in poll has
+# woken N times more than BEFORE (thread_wakes's output) says.
 some_thread_woke ()
 {
-  local tid n was
-  while read -r tid n; do
+  local tid n wchan was
+  while read -r tid n wchan; do
+    [[ $wchan == *poll* ]] || continue
     was=$(awk -v t="$tid" '$1 == t { print $2 }' <<<"$3")
     [[ -n $was ]] && ((n - was >= $1)) && return 0
   done < <(thread_wakes "$2")
@@ -70,9 +70,10 @@ id=$(persist_file_id "$snap")
 
 # Idle: the saver wakes for three intervals and saves nothing.  Its wakes
 # are counted, not guessed from a sleep: a thread blocked in poll counts a
-# voluntary context switch per wake-up, and in an idle server only the
-# saver wakes on its own, once per interval (no client is connected; the
-# page refiller, md-refill, wakes on allocations and is left out).
+# voluntary context switch per wake-up, and in an idle server the saver is
+# the only thread in poll that wakes (no client is connected; nbdkit's
+# threads and the control thread poll without a timeout; the page
+# refiller and a sanitizer's own thread wait elsewhere).
 wakes=$(thread_wakes "$(nbdkit_pid disk)")
 wait_until 60 "the saver to wake for three intervals of an idle disk" \
   some_thread_woke 3 "$(nbdkit_pid disk)" "$wakes"
