@@ -3,7 +3,10 @@
 what the document says they print.  doc-examples.sh runs it on the README
 and the man pages; it says which blocks and how they are marked.
 
-  doc_examples.py DOC DIR [--show]
+  doc_examples.py DOC DIR BLOCKS [--show]
+
+BLOCKS is how many marked blocks DOC must have: a marker lost in an edit
+fails the test instead of leaving an example unchecked.
 
 Marked blocks, in the order of DOC, run in one folder, DIR, one command
 after another, so that each example may use what the ones before it made:
@@ -190,12 +193,13 @@ def run(command, workdir):
 
 
 def main():
-    doc, workdir = sys.argv[1], os.path.realpath(sys.argv[2])
-    show = "--show" in sys.argv[3:]
+    doc, workdir, want = sys.argv[1], os.path.realpath(sys.argv[2]), int(sys.argv[3])
+    show = "--show" in sys.argv[4:]
     text = open(doc).read()
     steps = list(pod_steps(text) if doc.endswith(".pod") else markdown_steps(text))
-    if not any(kind == "block" for kind, _, _ in steps):
-        sys.exit(f"{doc}: no marked example")
+    blocks = sum(kind == "block" for kind, _, _ in steps)
+    if blocks != want:
+        sys.exit(f"{doc}: {blocks} marked examples, expected {want}")
     name = os.path.basename(doc)
     failures = 0
     try:
