@@ -32,6 +32,31 @@ expect_saved_disk ()
 
 file_replaced () { [[ -e $snap && $(persist_file_id "$snap") != "$1" ]]; }
 
+# thread_wakes PID: "TID WAKES WCHAN" per thread of PID: its voluntary
+# context switches, and where in the kernel it waits.
+thread_wakes ()
+{
+  local task n wchan
+  for task in /proc/"$1"/task/*; do
+    n=$(awk '$1 == "voluntary_ctxt_switches:" { print $2 }' "$task/status" 2>/dev/null) || continue
+    wchan=$(<"$task/wchan") 2>/dev/null || continue
+    echo "${task##*/} $n ${wchan:-0}"
+  done
+}
+
+# some_thread_woke N PID BEFORE: a thread of PID that waits in poll has
+# woken N times more than BEFORE (thread_wakes's output) says.
+some_thread_woke ()
+{
+  local tid n wchan was
+  while read -r tid n wchan; do
+    [[ $wchan == *poll* ]] || continue
+    was=$(awk -v t="$tid" '$1 == t { print $2 }' <<<"$3")
+    [[ -n $was ]] && ((n - was >= $1)) && return 0
+  done < <(thread_wakes "$2")
+  return 1
+}
+
 # The file exists before the start: a new disk counts as changed (its
 # first save records the size), so an interval save of the still-empty
 # disk could come before the first write and be taken for it.
@@ -43,9 +68,15 @@ persist_wait_status "$snap" 'j["saves"] >= 1' 10
 expect_saved_disk "the first write"
 id=$(persist_file_id "$snap")
 
-# Idle: several intervals pass, nothing is saved.  (Waiting on time is
-# the point here: an absence cannot be polled for.)
-sleep 3.5
+# Idle: the saver wakes for three intervals and saves nothing.  Its wakes
+# are counted, not guessed from a sleep: a thread blocked in poll counts a
+# voluntary context switch per wake-up, and in an idle server the saver is
+# the only thread in poll that wakes (no client is connected; nbdkit's
+# threads and the control thread poll without a timeout; the page
+# refiller and a sanitizer's own thread wait elsewhere).
+wakes=$(thread_wakes "$(nbdkit_pid disk)")
+wait_until 60 "the saver to wake for three intervals of an idle disk" \
+  some_thread_woke 3 "$(nbdkit_pid disk)" "$wakes"
 [[ $(persist_file_id "$snap") == "$id" ]] ||
   fail "the idle disk was rewritten ($id -> $(persist_file_id "$snap"))"
 (($(persist_saves disk) == 1)) || fail "the idle disk was saved $(persist_saves disk) times, expected once"

@@ -2,7 +2,10 @@
 # SIGUSR1 while several clients write: the saved snapshot must be the disk
 # at one instant (point_in_time.py explains the proof), and the checker
 # must reject a naive live copy taken the same way `nbdcopy | zstd` would.
-# Then the same on a disk loaded lazily from that snapshot.
+# Then the same on a disk loaded lazily from that snapshot.  Each save
+# stands still at its rename (tests/faultinject's "hold") until the
+# clients have written on, so that writes after its instant and before the
+# file is in place exist, and the checker requires some of them missing.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 require_commands nbdkit nbdcopy
@@ -10,9 +13,31 @@ require_commands nbdkit nbdcopy
 here=$(dirname "$0")
 snap=$MD_TMP/disk.zst
 pit() { /usr/bin/python3 "$here/point_in_time.py" "$@"; }
+[[ -f ${MEMDISK_FAULTINJECT:-} ]] || fail "MEMDISK_FAULTINJECT is not set (run the tests with ctest)"
 
-memdisk_start disk 16M snapshot="$snap"
-pit record --uri "$(nbdkit_uri disk)" --pid "$(nbdkit_pid disk)" \
+# held_start NAME ARG...: memdisk_start NAME ARG... with its first save
+# held at its rename until $MD_TMP/NAME.release exists ($MD_TMP/NAME.faults
+# says "held" when it stands there).
+held_start ()
+{
+  local name=$1
+  shift
+  LD_PRELOAD=$MEMDISK_FAULTINJECT MEMDISK_FAULT_PROGRAM=nbdkit \
+  MEMDISK_FAULT=rename:1:hold MEMDISK_FAULT_PATH="$MD_TMP/*" \
+  MEMDISK_FAULT_RELEASE=$MD_TMP/$name.release MEMDISK_FAULT_LOG=$MD_TMP/$name.faults \
+    memdisk_start "$name" "$@"
+}
+# pit_record NAME ARG...: record on the held server NAME.
+pit_record ()
+{
+  local name=$1
+  shift
+  pit record --uri "$(nbdkit_uri "$name")" --pid "$(nbdkit_pid "$name")" \
+      --held "$MD_TMP/$name.faults" --release "$MD_TMP/$name.release" "$@"
+}
+
+held_start disk 16M snapshot="$snap"
+pit_record disk \
     --snapshot "$snap" --log "$MD_TMP/log.json" --naive "$MD_TMP/naive.img"
 
 memdisk_start restored snapshot="$snap" snapshot-readonly=true
@@ -36,8 +61,8 @@ nbdkit_stop disk       # its exit save holds the writes after the SIGUSR1
 for load in eager lazy; do
   file=$MD_TMP/incr-$load.zst
   cp -- "$snap" "$file"
-  memdisk_start "incr-$load" -v snapshot="$file" snapshot-load=$load snapshot-load-threads=0
-  pit record --uri "$(nbdkit_uri "incr-$load")" --pid "$(nbdkit_pid "incr-$load")" --blocks 2048 --seed 2 \
+  held_start "incr-$load" -v snapshot="$file" snapshot-load=$load snapshot-load-threads=0
+  pit_record "incr-$load" --blocks 2048 --seed 2 \
       --snapshot "$file" --log "$MD_TMP/log2-$load.json" --naive "$MD_TMP/naive2.img"
   grep -qE "debug: saved $file \(SIGUSR1\) in .*, 2 regions copied, 2 compressed$" "$(nbdkit_log "incr-$load")" ||
     fail "the save after the $load load was not incremental: $(grep 'saved' "$(nbdkit_log "incr-$load")")"
@@ -54,11 +79,11 @@ done
 # loader: the clients' first writes (4 KiB into 32 KiB pages) fault the
 # frames in concurrently, and the save meets whatever is still in the file.
 cp -- "$snap" "$MD_TMP/lazy.zst"
-memdisk_start lazy snapshot="$MD_TMP/lazy.zst" snapshot-load=lazy snapshot-load-threads=0
+held_start lazy snapshot="$MD_TMP/lazy.zst" snapshot-load=lazy snapshot-load-threads=0
 # The recorder waits for the file to appear; the server reads frames from
 # the descriptor it holds, so the name may go.
 rm -- "$MD_TMP/lazy.zst"
-pit record --uri "$(nbdkit_uri lazy)" --pid "$(nbdkit_pid lazy)" \
+pit_record lazy \
     --snapshot "$MD_TMP/lazy.zst" --log "$MD_TMP/log3.json" --naive "$MD_TMP/naive3.img"
 memdisk_start restored3 snapshot="$MD_TMP/lazy.zst" snapshot-readonly=true
 nbdcopy "$(nbdkit_uri restored3)" "$MD_TMP/restored3.img"

@@ -14,7 +14,14 @@ check LOG IMAGE: the image (a restored snapshot, or the naive copy) must be
   same block are "included", the later ones "excluded"; T exists iff
       max(issue time of included) <= min(ack time of excluded).
   For a snapshot, every write acknowledged before the signal must be
-  included and none issued after the file appeared.
+  included and none issued after the file appeared; and the run must have
+  tested something: writes issued after the signal and acknowledged before
+  the file appeared (during the save) must exist, and some of them must be
+  missing from the snapshot (written after its instant).  With --held and
+  --release the recorder makes sure of that: the server runs under
+  tests/faultinject holding the save at its rename (the file is written,
+  not yet in place), and the recorder lets it go on only once the clients
+  have made --during more writes.
 
 The check must fail on the naive copy: the shell wrapper asserts that, so
 this checker is known to be able to fail.
@@ -110,6 +117,23 @@ def record(args):
     t_signal = time.monotonic_ns()
     os.kill(args.pid, signal.SIGUSR1)
     deadline = time.monotonic() + 60
+    if args.held:
+        # The save has taken its instant and written the file: writes from
+        # now on are after the instant, acknowledged before the file is in
+        # place, and must be missing from it.
+        while not (os.path.exists(args.held) and ": held" in open(args.held).read()):
+            if time.monotonic() > deadline:
+                sys.exit("FAIL: the save did not reach its rename within 60 s of SIGUSR1")
+            time.sleep(0.005)
+        issued = {c: len(log[c]) for c in log}
+        # A write in flight when the save stood still may have been issued
+        # before: one per client more.
+        while sum(len(log[c]) - issued[c] for c in log) < args.during + clients:
+            if time.monotonic() > deadline or errors:
+                sys.exit("FAIL: the clients did not write while the save stood at its rename"
+                         + (": " + "; ".join(errors) if errors else ""))
+            time.sleep(0.005)
+        open(args.release, "w").close()
     while inode() in (None, old_inode):
         if time.monotonic() > deadline:
             sys.exit("FAIL: the snapshot file did not appear within 60 s of SIGUSR1")
@@ -147,6 +171,7 @@ def check(args):
             per_block[block].append(w)
 
     problems = []
+    image_seq = {}
     max_issue_included = None
     min_ack_excluded = None
     with open(args.image, "rb") as f:
@@ -158,6 +183,7 @@ def check(args):
                 problems.append(f"block {block} (offset {block * BLOCK}) holds no "
                                 "complete logged write: torn or garbage")
                 continue
+            image_seq[block] = seq
             for other in per_block[block]:
                 if other["seq"] <= seq:
                     if max_issue_included is None or other["issue"] > max_issue_included[0]:
@@ -173,6 +199,21 @@ def check(args):
                     if other["seq"] <= seq and other["issue"] > rec["t_file"]:
                         problems.append(f"block {block}: write {other['seq']} was issued "
                                         "after the snapshot file appeared but is in it")
+
+    if args.snapshot_times:
+        # The run must have tested the property: writes during the save,
+        # some of them (after its instant) left out of the file.
+        during = [w for ws in per_block.values() for w in ws
+                  if rec["t_signal"] < w["issue"] and w["ack"] < rec["t_file"]]
+        left_out = [w for w in during
+                    if w["block"] in image_seq and w["seq"] > image_seq[w["block"]]]
+        print(f"check: {len(during)} writes during the save, {len(left_out)} of them "
+              "not in the snapshot")
+        if not during:
+            problems.append("no write was made during the save: the run tested nothing")
+        elif not left_out:
+            problems.append(f"none of the {len(during)} writes made during the save is "
+                            "missing from the snapshot: the run did not show an instant")
 
     if max_issue_included and min_ack_excluded and max_issue_included[0] > min_ack_excluded[0]:
         inc, exc = max_issue_included[1], min_ack_excluded[1]
@@ -201,6 +242,11 @@ def main():
     r.add_argument("--naive", required=True)
     r.add_argument("--clients", type=int, default=4)
     r.add_argument("--seed", type=int, default=1)
+    r.add_argument("--held", help="tests/faultinject's log: it says 'held' when the "
+                   "save stands at its rename")
+    r.add_argument("--release", help="the file whose creation lets the held save go on")
+    r.add_argument("--during", type=int, default=200,
+                   help="writes the clients make while the save is held (default 200)")
     r.add_argument("--blocks", type=int, default=0,
                    help="write only the first BLOCKS 4 KiB blocks (default: all)")
     c = sub.add_parser("check")

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -33,6 +34,8 @@ struct group {
   pthread_mutex_t lock;
   pthread_cond_t a, b;
   struct snap_group_failure failure;
+  int waiting;                  /* waiters inside the wait loop, under lock */
+  pthread_cond_t ready;         /* signalled as each waiter gets there */
   int woken;
 };
 
@@ -47,6 +50,10 @@ wait_for_failure (void *arg)
   struct waiter *w = arg;
 
   pthread_mutex_lock (&w->g->lock);
+  /* Counted under the lock that pthread_cond_wait releases: once the
+   * test holds the lock and sees both counted, both are waiting. */
+  w->g->waiting++;
+  pthread_cond_signal (&w->g->ready);
   while (!w->g->failure.failed)
     pthread_cond_wait (w->cond, &w->g->lock);
   w->g->woken++;
@@ -65,6 +72,18 @@ fail_second (void *arg)
   return NULL;
 }
 
+/* Join T, failing the test if it has not ended within 10 s: a waiter that
+ * no broadcast woke would otherwise hang the test instead of failing it. */
+static void
+join_within (pthread_t t)
+{
+  struct timespec deadline;
+
+  clock_gettime (CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += 10;
+  assert_int_equal (pthread_timedjoin_np (t, NULL, &deadline), 0);
+}
+
 static void
 test_first_failure_wakes_everyone (void **state)
 {
@@ -76,21 +95,27 @@ test_first_failure_wakes_everyone (void **state)
 
   pthread_cond_init (&g.a, NULL);
   pthread_cond_init (&g.b, NULL);
+  pthread_cond_init (&g.ready, NULL);
   assert_int_equal (pthread_create (&ta, NULL, wait_for_failure, &wa), 0);
   assert_int_equal (pthread_create (&tb, NULL, wait_for_failure, &wb), 0);
-  usleep (20000);                       /* let both wait */
+  /* Fail only once both wait, so that only the broadcast can wake them. */
+  pthread_mutex_lock (&g.lock);
+  while (g.waiting < 2)
+    pthread_cond_wait (&g.ready, &g.lock);
+  pthread_mutex_unlock (&g.lock);
   md_error_set ("frame 2: the first failure");
   snap_group_fail (&g.lock, &g.failure, conds, 2);
   /* A later failure, from another thread, keeps the first message. */
   assert_int_equal (pthread_create (&tc, NULL, fail_second, &g), 0);
-  pthread_join (tc, NULL);
-  pthread_join (ta, NULL);
-  pthread_join (tb, NULL);
+  join_within (tc);
+  join_within (ta);
+  join_within (tb);
   assert_true (g.failure.failed);
   assert_int_equal (g.woken, 2);
   assert_string_equal (g.failure.message, "frame 2: the first failure");
   pthread_cond_destroy (&g.a);
   pthread_cond_destroy (&g.b);
+  pthread_cond_destroy (&g.ready);
 }
 
 int
