@@ -19,6 +19,7 @@
 #include "common/fullio.h"
 #include "snapshot/format.h"
 #include "snapshot/reader.h"
+#include "snapshot/replace.h"
 #include "snapshot/trust.h"
 #include "common/threads.h"
 #include "tool.h"
@@ -349,8 +350,17 @@ tool_check_new_output (const char *path, bool force)
     tool_error ("the output file name is empty (use - for standard output)");
     return -1;
   }
-  /* A link is followed (the file it leads to would be replaced); --force
-   * never replaces a device, a FIFO or a folder by a regular file. */
+  /* A link is followed (the file it leads to would be replaced) only if
+   * we may trust it, as a save does (replace.h): another user's link is
+   * refused, with or without --force. */
+  char *target = snap_replace_target (path);
+  if (target == NULL) {
+    tool_error ("%s", md_error ());
+    return -1;
+  }
+  free (target);
+  /* --force never replaces a device, a FIFO or a folder by a regular
+   * file. */
   if (stat (path, &st) == 0 && !S_ISREG (st.st_mode)) {
     tool_error ("%s: is %s; only a regular file is replaced, even with --force "
                 "(use - for standard output)", path, snap_trust_file_type (st.st_mode));
