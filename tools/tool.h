@@ -41,12 +41,12 @@ struct tool_server_args {
   const char *file;
 };
 /* Parse them into ARGS; -1 when the command is to go on, else the exit
- * status to return (after --help, or a usage error).  (tool-util.c, which parses
- * info and map the same way but without --timeout) */
+ * status to return (after --help, or a usage error).  (tool-args.c, which
+ * parses info and map the same way but without --timeout) */
 int tool_parse_server_args (const char *command, int argc, char **argv,
                             void (*usage) (FILE *), struct tool_server_args *args);
 /* --timeout=SECS (decimals allowed; 0: no limit).  0, or -1 after
- * printing what is wrong.  (tool-util.c) */
+ * printing what is wrong.  (tool-options.c) */
 int tool_parse_timeout (const char *arg, int *timeout_ms);
 
 /* "memdisk-tool: MESSAGE" on stderr. */
