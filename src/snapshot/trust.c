@@ -135,7 +135,7 @@ struct walk {
   char done[PATH_MAX];          /* resolved so far, no trailing '/' */
   size_t len;                   /* of DONE; 0 is "/" */
   char *todo;                   /* what is left to resolve (malloc'd) */
-  char *pos;                    /* where in TODO the next name starts */
+  size_t pos;                   /* where in TODO the next name starts */
   unsigned links;               /* followed so far */
 };
 
@@ -166,7 +166,7 @@ walk_start (struct walk *w, const char *path, bool check, uid_t uid)
     md_error_set ("%s: out of memory", path);
     return -1;
   }
-  w->pos = w->todo;
+  w->pos = 0;
   return 0;
 }
 
@@ -175,14 +175,16 @@ walk_start (struct walk *w, const char *path, bool check, uid_t uid)
 static bool
 walk_next_name (struct walk *w, const char **name, size_t *name_len, bool *last)
 {
-  while (*w->pos == '/')
-    w->pos++;
-  if (*w->pos == '\0')
+  const char *left = w->todo + w->pos;
+
+  left += strspn (left, "/");
+  if (*left == '\0')
     return false;
-  *name = w->pos;
-  *name_len = strcspn (w->pos, "/");
-  w->pos += *name_len;
-  *last = w->pos[strspn (w->pos, "/")] == '\0';
+  *name = left;
+  *name_len = strcspn (left, "/");
+  left += *name_len;
+  *last = left[strspn (left, "/")] == '\0';
+  w->pos = (size_t) (left - w->todo);
   return true;
 }
 
@@ -240,12 +242,13 @@ walk_follow_link (struct walk *w, size_t before)
     return -1;
   }
   to[n] = '\0';
-  if (asprintf (&rest, "%s/%s", to, w->pos) == -1) {
+  if (asprintf (&rest, "%s/%s", to, w->todo + w->pos) == -1) {
     md_error_set ("%s: out of memory", w->path);
     return -1;
   }
   free (w->todo);
-  w->todo = w->pos = rest;
+  w->todo = rest;
+  w->pos = 0;
   w->len = to[0] == '/' ? 0 : before;
   w->done[w->len] = '\0';
   return 0;
