@@ -105,8 +105,10 @@ int tool_finish_stdout (void);
 
 /* Before writing a new file PATH: 0 when PATH does not exist, or is a
  * regular file (or a link to one) and FORCE is set; else -1 after saying
- * why.  An empty PATH is refused.  "-" is stdout, refused on a terminal
- * unless FORCE. */
+ * why.  A link at PATH or on its way must be one the user may follow, as
+ * the write will ask again (snap_replace_target): another user's is
+ * refused, FORCE or not.  An empty PATH is refused.  "-" is stdout,
+ * refused on a terminal unless FORCE.  (tool-files.c) */
 int tool_check_new_output (const char *path, bool force);
 
 /* Open convert's IN, a raw image or a snapshot: a regular file or a block
