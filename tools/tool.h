@@ -41,12 +41,12 @@ struct tool_server_args {
   const char *file;
 };
 /* Parse them into ARGS; -1 when the command is to go on, else the exit
- * status to return (after --help, or a usage error).  (tool-util.c, which parses
- * info and map the same way but without --timeout) */
+ * status to return (after --help, or a usage error).  (tool-args.c, which
+ * parses info and map the same way but without --timeout) */
 int tool_parse_server_args (const char *command, int argc, char **argv,
                             void (*usage) (FILE *), struct tool_server_args *args);
 /* --timeout=SECS (decimals allowed; 0: no limit).  0, or -1 after
- * printing what is wrong.  (tool-util.c) */
+ * printing what is wrong.  (tool-options.c) */
 int tool_parse_timeout (const char *arg, int *timeout_ms);
 
 /* "memdisk-tool: MESSAGE" on stderr. */
@@ -105,8 +105,10 @@ int tool_finish_stdout (void);
 
 /* Before writing a new file PATH: 0 when PATH does not exist, or is a
  * regular file (or a link to one) and FORCE is set; else -1 after saying
- * why.  An empty PATH is refused.  "-" is stdout, refused on a terminal
- * unless FORCE. */
+ * why.  A link at PATH or on its way must be one the user may follow, as
+ * the write will ask again (snap_replace_target): another user's is
+ * refused, FORCE or not.  An empty PATH is refused.  "-" is stdout,
+ * refused on a terminal unless FORCE.  (tool-files.c) */
 int tool_check_new_output (const char *path, bool force);
 
 /* Open convert's IN, a raw image or a snapshot: a regular file or a block

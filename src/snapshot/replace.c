@@ -27,6 +27,12 @@ folder_of (const char *path)
   return dir;
 }
 
+char *
+snap_replace_target (const char *target)
+{
+  return snap_trust_resolve_for (target, geteuid ());
+}
+
 static void
 release (struct snap_tmpfile *tmp)
 {
@@ -61,9 +67,9 @@ snap_tmpfile_create (struct snap_tmpfile *tmp, const char *target)
   tmp->path = NULL;
   tmp->state = SNAP_REPLACE_UNTOUCHED;
   tmp->timeline = NULL;
-  /* A symbolic link is followed: the file it leads to is replaced, by a
-   * temporary in that file's folder. */
-  tmp->target = snap_trust_resolve (target);
+  /* A symbolic link is followed, if we may trust it: the file it leads
+   * to is replaced, by a temporary in that file's folder. */
+  tmp->target = snap_replace_target (target);
   if (tmp->target == NULL)
     goto fail;
   exists = stat (tmp->target, &st) == 0;

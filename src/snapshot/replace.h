@@ -5,8 +5,12 @@
  * old file or the complete new one.  A new file gets mode 0600 (disk
  * images can hold secrets); replacing a file of ours keeps its permission
  * bits (rwx only: never setuid, setgid or sticky), another user's file
- * gets 0600.  A symbolic link is followed: the file it leads to is
- * replaced, in that file's folder.  Only a regular file is replaced. */
+ * gets 0600.  A symbolic link is followed only if the calling user may
+ * trust it (owned by root or that user, in folders that pass trust.h's
+ * rule: snap_trust_resolve_for), and then the file it leads to is
+ * replaced, in that file's folder: another user's link, to a file, to
+ * nothing or to a folder, is refused, never written through.  Only a
+ * regular file is replaced. */
 #ifndef MEMDISK_SNAPSHOT_REPLACE_H
 #define MEMDISK_SNAPSHOT_REPLACE_H
 
@@ -35,7 +39,16 @@ struct snap_tmpfile {
 /* "TARGET is untouched", ...: the state in words, for messages. */
 const char *snap_replace_state_text (enum snap_replace_state state);
 
-/* Create the temporary for TARGET.  -1 with md_error set on failure,
+/* The file a replacement of TARGET by the calling user replaces: TARGET
+ * with the links followed that the user may trust (snap_trust_resolve_for
+ * for geteuid()), as an absolute name (malloc'd).  NULL with md_error set
+ * when a link is not to be followed (another user's, or in a folder
+ * others may change) or a folder on the way is missing.  Commands that
+ * check an output before writing it ask this, the question
+ * snap_tmpfile_create asks again when it writes. */
+char *snap_replace_target (const char *target);
+
+/* Create the temporary for TARGET (snap_replace_target).  -1 with md_error set on failure,
  * e.g. when TARGET is a device, a FIFO or a folder, or a link to
  * nothing. */
 int snap_tmpfile_create (struct snap_tmpfile *tmp, const char *target);

@@ -127,6 +127,166 @@ append_component (char *done, size_t *len, const char *name, size_t name_len)
   return 0;
 }
 
+/* A walk along a path, one component at a time, as the kernel does it. */
+struct walk {
+  const char *path;             /* as given, for messages */
+  bool check;                   /* links must be trusted for UID */
+  uid_t uid;
+  char done[PATH_MAX];          /* resolved so far, no trailing '/' */
+  size_t len;                   /* of DONE; 0 is "/" */
+  char *todo;                   /* what is left to resolve (malloc'd) */
+  size_t pos;                   /* where in TODO the next name starts */
+  unsigned links;               /* followed so far */
+};
+
+/* The first step: what is left is PATH made absolute. */
+static int
+walk_start (struct walk *w, const char *path, bool check, uid_t uid)
+{
+  w->path = path;
+  w->check = check;
+  w->uid = uid;
+  w->done[0] = '\0';
+  w->len = 0;
+  w->links = 0;
+  w->todo = NULL;
+  if (path[0] == '/')
+    w->todo = strdup (path);
+  else {
+    char *cwd = getcwd (NULL, 0);
+    if (cwd == NULL) {
+      md_error_set ("%s: cannot find the current folder: %s", path, strerror (errno));
+      return -1;
+    }
+    if (asprintf (&w->todo, "%s/%s", cwd, path) == -1)
+      w->todo = NULL;
+    free (cwd);
+  }
+  if (w->todo == NULL) {
+    md_error_set ("%s: out of memory", path);
+    return -1;
+  }
+  w->pos = 0;
+  return 0;
+}
+
+/* The next name in what is left, into *NAME and *NAME_LEN; *LAST when
+ * nothing follows it.  false at the end of the path. */
+static bool
+walk_next_name (struct walk *w, const char **name, size_t *name_len, bool *last)
+{
+  const char *left = w->todo + w->pos;
+
+  left += strspn (left, "/");
+  if (*left == '\0')
+    return false;
+  *name = left;
+  *name_len = strcspn (left, "/");
+  left += *name_len;
+  *last = left[strspn (left, "/")] == '\0';
+  w->pos = (size_t) (left - w->todo);
+  return true;
+}
+
+/* ".." goes up from what is resolved so far (links are already followed,
+ * so this is where the kernel goes). */
+static void
+walk_up (struct walk *w)
+{
+  while (w->len > 0 && w->done[--w->len] != '/')
+    ;
+  w->done[w->len] = '\0';
+}
+
+/* A link met at DONE (found by lstat as ST), whose folder is DONE's first
+ * BEFORE bytes: with CHECK, it must be owned by root or UID, and its
+ * folder (and every one above) pass check_folder, or another user could
+ * have planted it or could change it. */
+static int
+walk_check_link (struct walk *w, const struct stat *st, size_t before)
+{
+  char owner[128], user[128];
+
+  if (!w->check)
+    return 0;
+  if (st->st_uid != 0 && st->st_uid != w->uid) {
+    md_error_set ("%s is a symbolic link owned by %s: a link that another "
+                  "user than %s or root owns is not followed (it could lead "
+                  "anywhere, and be changed at any time)", w->done,
+                  user_name (st->st_uid, owner), user_name (w->uid, user));
+    return -1;
+  }
+  w->done[before] = '\0';
+  int r = check_folders (before ? w->done : "/", w->path, w->uid);
+  w->done[before] = '/';
+  return r;
+}
+
+/* Replace the link at DONE by its contents: what is left becomes the
+ * link's text followed by the rest, resolved from the link's folder (its
+ * first BEFORE bytes) or from / for an absolute link. */
+static int
+walk_follow_link (struct walk *w, size_t before)
+{
+  char to[PATH_MAX];
+  char *rest;
+
+  if (++w->links > MAX_LINKS) {
+    md_error_set ("%s: more than %d symbolic links", w->path, MAX_LINKS);
+    return -1;
+  }
+  ssize_t n = readlink (w->done, to, sizeof to - 1);
+  if (n <= 0) {
+    md_error_set ("%s: cannot read the link %s: %s", w->path, w->done,
+                  n == 0 ? "empty" : strerror (errno));
+    return -1;
+  }
+  to[n] = '\0';
+  if (asprintf (&rest, "%s/%s", to, w->todo + w->pos) == -1) {
+    md_error_set ("%s: out of memory", w->path);
+    return -1;
+  }
+  free (w->todo);
+  w->todo = rest;
+  w->pos = 0;
+  w->len = to[0] == '/' ? 0 : before;
+  w->done[w->len] = '\0';
+  return 0;
+}
+
+enum walk_step { WALK_ON, WALK_NEW_FILE, WALK_FAILED };
+
+/* Go into NAME: a folder, the last component (which need not exist), or
+ * a link, checked and followed. */
+static enum walk_step
+walk_into (struct walk *w, const char *name, size_t name_len, bool last)
+{
+  const size_t before = w->len;
+  struct stat st;
+
+  if (append_component (w->done, &w->len, name, name_len) == -1) {
+    md_error_set ("%s: %s", w->path, strerror (errno));
+    return WALK_FAILED;
+  }
+  if (lstat (w->done, &st) == -1) {
+    if (errno == ENOENT && last)
+      return WALK_NEW_FILE;
+    md_error_set ("cannot find the folder %s of %s: %s", w->done, w->path,
+                  strerror (errno));
+    return WALK_FAILED;
+  }
+  if (!S_ISLNK (st.st_mode)) {
+    if (!last && !S_ISDIR (st.st_mode)) {
+      md_error_set ("%s: %s is not a folder", w->path, w->done);
+      return WALK_FAILED;
+    }
+    return WALK_ON;
+  }
+  if (walk_check_link (w, &st, before) == -1 || walk_follow_link (w, before) == -1)
+    return WALK_FAILED;
+  return WALK_ON;
+}
+
 /* Follow PATH one component at a time, as the kernel does.  With CHECK,
  * every symbolic link met on the way must be owned by root or UID (a link
  * another user planted is what fs.protected_symlinks refuses to follow,
@@ -136,121 +296,41 @@ append_component (char *done, size_t *len, const char *name, size_t name_len)
 static char *
 resolve (const char *path, bool check, uid_t uid)
 {
-  char done[PATH_MAX] = "";     /* resolved so far, no trailing '/' */
-  size_t len = 0;
-  char *todo = NULL;            /* what is left to resolve */
-  char *pos;
-  unsigned links = 0;
-  char owner[128], saver[128];
+  struct walk w;
+  const char *name;
+  size_t name_len;
+  bool last;
+  enum walk_step step = WALK_ON;
 
-  if (path[0] == '/')
-    todo = strdup (path);
-  else {
-    char *cwd = getcwd (NULL, 0);
-    if (cwd == NULL) {
-      md_error_set ("%s: cannot find the current folder: %s", path, strerror (errno));
-      return NULL;
-    }
-    if (asprintf (&todo, "%s/%s", cwd, path) == -1)
-      todo = NULL;
-    free (cwd);
-  }
-  if (todo == NULL) {
-    md_error_set ("%s: out of memory", path);
+  if (walk_start (&w, path, check, uid) == -1)
     return NULL;
-  }
-
-  pos = todo;
-  for (;;) {
-    while (*pos == '/')
-      pos++;
-    if (*pos == '\0')
-      break;
-    char *name = pos;
-    size_t name_len = strcspn (pos, "/");
-    pos += name_len;
-    const bool last = pos[strspn (pos, "/")] == '\0';
-
+  while (step == WALK_ON && walk_next_name (&w, &name, &name_len, &last)) {
     if (name_len == 1 && name[0] == '.')
       continue;
-    if (name_len == 2 && name[0] == '.' && name[1] == '.') {
-      while (len > 0 && done[--len] != '/')
-        ;
-      done[len] = '\0';
-      continue;
-    }
-    size_t before = len;
-    if (append_component (done, &len, name, name_len) == -1) {
-      md_error_set ("%s: %s", path, strerror (errno));
-      goto fail;
-    }
-
-    struct stat st;
-    if (lstat (done, &st) == -1) {
-      if (errno == ENOENT && last)
-        break;                  /* a new file */
-      md_error_set ("cannot find the folder %s of %s: %s", done, path, strerror (errno));
-      goto fail;
-    }
-    if (!S_ISLNK (st.st_mode)) {
-      if (!last && !S_ISDIR (st.st_mode)) {
-        md_error_set ("%s: %s is not a folder", path, done);
-        goto fail;
-      }
-      continue;
-    }
-
-    /* A symbolic link: check it, then resolve its contents in its place. */
-    if (++links > MAX_LINKS) {
-      md_error_set ("%s: more than %d symbolic links", path, MAX_LINKS);
-      goto fail;
-    }
-    if (check) {
-      if (st.st_uid != 0 && st.st_uid != uid) {
-        md_error_set ("%s is a symbolic link owned by %s: a link that another "
-                      "user than %s or root owns is not followed (it could lead "
-                      "anywhere, and be changed at any time)", done,
-                      user_name (st.st_uid, owner), user_name (uid, saver));
-        goto fail;
-      }
-      done[before] = '\0';
-      if (check_folders (before ? done : "/", path, uid) == -1)
-        goto fail;
-      done[before] = '/';
-    }
-    char to[PATH_MAX];
-    ssize_t n = readlink (done, to, sizeof to - 1);
-    if (n <= 0) {
-      md_error_set ("%s: cannot read the link %s: %s", path, done,
-                    n == 0 ? "empty" : strerror (errno));
-      goto fail;
-    }
-    to[n] = '\0';
-    char *rest;
-    if (asprintf (&rest, "%s/%s", to, pos) == -1) {
-      md_error_set ("%s: out of memory", path);
-      goto fail;
-    }
-    free (todo);
-    todo = pos = rest;
-    len = to[0] == '/' ? 0 : before;
-    done[len] = '\0';
+    if (name_len == 2 && name[0] == '.' && name[1] == '.')
+      walk_up (&w);
+    else
+      step = walk_into (&w, name, name_len, last);
   }
-  free (todo);
-  char *resolved = strdup (len == 0 ? "/" : done);
+  free (w.todo);
+  if (step == WALK_FAILED)
+    return NULL;
+  char *resolved = strdup (w.len == 0 ? "/" : w.done);
   if (resolved == NULL)
     md_error_set ("%s: out of memory", path);
   return resolved;
-
- fail:
-  free (todo);
-  return NULL;
 }
 
 char *
 snap_trust_resolve (const char *path)
 {
   return resolve (path, false, 0);
+}
+
+char *
+snap_trust_resolve_for (const char *path, uid_t uid)
+{
+  return resolve (path, true, uid);
 }
 
 int
@@ -280,7 +360,7 @@ snap_trust_check (const char *path, uid_t uid, char **resolved, bool *exists)
   struct stat st;
   char owner[128], saver[128];
 
-  *resolved = resolve (path, true, uid);
+  *resolved = snap_trust_resolve_for (path, uid);
   if (*resolved == NULL)
     return -1;
   if (snap_trust_check_type (*resolved, exists) == -1)

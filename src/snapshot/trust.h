@@ -35,10 +35,18 @@
  * is missing or a link cannot be read. */
 char *snap_trust_resolve (const char *path);
 
-/* Resolve PATH as snap_trust_resolve does, into *RESOLVED (malloc'd),
- * checking on the way that every link is owned by root or UID and that
- * the folders holding links pass the folder rule; then the rules above
- * for the file and its folders, for user UID.  *EXISTS tells whether the
+/* The same, following only the links that may be trusted for user UID:
+ * every link on the way must be owned by root or UID, and the folders
+ * holding links (and every folder above them) must pass the folder rule
+ * above.  What a user who writes PATH may follow: saves and
+ * memdisk-tool's outputs replace the file this names (replace.h).  NULL
+ * with md_error set as snap_trust_resolve, or naming the link that is not
+ * followed and why. */
+char *snap_trust_resolve_for (const char *path, uid_t uid);
+
+/* Resolve PATH as snap_trust_resolve_for does for UID, into *RESOLVED
+ * (malloc'd); then the rules above for the file and its folders, for
+ * user UID.  *EXISTS tells whether the
  * file exists.  0, or -1 with *RESOLVED NULL and md_error saying what is
  * wrong and what to do about it. */
 int snap_trust_check (const char *path, uid_t uid, char **resolved, bool *exists);

@@ -148,6 +148,73 @@ test_stale_removal (void **state)
   free (target);
 }
 
+/* Links: ours are followed (the file they lead to is replaced, the link
+ * stays); another user's, to a file, to nothing or to a folder, are
+ * refused before anything is written. */
+static void
+test_links (void **state)
+{
+  (void) state;
+  struct snap_tmpfile tmp;
+  char *target = strdup (scratch_path ("linked.snap"));
+  char *link = strdup (scratch_path ("link.snap"));
+  char *dangling = strdup (scratch_path ("dangling.snap"));
+  char *folder_link = strdup (scratch_path ("build"));
+  char *real = realpath (scratch_dir, NULL);
+  char expected[600];
+
+  assert_non_null (real);
+  write_file (target, "old", 3);
+  assert_int_equal (symlink ("linked.snap", link), 0);
+  assert_int_equal (symlink ("new.snap", dangling), 0);
+  assert_int_equal (symlink (".", folder_link), 0);
+
+  /* snap_replace_target names the file snap_tmpfile_create replaces. */
+  snprintf (expected, sizeof expected, "%s/linked.snap", real);
+  char *named = snap_replace_target (link);
+  assert_non_null (named);
+  assert_string_equal (named, expected);
+  free (named);
+  assert_int_equal (snap_tmpfile_create (&tmp, link), 0);
+  assert_string_equal (tmp.target, expected);
+  put (tmp.fd, "through our link");
+  assert_int_equal (snap_tmpfile_commit (&tmp), 0);
+  assert_file_is (target, "through our link");
+  struct stat st;
+  assert_int_equal (lstat (link, &st), 0);
+  assert_true (S_ISLNK (st.st_mode));
+
+  if (geteuid () == 0) {
+    const unsigned before = scratch_count ();
+    assert_int_equal (lchown (link, 65534, 65534), 0);
+    assert_int_equal (lchown (dangling, 65534, 65534), 0);
+    assert_int_equal (lchown (folder_link, 65534, 65534), 0);
+    assert_null (snap_replace_target (link));
+    assert_error_contains ("link.snap is a symbolic link owned by");
+    assert_int_equal (snap_tmpfile_create (&tmp, link), -1);
+    assert_error_contains ("is not followed");
+    assert_int_equal (tmp.fd, -1);
+    assert_int_equal (tmp.state, SNAP_REPLACE_UNTOUCHED);
+    assert_int_equal (snap_tmpfile_create (&tmp, dangling), -1);
+    assert_error_contains ("dangling.snap is a symbolic link owned by");
+    assert_int_equal (snap_tmpfile_create (&tmp, scratch_path ("build/in-folder.snap")), -1);
+    assert_error_contains ("build is a symbolic link owned by");
+    /* Nothing written: no temporary, no new file, the target as it was. */
+    assert_int_equal (scratch_count (), before);
+    assert_int_equal (access (scratch_path ("new.snap"), F_OK), -1);
+    assert_file_is (target, "through our link");
+  }
+  unlink (link);
+  unlink (dangling);
+  unlink (folder_link);
+  unlink (target);
+  free (link);
+  free (dangling);
+  free (folder_link);
+  free (target);
+  free (real);
+}
+
 int
 main (void)
 {
@@ -157,6 +224,7 @@ main (void)
     cmocka_unit_test (test_abort_keeps_target),
     cmocka_unit_test (test_create_fails_in_missing_folder),
     cmocka_unit_test (test_stale_removal),
+    cmocka_unit_test (test_links),
   };
   int r;
 

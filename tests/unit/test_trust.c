@@ -245,6 +245,88 @@ test_other_users (void **state)
   assert_refused (scratch_path ("their-folder/new.snap"), "(uid 65534), who could replace");
 }
 
+/* snap_trust_resolve_for: the links a writer of PATH may follow. */
+static void
+test_resolve_for (void **state)
+{
+  (void) state;
+  char expected[600];
+  char *r;
+
+  char *real = realpath (scratch_dir, NULL);
+  assert_non_null (real);
+  assert_int_equal (mkdir (scratch_path ("f"), 0755), 0);
+  assert_int_equal (mkdir (scratch_path ("f/target"), 0755), 0);
+  make_file (scratch_path ("f/target/disk.snap"), 0600);
+  assert_int_equal (symlink ("target/disk.snap", scratch_path ("f/file.snap")), 0);
+  assert_int_equal (symlink ("target/new.snap", scratch_path ("f/dangling.snap")), 0);
+  assert_int_equal (symlink ("target", scratch_path ("f/build")), 0);
+
+  /* Our own links, to a file, to nothing yet, to a folder: followed. */
+  snprintf (expected, sizeof expected, "%s/f/target/disk.snap", real);
+  r = snap_trust_resolve_for (scratch_path ("f/file.snap"), geteuid ());
+  assert_non_null (r);
+  assert_string_equal (r, expected);
+  free (r);
+  snprintf (expected, sizeof expected, "%s/f/target/new.snap", real);
+  r = snap_trust_resolve_for (scratch_path ("f/dangling.snap"), geteuid ());
+  assert_non_null (r);
+  assert_string_equal (r, expected);
+  free (r);
+  r = snap_trust_resolve_for (scratch_path ("f/build/new.snap"), geteuid ());
+  assert_non_null (r);
+  assert_string_equal (r, expected);
+  free (r);
+
+  /* A link lying in a folder every user may write, without the sticky
+   * bit: anyone could replace it.  With the sticky bit, only we can. */
+  assert_int_equal (chmod (scratch_path ("f"), 0777), 0);
+  assert_null (snap_trust_resolve_for (scratch_path ("f/file.snap"), geteuid ()));
+  assert_error_contains ("can be written by every user (mode 0777)");
+  assert_null (snap_trust_resolve_for (scratch_path ("f/build/new.snap"), geteuid ()));
+  assert_error_contains ("can be written by every user");
+  /* Without a link in it, the folder is no matter of resolving. */
+  r = snap_trust_resolve_for (scratch_path ("f/plain.snap"), geteuid ());
+  assert_non_null (r);
+  free (r);
+  assert_int_equal (chmod (scratch_path ("f"), 01777), 0);
+  r = snap_trust_resolve_for (scratch_path ("f/file.snap"), geteuid ());
+  assert_non_null (r);
+  free (r);
+  assert_int_equal (chmod (scratch_path ("f"), 0755), 0);
+
+  if (geteuid () != 0) {
+    free (real);
+    skip ();
+  }
+  /* Another user's links, to a file, to nothing, to a folder: refused for
+   * us, followed for that user; a link of root's is followed for anyone. */
+  static const char *const links[] = { "f/file.snap", "f/dangling.snap", "f/build" };
+  for (size_t i = 0; i < 3; i++)
+    assert_int_equal (lchown (scratch_path (links[i]), OTHER_UID, OTHER_UID), 0);
+  assert_null (snap_trust_resolve_for (scratch_path ("f/file.snap"), geteuid ()));
+  assert_error_contains ("f/file.snap is a symbolic link owned by");
+  assert_error_contains ("(uid 65534): a link that another user than");
+  assert_error_contains ("is not followed");
+  assert_null (snap_trust_resolve_for (scratch_path ("f/dangling.snap"), geteuid ()));
+  assert_error_contains ("f/dangling.snap is a symbolic link owned by");
+  assert_null (snap_trust_resolve_for (scratch_path ("f/build/new.snap"), geteuid ()));
+  assert_error_contains ("f/build is a symbolic link owned by");
+  r = snap_trust_resolve_for (scratch_path ("f/build/new.snap"), OTHER_UID);
+  assert_non_null (r);
+  assert_string_equal (r, expected);
+  free (r);
+  /* The unchecked walk follows them all (it reads only). */
+  r = snap_trust_resolve (scratch_path ("f/build/new.snap"));
+  assert_non_null (r);
+  free (r);
+  assert_int_equal (lchown (scratch_path ("f/build"), 0, 0), 0);
+  r = snap_trust_resolve_for (scratch_path ("f/build/new.snap"), OTHER_UID);
+  assert_non_null (r);
+  free (r);
+  free (real);
+}
+
 int
 main (void)
 {
@@ -253,6 +335,7 @@ main (void)
     cmocka_unit_test (test_types),
     cmocka_unit_test (test_folder_modes),
     cmocka_unit_test (test_other_users),
+    cmocka_unit_test (test_resolve_for),
   };
   return cmocka_run_group_tests (tests, setup, teardown);
 }
