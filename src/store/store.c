@@ -1,7 +1,7 @@
-/* The store's page table and I/O path: a radix tree of pages with a
- * reader/writer spinlock per page, and read, write, zero, trim, extents
- * and loading on it.  store/internal.h draws the data structure and says
- * what guards what; cow.c holds what a running snapshot needs (epochs,
+/* The store's I/O path: read, write, zero, trim, extents and loading on
+ * the page table (pagetable.c), with a reader/writer spinlock per page.
+ * store/internal.h draws the data structure and says what guards what;
+ * cow.c holds what a running snapshot needs (epochs,
  * copy-on-write records, the snapshot walk).
  */
 #include <errno.h>
@@ -12,77 +12,6 @@
 #include "common/error.h"
 #include "common/iszero.h"
 #include "store/internal.h"
-
-/* ---- the radix tree -------------------------------------------------- */
-
-/* Install a zeroed node of SIZE bytes in SLOT unless another thread won
- * the race; either way return the node now in SLOT. */
-static void *
-node_install (_Atomic (void *) *slot, size_t size)
-{
-  void *expected = NULL;
-  void *node = calloc (1, size);
-
-  if (node == NULL) {
-    md_error_set ("out of memory allocating the page table");
-    return NULL;
-  }
-  if (!atomic_compare_exchange_strong_explicit (slot, &expected, node,
-                                                memory_order_acq_rel,
-                                                memory_order_acquire)) {
-    free (node);
-    return expected;
-  }
-  return node;
-}
-
-struct leaf *
-store_leaf_find (struct store *store, uint64_t page_index, bool create,
-                 uint64_t *hole_pages)
-{
-  _Atomic (void *) *slot = &store->root;
-
-  for (unsigned level = store->inner_levels;; level--) {
-    void *node = atomic_load_explicit (slot, memory_order_acquire);
-
-    if (node == NULL) {
-      if (!create) {
-        unsigned span_bits = LEVEL_BITS * (level + 1);
-        uint64_t span = span_bits >= 64 ? UINT64_MAX : UINT64_C (1) << span_bits;
-        if (hole_pages)
-          *hole_pages = span - (page_index & (span - 1));
-        return NULL;
-      }
-      node = node_install (slot, level == 0 ? store->leaf_size
-                                            : sizeof (struct inner));
-      if (node == NULL)
-        return NULL;
-    }
-    if (level == 0)
-      return node;
-    slot = &((struct inner *) node)->child[(page_index >> (LEVEL_BITS * level)) & SLOT_MASK];
-  }
-}
-
-static void
-node_free (struct store *store, void *node, unsigned level)
-{
-  if (node == NULL)
-    return;
-  if (level == 0) {
-    struct leaf *leaf = node;
-    for (unsigned i = 0; i < FANOUT; i++) {
-      /* The pages go with the pool (store_destroy). */
-      cow_record_free (store, leaf->cow[i]);
-    }
-  }
-  else {
-    struct inner *inner = node;
-    for (unsigned i = 0; i < FANOUT; i++)
-      node_free (store, atomic_load_explicit (&inner->child[i], memory_order_relaxed), level - 1);
-  }
-  free (node);
-}
 
 /* ---- creation -------------------------------------------------------- */
 
@@ -152,8 +81,7 @@ store_destroy (struct store *store)
 {
   if (store == NULL)
     return;
-  node_free (store, atomic_load_explicit (&store->root, memory_order_relaxed),
-             store->inner_levels);
+  store_table_free (store);
   page_pool_destroy (&store->pages);
   cow_pools_destroy (store);
   pthread_mutex_destroy (&store->snapshot_lock);

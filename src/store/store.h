@@ -135,6 +135,14 @@ int store_snapshot_next_before (struct store_snapshot *snap, uint64_t limit,
  * them elsewhere.  Copy-on-write stops there, and what was kept for it is
  * freed. */
 void store_snapshot_skip_region (struct store_snapshot *snap, uint64_t region);
+/* Move SNAP's walk, which stands at the first page of a region, past the
+ * regions before region LIMIT that are unchanged since SINCE, as
+ * store_snapshot_skip_region does each; stop at the first changed one.
+ * What the store never allocated is passed over in one step: the cost is
+ * the allocated part of the range, not its size (a 2^63-byte disk has
+ * 2^41 regions). */
+void store_snapshot_skip_unchanged (struct store_snapshot *snap, uint64_t since,
+                                    uint64_t limit);
 
 /* Loading: the page PAGE_INDEX, allocated (zero-filled) if absent, for the
  * caller to fill in place.  Only while no client I/O or snapshot runs;
