@@ -201,100 +201,133 @@ store_read (struct store *store, void *buf, uint64_t len, uint64_t offset)
   return 0;
 }
 
-/* Apply one page's share of a write (SRC non-NULL) or zero (SRC NULL). */
+/* A change to one page, in steps: find its slot, lock it holding a page
+ * or a hole (a page still in the file is loaded first), hand what the
+ * change overwrites to a running snapshot that still needs it, change the
+ * page, record the epoch.  SRC non-NULL: a write of N bytes at IN_PAGE;
+ * NULL: a zero (or trim). */
+
+/* Take SLOT's write lock once it holds a page or a hole, in *PAGE.  A page
+ * still in the file is loaded first: the bytes the change does not
+ * overwrite are the file's.  Loading it is no change: the region is
+ * stamped after, for the change itself (again on a retry: harmless). */
 static int
-page_change (struct store *store, uint64_t epoch, uint64_t page_index,
-             uint32_t in_page, uint32_t n, const uint8_t *src)
+slot_lock_for_change (struct store *store, struct leaf *leaf, unsigned slot,
+                      uint64_t page_index, uint64_t epoch, uint8_t **page)
 {
-  const uint32_t page_size = store->page_size;
-  const bool whole = n == page_size;
-  unsigned slot = page_index & SLOT_MASK;
-  struct leaf *leaf;
-  struct cow_record *cow;
-  uint8_t *page, *copy;
-  bool failed;
-
-  leaf = store_leaf_find (store, page_index, src != NULL, NULL);
-  if (leaf == NULL)
-    return src ? -1 : 0;  /* zeroing a missing subtree: nothing to do */
-  /* Zeroing a hole changes nothing.  (Requests of other epochs never run
-   * concurrently with this one, so skipping here orders it consistently.) */
-  if (src == NULL && atomic_load_explicit (&leaf->data[slot], memory_order_acquire) == NULL)
-    return 0;
-
-  /* A page still in the file is loaded first: the bytes this change does
-   * not overwrite are the file's.  Loading it is no change: the region is
-   * stamped after, for the change itself (again on a retry: harmless). */
- fault_in:
-  if (store_fault_in (store, leaf, slot, page_index, true) == -1)
-    return -1;
-  region_stamp (store, leaf, page_index, epoch);
-  page_write_lock (&leaf->lock[slot]);
-  page = atomic_load_explicit (&leaf->data[slot], memory_order_relaxed);
-  if (page == PAGE_IN_FILE) {
-    page_write_unlock (&leaf->lock[slot]);
-    goto fault_in;
+  for (;;) {
+    if (store_fault_in (store, leaf, slot, page_index, true) == -1)
+      return -1;
+    region_stamp (store, leaf, page_index, epoch);
+    page_write_lock (&leaf->lock[slot]);
+    *page = atomic_load_explicit (&leaf->data[slot], memory_order_relaxed);
+    if (*page != PAGE_IN_FILE)
+      return 0;
+    page_write_unlock (&leaf->lock[slot]);      /* loaded meanwhile? retry */
   }
-  cow = cow_for_change (store, leaf, slot, page_index, epoch, page, &failed);
-  if (failed)
-    goto enomem;
+}
+
+/* Put the page COPY in SLOT in place of OLD (NULL: a hole), or nothing in
+ * place of OLD (COPY NULL), and count it. */
+static void
+slot_set (struct store *store, struct leaf *leaf, unsigned slot, uint8_t *old, uint8_t *copy)
+{
+  atomic_store_explicit (&leaf->data[slot], copy, memory_order_release);
+  if (old == NULL && copy != NULL)
+    atomic_fetch_add_explicit (&store->allocated_pages, 1, memory_order_relaxed);
+  else if (old != NULL && copy == NULL)
+    atomic_fetch_sub_explicit (&store->allocated_pages, 1, memory_order_relaxed);
+}
+
+/* Whether zeroing [IN_PAGE, IN_PAGE+N) leaves PAGE all zeros. */
+static bool
+zero_empties_page (const struct store *store, const uint8_t *page, uint32_t in_page,
+                   uint32_t n)
+{
+  return n == store->page_size
+         || (snap_is_zero (page, in_page)
+             && snap_is_zero (page + in_page + n, store->page_size - in_page - n));
+}
+
+/* Change the locked SLOT, which holds PAGE (NULL: a hole); COW is what a
+ * running snapshot keeps of it (NULL: nothing).  -1 on ENOMEM. */
+static int
+slot_change (struct store *store, struct leaf *leaf, unsigned slot, uint8_t *page,
+             struct cow_record *cow, uint32_t in_page, uint32_t n, const uint8_t *src)
+{
+  uint8_t *copy;
 
   if (page == NULL) {
     if (src == NULL || snap_is_zero (src, n))
-      goto out;             /* still a hole */
-    copy = page_alloc (&store->pages);   /* all zeros already */
-    if (copy == NULL)
-      goto enomem;
-    memcpy (copy + in_page, src, n);
-    atomic_store_explicit (&leaf->data[slot], copy, memory_order_release);
-    atomic_fetch_add_explicit (&store->allocated_pages, 1, memory_order_relaxed);
+      return 0;                 /* still a hole */
+    if ((copy = page_alloc (&store->pages)) == NULL)
+      return -1;
+    memcpy (copy + in_page, src, n);    /* the rest: zeros already */
+    slot_set (store, leaf, slot, NULL, copy);
   }
-  else if (src == NULL &&
-           (whole || (snap_is_zero (page, in_page) &&
-                      snap_is_zero (page + in_page + n, page_size - in_page - n)))) {
+  else if (src == NULL && zero_empties_page (store, page, in_page, n)) {
     /* Zero or trim that leaves the page all zeros frees it (or hands it to
      * the snapshot): a zeroed range costs no memory, like a hole. */
-    atomic_store_explicit (&leaf->data[slot], NULL, memory_order_release);
-    atomic_fetch_sub_explicit (&store->allocated_pages, 1, memory_order_relaxed);
+    slot_set (store, leaf, slot, page, NULL);
     if (cow)
       cow_take_page (store, cow, page);
     else
       page_free (&store->pages, page);
   }
-  else if (cow && whole) {
+  else if (cow && n == store->page_size) {
     /* A whole-page write: the snapshot takes the old page, clients get a
      * new one (no copy of the old contents). */
-    copy = page_alloc (&store->pages);
-    if (copy == NULL)
-      goto enomem;
-    memcpy (copy, src, page_size);
-    atomic_store_explicit (&leaf->data[slot], copy, memory_order_release);
+    if ((copy = page_alloc (&store->pages)) == NULL)
+      return -1;
+    memcpy (copy, src, n);
+    slot_set (store, leaf, slot, page, copy);
     cow_take_page (store, cow, page);
   }
   else {
     /* In place; first keep the blocks it overwrites if the snapshot
      * still needs them. */
     if (cow && cow_save_blocks (store, cow, page, in_page, n) == -1)
-      goto enomem;
+      return -1;
     if (src)
       memcpy (page + in_page, src, n);
     else
       memset (page + in_page, 0, n);
   }
+  return 0;
+}
 
- out:
+static int
+page_change (struct store *store, uint64_t epoch, uint64_t page_index,
+             uint32_t in_page, uint32_t n, const uint8_t *src)
+{
+  unsigned slot = page_index & SLOT_MASK;
+  struct leaf *leaf = store_leaf_find (store, page_index, src != NULL, NULL);
+  struct cow_record *cow;
+  uint8_t *page;
+  bool failed;
+  int r;
+
+  if (leaf == NULL)
+    return src ? -1 : 0;  /* zeroing a missing subtree: nothing to do */
+  /* Zeroing a hole changes nothing.  (Requests of other epochs never run
+   * concurrently with this one, so skipping here orders it consistently.) */
+  if (src == NULL && atomic_load_explicit (&leaf->data[slot], memory_order_acquire) == NULL)
+    return 0;
+  if (slot_lock_for_change (store, leaf, slot, page_index, epoch, &page) == -1)
+    return -1;
+  cow = cow_for_change (store, leaf, slot, page_index, epoch, page, &failed);
+  r = failed ? -1 : slot_change (store, leaf, slot, page, cow, in_page, n, src);
   /* Even a slot that stays a hole records the epoch: to a running snapshot
    * it says "changed since the instant, and what was there is in cow[]"
    * (NULL there: it was a hole). */
-  leaf->written_epoch[slot] = epoch;
+  if (r == 0)
+    leaf->written_epoch[slot] = epoch;
   page_write_unlock (&leaf->lock[slot]);
-  return 0;
-
- enomem:
-  page_write_unlock (&leaf->lock[slot]);
-  md_error_set ("out of memory allocating a %" PRIu32 "-byte page", page_size);
-  errno = ENOMEM;
-  return -1;
+  if (r == -1) {
+    md_error_set ("out of memory allocating a %" PRIu32 "-byte page", store->page_size);
+    errno = ENOMEM;
+  }
+  return r;
 }
 
 /* Write (SRC non-NULL) or zero (SRC NULL) the range, page by page. */
