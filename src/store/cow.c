@@ -296,12 +296,6 @@ store_snapshot_begin (struct store *store)
 }
 
 int
-store_snapshot_next (struct store_snapshot *snap, uint64_t *page_index, void *buf)
-{
-  return store_snapshot_next_before (snap, UINT64_MAX, page_index, buf);
-}
-
-int
 store_snapshot_next_before (struct store_snapshot *snap, uint64_t limit,
                             uint64_t *page_index, void *buf)
 {
