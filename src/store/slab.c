@@ -83,21 +83,20 @@ slab_arena_add (struct slab_arena *arena, const struct slab_policy *policy, void
 void *
 slab_arena_take (struct slab_arena *arena, const struct slab_policy *policy)
 {
-  void *unit = NULL;
+  void *unit;
 
-  if (policy->freed_apart && arena->nfreed > 0)
-    unit = arena->freed[--arena->nfreed];
-  else if (!policy->freed_apart && arena->free != NULL)
-    unit = arena->free;
-  else if (arena->bump < arena->bump_end) {
-    unit = arena->bump;
-    arena->bump += policy->unit;
-  }
-  if (unit != NULL) {
+  if (policy->freed_apart ? arena->nfreed > 0 : arena->free != NULL) {
+    unit = policy->freed_apart ? arena->freed[--arena->nfreed] : arena->free;
     slab_unpoison (unit, policy->unit);
-    if (unit == arena->free)
+    if (!policy->freed_apart)
       arena->free = *(void **) unit;      /* the link, in the unit's first bytes */
+    return unit;
   }
+  if (arena->bump == arena->bump_end)
+    return NULL;
+  unit = arena->bump;
+  arena->bump += policy->unit;
+  slab_unpoison (unit, policy->unit);
   return unit;
 }
 
