@@ -227,18 +227,6 @@ slot_lock_for_change (struct store *store, struct leaf *leaf, unsigned slot,
   }
 }
 
-/* Put the page COPY in SLOT in place of OLD (NULL: a hole), or nothing in
- * place of OLD (COPY NULL), and count it. */
-static void
-slot_set (struct store *store, struct leaf *leaf, unsigned slot, uint8_t *old, uint8_t *copy)
-{
-  atomic_store_explicit (&leaf->data[slot], copy, memory_order_release);
-  if (old == NULL && copy != NULL)
-    atomic_fetch_add_explicit (&store->allocated_pages, 1, memory_order_relaxed);
-  else if (old != NULL && copy == NULL)
-    atomic_fetch_sub_explicit (&store->allocated_pages, 1, memory_order_relaxed);
-}
-
 /* Whether zeroing [IN_PAGE, IN_PAGE+N) leaves PAGE all zeros. */
 static bool
 zero_empties_page (const struct store *store, const uint8_t *page, uint32_t in_page,
@@ -263,12 +251,14 @@ slot_change (struct store *store, struct leaf *leaf, unsigned slot, uint8_t *pag
     if ((copy = page_alloc (&store->pages)) == NULL)
       return -1;
     memcpy (copy + in_page, src, n);    /* the rest: zeros already */
-    slot_set (store, leaf, slot, NULL, copy);
+    atomic_store_explicit (&leaf->data[slot], copy, memory_order_release);
+    atomic_fetch_add_explicit (&store->allocated_pages, 1, memory_order_relaxed);
   }
   else if (src == NULL && zero_empties_page (store, page, in_page, n)) {
     /* Zero or trim that leaves the page all zeros frees it (or hands it to
      * the snapshot): a zeroed range costs no memory, like a hole. */
-    slot_set (store, leaf, slot, page, NULL);
+    atomic_store_explicit (&leaf->data[slot], NULL, memory_order_release);
+    atomic_fetch_sub_explicit (&store->allocated_pages, 1, memory_order_relaxed);
     if (cow)
       cow_take_page (store, cow, page);
     else
@@ -280,7 +270,7 @@ slot_change (struct store *store, struct leaf *leaf, unsigned slot, uint8_t *pag
     if ((copy = page_alloc (&store->pages)) == NULL)
       return -1;
     memcpy (copy, src, n);
-    slot_set (store, leaf, slot, page, copy);
+    atomic_store_explicit (&leaf->data[slot], copy, memory_order_release);
     cow_take_page (store, cow, page);
   }
   else {
