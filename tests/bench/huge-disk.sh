@@ -27,7 +27,7 @@ MEMDISK_TOOL=$(realpath "${MEMDISK_TOOL:-build/memdisk-tool}")
 BENCH_SPOTS=${BENCH_SPOTS:-64}
 BENCH_RUN=$(numfmt --from=iec "${BENCH_RUN:-1M}")
 die () { echo "huge-disk: $*" >&2; exit 1; }
-for cmd in nbdkit; do
+for cmd in nbdkit bc; do
   command -v "$cmd" >/dev/null || die "$cmd is not installed"
 done
 
