@@ -59,17 +59,23 @@ next_snapshot_page (void *opaque, uint64_t *page_index, void *buf)
     const struct snap_index *p = src->previous;
     while (src->next_frame < p->frame_count && p->frames[src->next_frame].region < region)
       src->next_frame++;
+    uint64_t framed = src->next_frame < p->frame_count
+                      ? p->frames[src->next_frame].region : UINT64_MAX;
     if (!store_snapshot_region_unchanged (src->snap, region, src->since)) {
       src->region_end = (region + 1) * src->pages_per_region;
       continue;
     }
-    store_snapshot_skip_region (src->snap, region);
-    if (src->next_frame < p->frame_count && p->frames[src->next_frame].region == region) {
-      if (src->lazy != NULL && snap_lazy_frame_damaged (src->lazy, src->next_frame))
-        return -1;
-      *page_index = src->next_frame++;
-      return SNAP_NEXT_COPY;
+    if (framed != region) {
+      /* Up to the next framed region, in one step over what the store
+       * never allocated (a 2^63-byte disk has 2^41 regions). */
+      store_snapshot_skip_unchanged (src->snap, src->since, framed);
+      continue;
     }
+    store_snapshot_skip_region (src->snap, region);
+    if (src->lazy != NULL && snap_lazy_frame_damaged (src->lazy, src->next_frame))
+      return -1;
+    *page_index = src->next_frame++;
+    return SNAP_NEXT_COPY;
   }
 }
 

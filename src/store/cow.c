@@ -296,12 +296,6 @@ store_snapshot_begin (struct store *store)
 }
 
 int
-store_snapshot_next (struct store_snapshot *snap, uint64_t *page_index, void *buf)
-{
-  return store_snapshot_next_before (snap, UINT64_MAX, page_index, buf);
-}
-
-int
 store_snapshot_next_before (struct store_snapshot *snap, uint64_t limit,
                             uint64_t *page_index, void *buf)
 {
@@ -310,15 +304,14 @@ store_snapshot_next_before (struct store_snapshot *snap, uint64_t limit,
 
   while (snap->next_index < end) {
     uint64_t index = snap->next_index;
-    uint64_t hole_pages;
-    struct leaf *leaf = store_leaf_find (store, index, false, &hole_pages);
+    struct leaf *leaf = store_next_leaf (store, &index);
 
-    if (leaf == NULL) {
+    if (index != snap->next_index) {
       /* A subtree missing now was missing at the instant: nodes are never
        * freed.  Writers creating pages in it find them absent at the
-       * instant and keep nothing. */
-      snap->next_index = hole_pages >= store->npages - index
-                         ? store->npages : index + hole_pages;
+       * instant and keep nothing.  Passed over in one step, to LIMIT at
+       * most. */
+      snap->next_index = index < end ? index : end;
       atomic_store (&store->snap_cursor, snap->next_index);
       continue;
     }
@@ -378,14 +371,11 @@ store_snapshot_end (struct store_snapshot *snap)
   /* From now on no writer keeps anything; then free what was kept for
    * the pages the walk did not reach (an abandoned snapshot). */
   index = atomic_exchange (&store->snap_cursor, UINT64_MAX);
-  while (index < store->npages) {
-    uint64_t hole_pages;
-    struct leaf *leaf = store_leaf_find (store, index, false, &hole_pages);
+  for (;;) {
+    struct leaf *leaf = store_next_leaf (store, &index);
 
-    if (leaf == NULL) {
-      index = hole_pages >= store->npages - index ? store->npages : index + hole_pages;
-      continue;
-    }
+    if (leaf == NULL)
+      break;
     unsigned slot = index & SLOT_MASK;
     page_write_lock (&leaf->lock[slot]);
     struct cow_record *cow = leaf->cow[slot];

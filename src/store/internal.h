@@ -1,5 +1,5 @@
-/* What the two halves of the store share: the page table and its slot
- * locks (store.c), and the epochs and copy-on-write records that make
+/* What the parts of the store share: the page table (pagetable.c) and
+ * its slot locks (store.c), and the epochs and copy-on-write records that make
  * snapshots point-in-time (cow.c).  Not for use outside src/store/.
  *
  *   struct store
@@ -250,7 +250,7 @@ page_write_unlock (_Atomic uint32_t *lock)
   atomic_store_explicit (lock, 0, memory_order_release);
 }
 
-/* ---- the page table (store.c) ------------------------------------------ */
+/* ---- the page table (pagetable.c) ------------------------------------ */
 
 /* The leaf holding PAGE_INDEX.  When the path is missing and CREATE is
  * false, return NULL and set *HOLE_PAGES to the number of pages from
@@ -258,6 +258,15 @@ page_write_unlock (_Atomic uint32_t *lock)
  * CREATE, NULL means out of memory. */
 struct leaf *store_leaf_find (struct store *store, uint64_t page_index, bool create,
                               uint64_t *hole_pages);
+/* The leaf of the first page at or after *PAGE_INDEX that has one, with
+ * *PAGE_INDEX moved to that page; NULL and *PAGE_INDEX = npages when no
+ * leaf follows.  Every page it passes over is a hole now and was one at
+ * every earlier instant (nodes are never freed).  Costs a scan of the
+ * nodes on the way, never a step per missing page or region. */
+struct leaf *store_next_leaf (struct store *store, uint64_t *page_index);
+/* Free every node and the copy-on-write records in the leaves (not the
+ * pages: they go with the page pool). */
+void store_table_free (struct store *store);
 
 /* ---- region stamps (regions.c) ---------------------------------------- */
 

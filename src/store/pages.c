@@ -1,11 +1,14 @@
 /* Where the store's pages come from and go back to.
  *
  *   struct page_pool
+ *     policy                         page-sized units, slabs faulted in
+ *                                    when mapped, freed pages kept apart
  *     shard[PAGE_POOL_SHARDS]        a thread always uses one shard
  *       lock                         a mutex, held for a pointer bump or a pop
- *       carve ──► the rest of the newest slab, cut into pages on demand
- *       freed[] ──► pages given back; their memory is the kernel's again
- *       slabs[] ──► every slab the shard mapped (unmapped at the end)
+ *       arena (slab.h)
+ *         bump ──► the rest of the newest slab, cut into pages on demand
+ *         freed[] ──► pages given back; their memory is the kernel's again
+ *         slabs[] ──► every slab the shard cut (unmapped at the end)
  *       spare ──► the next slab, faulted in ahead by the refiller
  *     refiller                       a thread that faults in the spares
  *
@@ -43,10 +46,16 @@
  * reporting) and must fault in again.  And a trimmed hole in a huge page
  * can be filled again by khugepaged.
  *
- * No global lock: a thread's shard is fixed by the order threads first
- * allocate, and a shard's lock is held for a few instructions, or for
- * the mmap of a new slab once per PAGE_SLAB_SIZE bytes when no spare is
- * ready.  Lock order: a shard's lock, then refill_lock.
+ * No global lock: a thread's shard is a hash of its thread descriptor
+ * (thread_shard_index, common/threads.h), the same on every call whatever
+ * order threads start in (two threads may share a shard), and a shard's
+ * lock is held for a few instructions, or for the mmap of a new slab once
+ * per PAGE_SLAB_SIZE bytes when no spare is ready.  Lock order: a shard's
+ * lock, then refill_lock.
+ *
+ * The slabs, the bump range, the freed list and the poisoning under
+ * AddressSanitizer are the slab core's (slab.h); this file adds the
+ * shards, the refiller and the return of freed memory to the kernel.
  */
 #include <errno.h>
 #include <signal.h>
@@ -58,61 +67,25 @@
 #include "common/threads.h"
 #include "store/pages.h"
 
-/* Under ASan, pages not handed out (the rest of a slab, freed pages) are
- * poisoned, so a use after page_free or a run past the end of a page into
- * one still to be cut is reported as it is for malloc'd memory. */
-#if defined(__SANITIZE_ADDRESS__)
-#define MEMDISK_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define MEMDISK_ASAN 1
-#endif
-#endif
-#ifdef MEMDISK_ASAN
-#include <sanitizer/asan_interface.h>
-#define pages_poison(p, n) ASAN_POISON_MEMORY_REGION ((p), (n))
-#define pages_unpoison(p, n) ASAN_UNPOISON_MEMORY_REGION ((p), (n))
-#else
-#define pages_poison(p, n) ((void) (p), (void) (n))
-#define pages_unpoison(p, n) ((void) (p), (void) (n))
-#endif
-
 static struct page_shard *
 page_shard (struct page_pool *pool)
 {
   return &pool->shard[thread_shard_index (PAGE_POOL_SHARDS)];
 }
 
-/* Grow *ARRAY (of *CAP entries) so that one more fits.  -1 on ENOMEM. */
-static int
-grow (void ***array, size_t *cap, size_t used)
-{
-  void **bigger;
-  size_t n;
-
-  if (used < *cap)
-    return 0;
-  n = *cap ? *cap * 2 : 64;
-  bigger = realloc (*array, n * sizeof **array);
-  if (bigger == NULL)
-    return -1;
-  *array = bigger;
-  *cap = n;
-  return 0;
-}
-
 void
 page_pool_init (struct page_pool *pool, uint32_t page_size)
 {
-  pool->page_size = page_size;
-  pool->slab_size = page_size > PAGE_SLAB_SIZE ? page_size : PAGE_SLAB_SIZE;
+  pool->policy = (struct slab_policy) {
+    .unit = page_size,
+    .slab_bytes = page_size > PAGE_SLAB_SIZE ? page_size : PAGE_SLAB_SIZE,
+    .populate = true,           /* a first write finds its page faulted in */
+    .freed_apart = true,        /* page_free gives the memory back */
+  };
   for (unsigned i = 0; i < PAGE_POOL_SHARDS; i++) {
     struct page_shard *sh = &pool->shard[i];
     pthread_mutex_init (&sh->lock, NULL);
-    sh->carve = NULL;
-    sh->carve_pages = 0;
-    sh->freed = sh->slabs = NULL;
-    sh->nfreed = sh->freed_cap = sh->nslabs = sh->slabs_cap = 0;
+    sh->arena = (struct slab_arena) SLAB_ARENA_INIT;
     sh->spare = NULL;
   }
   pthread_mutex_init (&pool->refill_lock, NULL);
@@ -138,35 +111,10 @@ page_pool_destroy (struct page_pool *pool)
   for (unsigned i = 0; i < PAGE_POOL_SHARDS; i++) {
     struct page_shard *sh = &pool->shard[i];
     if (sh->spare)
-      munmap (sh->spare, pool->slab_size);
-    for (size_t s = 0; s < sh->nslabs; s++) {
-      pages_unpoison (sh->slabs[s], pool->slab_size);
-      munmap (sh->slabs[s], pool->slab_size);
-    }
-    free (sh->slabs);
-    free (sh->freed);
+      slab_unmap (&pool->policy, sh->spare);
+    slab_arena_release (&sh->arena, &pool->policy);
     pthread_mutex_destroy (&sh->lock);
   }
-}
-
-/* A new slab, mapped and faulted in; NULL when out of memory. */
-static uint8_t *
-map_slab (struct page_pool *pool)
-{
-  uint8_t *slab = mmap (NULL, pool->slab_size, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-  if (slab == MAP_FAILED)
-    return NULL;
-#ifdef MADV_POPULATE_WRITE
-  /* ENOMEM here is a clean "out of memory" instead of a fault later; any
-   * other error (EINVAL before Linux 5.14) only loses the prefault. */
-  if (madvise (slab, pool->slab_size, MADV_POPULATE_WRITE) == -1 && errno == ENOMEM) {
-    munmap (slab, pool->slab_size);
-    return NULL;
-  }
-#endif
-  return slab;
 }
 
 /* Tell the refiller that shard I took its spare (or had none). */
@@ -200,7 +148,7 @@ refiller_main (void *arg)
       if ((shards & (1u << i)) == 0)
         continue;
       /* Out of memory: no spare; the shard's own mmap will say so. */
-      uint8_t *slab = map_slab (pool);
+      uint8_t *slab = slab_map (&pool->policy);
       if (slab == NULL)
         continue;
       struct page_shard *sh = &pool->shard[i];
@@ -211,7 +159,7 @@ refiller_main (void *arg)
       }
       pthread_mutex_unlock (&sh->lock);
       if (slab != NULL)
-        munmap (slab, pool->slab_size);
+        slab_unmap (&pool->policy, slab);
     }
     pthread_mutex_lock (&pool->refill_lock);
   }
@@ -256,21 +204,18 @@ page_pool_start_refiller (struct page_pool *pool)
 static int
 shard_new_slab (struct page_pool *pool, struct page_shard *sh)
 {
-  uint8_t *slab;
+  uint8_t *slab = sh->spare;
 
-  if (grow (&sh->slabs, &sh->slabs_cap, sh->nslabs) == -1)
-    return -1;
-  slab = sh->spare;
   sh->spare = NULL;
   want_spare (pool, (unsigned) (sh - pool->shard));
   if (slab != NULL)
     atomic_fetch_add (&pool->slabs_ahead, 1);
-  else if ((slab = map_slab (pool)) == NULL)
+  else if ((slab = slab_map (&pool->policy)) == NULL)
     return -1;
-  pages_poison (slab, pool->slab_size);
-  sh->slabs[sh->nslabs++] = slab;
-  sh->carve = slab;
-  sh->carve_pages = pool->slab_size / pool->page_size;
+  if (slab_arena_add (&sh->arena, &pool->policy, slab) == -1) {
+    slab_unmap (&pool->policy, slab);
+    return -1;
+  }
   return 0;
 }
 
@@ -278,19 +223,13 @@ void *
 page_alloc (struct page_pool *pool)
 {
   struct page_shard *sh = page_shard (pool);
-  void *page = NULL;
+  void *page;
 
   pthread_mutex_lock (&sh->lock);
-  if (sh->nfreed > 0)
-    page = sh->freed[--sh->nfreed];
-  else if (sh->carve_pages > 0 || shard_new_slab (pool, sh) == 0) {
-    page = sh->carve;
-    sh->carve += pool->page_size;
-    sh->carve_pages--;
-  }
+  page = slab_arena_take (&sh->arena, &pool->policy);
+  if (page == NULL && shard_new_slab (pool, sh) == 0)
+    page = slab_arena_take (&sh->arena, &pool->policy);
   pthread_mutex_unlock (&sh->lock);
-  if (page)
-    pages_unpoison (page, pool->page_size);
   return page;
 }
 
@@ -298,22 +237,17 @@ void
 page_free (struct page_pool *pool, void *page)
 {
   struct page_shard *sh;
-  bool kept = false;
+  int kept;
 
   if (page == NULL)
     return;
-  /* Cannot fail on a private anonymous mapping of ours. */
-  (void) madvise (page, pool->page_size, MADV_DONTNEED);
-  pages_poison (page, pool->page_size);   /* before another thread can pop it */
+  /* Cannot fail on a private anonymous mapping of ours.  The page reads
+   * as zeros when it is next handed out. */
+  (void) madvise (page, pool->policy.unit, MADV_DONTNEED);
   sh = page_shard (pool);
   pthread_mutex_lock (&sh->lock);
-  if (grow (&sh->freed, &sh->freed_cap, sh->nfreed) == 0) {
-    sh->freed[sh->nfreed++] = page;
-    kept = true;
-  }
+  kept = slab_arena_give (&sh->arena, &pool->policy, page);
   pthread_mutex_unlock (&sh->lock);
-  if (!kept) {
-    pages_unpoison (page, pool->page_size);   /* the address may be mapped again */
-    munmap (page, pool->page_size);
-  }
+  if (kept == -1)
+    munmap (page, pool->policy.unit);   /* its address is not reused */
 }

@@ -11,27 +11,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/slab.h"
+
 /* Bytes mapped at a time (or one page, for pages larger than that).
  * Each shard's slab being cut is resident whole, and so is the spare slab
  * the refiller faulted in for it: RSS may exceed the allocated pages by up
  * to 2 * PAGE_POOL_SHARDS slabs. */
-#define PAGE_SLAB_SIZE (2u << 20)
+#define PAGE_SLAB_SIZE SLAB_BYTES
 #define PAGE_POOL_SHARDS 4
 
 struct page_shard {
   pthread_mutex_t lock;   /* guards the fields below; held for a bump or a pop */
-  uint8_t *carve;         /* the rest of the newest slab, never handed out yet */
-  size_t carve_pages;     /* pages left at carve */
-  void **freed;           /* pages given back (their memory returned) */
-  size_t nfreed, freed_cap;
-  void **slabs;           /* every slab this shard mapped, for the end */
-  size_t nslabs, slabs_cap;
+  struct slab_arena arena;   /* its slabs, the newest one's rest, its freed pages */
   uint8_t *spare;         /* the next slab, faulted in by the refiller, or NULL */
 } __attribute__ ((aligned (64)));
 
 struct page_pool {
-  uint32_t page_size;
-  size_t slab_size;
+  struct slab_policy policy;   /* page-sized units, populated, freed apart */
   struct page_shard shard[PAGE_POOL_SHARDS];
 
   /* The refiller (page_pool_start_refiller). */

@@ -100,3 +100,26 @@ store_snapshot_skip_region (struct store_snapshot *snap, uint64_t region)
     }
   }
 }
+
+void
+store_snapshot_skip_unchanged (struct store_snapshot *snap, uint64_t since, uint64_t limit)
+{
+  struct store *store = snap->store;
+  const uint64_t end = limit < store_region_count (store)
+                       ? limit << store->region_shift : store->npages;
+
+  while (snap->next_index < end) {
+    uint64_t index = snap->next_index;
+
+    if (store_next_leaf (store, &index) == NULL || index != snap->next_index) {
+      /* Never allocated: unchanged since any instant, nothing kept. */
+      snap->next_index = index < end ? index : end;
+      atomic_store (&store->snap_cursor, snap->next_index);
+      continue;
+    }
+    uint64_t region = index >> store->region_shift;
+    if (!store_snapshot_region_unchanged (snap, region, since))
+      return;
+    store_snapshot_skip_region (snap, region);
+  }
+}

@@ -1,7 +1,7 @@
-/* The store's page table and I/O path: a radix tree of pages with a
- * reader/writer spinlock per page, and read, write, zero, trim, extents
- * and loading on it.  store/internal.h draws the data structure and says
- * what guards what; cow.c holds what a running snapshot needs (epochs,
+/* The store's I/O path: read, write, zero, trim, extents and loading on
+ * the page table (pagetable.c), with a reader/writer spinlock per page.
+ * store/internal.h draws the data structure and says what guards what;
+ * cow.c holds what a running snapshot needs (epochs,
  * copy-on-write records, the snapshot walk).
  */
 #include <errno.h>
@@ -12,77 +12,6 @@
 #include "common/error.h"
 #include "common/iszero.h"
 #include "store/internal.h"
-
-/* ---- the radix tree -------------------------------------------------- */
-
-/* Install a zeroed node of SIZE bytes in SLOT unless another thread won
- * the race; either way return the node now in SLOT. */
-static void *
-node_install (_Atomic (void *) *slot, size_t size)
-{
-  void *expected = NULL;
-  void *node = calloc (1, size);
-
-  if (node == NULL) {
-    md_error_set ("out of memory allocating the page table");
-    return NULL;
-  }
-  if (!atomic_compare_exchange_strong_explicit (slot, &expected, node,
-                                                memory_order_acq_rel,
-                                                memory_order_acquire)) {
-    free (node);
-    return expected;
-  }
-  return node;
-}
-
-struct leaf *
-store_leaf_find (struct store *store, uint64_t page_index, bool create,
-                 uint64_t *hole_pages)
-{
-  _Atomic (void *) *slot = &store->root;
-
-  for (unsigned level = store->inner_levels;; level--) {
-    void *node = atomic_load_explicit (slot, memory_order_acquire);
-
-    if (node == NULL) {
-      if (!create) {
-        unsigned span_bits = LEVEL_BITS * (level + 1);
-        uint64_t span = span_bits >= 64 ? UINT64_MAX : UINT64_C (1) << span_bits;
-        if (hole_pages)
-          *hole_pages = span - (page_index & (span - 1));
-        return NULL;
-      }
-      node = node_install (slot, level == 0 ? store->leaf_size
-                                            : sizeof (struct inner));
-      if (node == NULL)
-        return NULL;
-    }
-    if (level == 0)
-      return node;
-    slot = &((struct inner *) node)->child[(page_index >> (LEVEL_BITS * level)) & SLOT_MASK];
-  }
-}
-
-static void
-node_free (struct store *store, void *node, unsigned level)
-{
-  if (node == NULL)
-    return;
-  if (level == 0) {
-    struct leaf *leaf = node;
-    for (unsigned i = 0; i < FANOUT; i++) {
-      /* The pages go with the pool (store_destroy). */
-      cow_record_free (store, leaf->cow[i]);
-    }
-  }
-  else {
-    struct inner *inner = node;
-    for (unsigned i = 0; i < FANOUT; i++)
-      node_free (store, atomic_load_explicit (&inner->child[i], memory_order_relaxed), level - 1);
-  }
-  free (node);
-}
 
 /* ---- creation -------------------------------------------------------- */
 
@@ -152,8 +81,7 @@ store_destroy (struct store *store)
 {
   if (store == NULL)
     return;
-  node_free (store, atomic_load_explicit (&store->root, memory_order_relaxed),
-             store->inner_levels);
+  store_table_free (store);
   page_pool_destroy (&store->pages);
   cow_pools_destroy (store);
   pthread_mutex_destroy (&store->snapshot_lock);
@@ -273,57 +201,60 @@ store_read (struct store *store, void *buf, uint64_t len, uint64_t offset)
   return 0;
 }
 
-/* Apply one page's share of a write (SRC non-NULL) or zero (SRC NULL). */
+/* A change to one page, in steps: find its slot, lock it holding a page
+ * or a hole (a page still in the file is loaded first), hand what the
+ * change overwrites to a running snapshot that still needs it, change the
+ * page, record the epoch.  SRC non-NULL: a write of N bytes at IN_PAGE;
+ * NULL: a zero (or trim). */
+
+/* Take SLOT's write lock once it holds a page or a hole, in *PAGE.  A page
+ * still in the file is loaded first: the bytes the change does not
+ * overwrite are the file's.  Loading it is no change: the region is
+ * stamped after, for the change itself (again on a retry: harmless). */
 static int
-page_change (struct store *store, uint64_t epoch, uint64_t page_index,
-             uint32_t in_page, uint32_t n, const uint8_t *src)
+slot_lock_for_change (struct store *store, struct leaf *leaf, unsigned slot,
+                      uint64_t page_index, uint64_t epoch, uint8_t **page)
 {
-  const uint32_t page_size = store->page_size;
-  const bool whole = n == page_size;
-  unsigned slot = page_index & SLOT_MASK;
-  struct leaf *leaf;
-  struct cow_record *cow;
-  uint8_t *page, *copy;
-  bool failed;
-
-  leaf = store_leaf_find (store, page_index, src != NULL, NULL);
-  if (leaf == NULL)
-    return src ? -1 : 0;  /* zeroing a missing subtree: nothing to do */
-  /* Zeroing a hole changes nothing.  (Requests of other epochs never run
-   * concurrently with this one, so skipping here orders it consistently.) */
-  if (src == NULL && atomic_load_explicit (&leaf->data[slot], memory_order_acquire) == NULL)
-    return 0;
-
-  /* A page still in the file is loaded first: the bytes this change does
-   * not overwrite are the file's.  Loading it is no change: the region is
-   * stamped after, for the change itself (again on a retry: harmless). */
- fault_in:
-  if (store_fault_in (store, leaf, slot, page_index, true) == -1)
-    return -1;
-  region_stamp (store, leaf, page_index, epoch);
-  page_write_lock (&leaf->lock[slot]);
-  page = atomic_load_explicit (&leaf->data[slot], memory_order_relaxed);
-  if (page == PAGE_IN_FILE) {
-    page_write_unlock (&leaf->lock[slot]);
-    goto fault_in;
+  for (;;) {
+    if (store_fault_in (store, leaf, slot, page_index, true) == -1)
+      return -1;
+    region_stamp (store, leaf, page_index, epoch);
+    page_write_lock (&leaf->lock[slot]);
+    *page = atomic_load_explicit (&leaf->data[slot], memory_order_relaxed);
+    if (*page != PAGE_IN_FILE)
+      return 0;
+    page_write_unlock (&leaf->lock[slot]);      /* loaded meanwhile? retry */
   }
-  cow = cow_for_change (store, leaf, slot, page_index, epoch, page, &failed);
-  if (failed)
-    goto enomem;
+}
+
+/* Whether zeroing [IN_PAGE, IN_PAGE+N) leaves PAGE all zeros. */
+static bool
+zero_empties_page (const struct store *store, const uint8_t *page, uint32_t in_page,
+                   uint32_t n)
+{
+  return n == store->page_size
+         || (snap_is_zero (page, in_page)
+             && snap_is_zero (page + in_page + n, store->page_size - in_page - n));
+}
+
+/* Change the locked SLOT, which holds PAGE (NULL: a hole); COW is what a
+ * running snapshot keeps of it (NULL: nothing).  -1 on ENOMEM. */
+static int
+slot_change (struct store *store, struct leaf *leaf, unsigned slot, uint8_t *page,
+             struct cow_record *cow, uint32_t in_page, uint32_t n, const uint8_t *src)
+{
+  uint8_t *copy;
 
   if (page == NULL) {
     if (src == NULL || snap_is_zero (src, n))
-      goto out;             /* still a hole */
-    copy = page_alloc (&store->pages);   /* all zeros already */
-    if (copy == NULL)
-      goto enomem;
-    memcpy (copy + in_page, src, n);
+      return 0;                 /* still a hole */
+    if ((copy = page_alloc (&store->pages)) == NULL)
+      return -1;
+    memcpy (copy + in_page, src, n);    /* the rest: zeros already */
     atomic_store_explicit (&leaf->data[slot], copy, memory_order_release);
     atomic_fetch_add_explicit (&store->allocated_pages, 1, memory_order_relaxed);
   }
-  else if (src == NULL &&
-           (whole || (snap_is_zero (page, in_page) &&
-                      snap_is_zero (page + in_page + n, page_size - in_page - n)))) {
+  else if (src == NULL && zero_empties_page (store, page, in_page, n)) {
     /* Zero or trim that leaves the page all zeros frees it (or hands it to
      * the snapshot): a zeroed range costs no memory, like a hole. */
     atomic_store_explicit (&leaf->data[slot], NULL, memory_order_release);
@@ -333,13 +264,12 @@ page_change (struct store *store, uint64_t epoch, uint64_t page_index,
     else
       page_free (&store->pages, page);
   }
-  else if (cow && whole) {
+  else if (cow && n == store->page_size) {
     /* A whole-page write: the snapshot takes the old page, clients get a
      * new one (no copy of the old contents). */
-    copy = page_alloc (&store->pages);
-    if (copy == NULL)
-      goto enomem;
-    memcpy (copy, src, page_size);
+    if ((copy = page_alloc (&store->pages)) == NULL)
+      return -1;
+    memcpy (copy, src, n);
     atomic_store_explicit (&leaf->data[slot], copy, memory_order_release);
     cow_take_page (store, cow, page);
   }
@@ -347,26 +277,47 @@ page_change (struct store *store, uint64_t epoch, uint64_t page_index,
     /* In place; first keep the blocks it overwrites if the snapshot
      * still needs them. */
     if (cow && cow_save_blocks (store, cow, page, in_page, n) == -1)
-      goto enomem;
+      return -1;
     if (src)
       memcpy (page + in_page, src, n);
     else
       memset (page + in_page, 0, n);
   }
+  return 0;
+}
 
- out:
+static int
+page_change (struct store *store, uint64_t epoch, uint64_t page_index,
+             uint32_t in_page, uint32_t n, const uint8_t *src)
+{
+  unsigned slot = page_index & SLOT_MASK;
+  struct leaf *leaf = store_leaf_find (store, page_index, src != NULL, NULL);
+  struct cow_record *cow;
+  uint8_t *page;
+  bool failed;
+  int r;
+
+  if (leaf == NULL)
+    return src ? -1 : 0;  /* zeroing a missing subtree: nothing to do */
+  /* Zeroing a hole changes nothing.  (Requests of other epochs never run
+   * concurrently with this one, so skipping here orders it consistently.) */
+  if (src == NULL && atomic_load_explicit (&leaf->data[slot], memory_order_acquire) == NULL)
+    return 0;
+  if (slot_lock_for_change (store, leaf, slot, page_index, epoch, &page) == -1)
+    return -1;
+  cow = cow_for_change (store, leaf, slot, page_index, epoch, page, &failed);
+  r = failed ? -1 : slot_change (store, leaf, slot, page, cow, in_page, n, src);
   /* Even a slot that stays a hole records the epoch: to a running snapshot
    * it says "changed since the instant, and what was there is in cow[]"
    * (NULL there: it was a hole). */
-  leaf->written_epoch[slot] = epoch;
+  if (r == 0)
+    leaf->written_epoch[slot] = epoch;
   page_write_unlock (&leaf->lock[slot]);
-  return 0;
-
- enomem:
-  page_write_unlock (&leaf->lock[slot]);
-  md_error_set ("out of memory allocating a %" PRIu32 "-byte page", page_size);
-  errno = ENOMEM;
-  return -1;
+  if (r == -1) {
+    md_error_set ("out of memory allocating a %" PRIu32 "-byte page", store->page_size);
+    errno = ENOMEM;
+  }
+  return r;
 }
 
 /* Write (SRC non-NULL) or zero (SRC NULL) the range, page by page. */

@@ -97,7 +97,15 @@ void store_clear_changed (struct store *store);
  * set (EBUSY) when another snapshot is running. */
 struct store_snapshot;
 struct store_snapshot *store_snapshot_begin (struct store *store);
-int store_snapshot_next (struct store_snapshot *snap, uint64_t *page_index, void *buf);
+/* store_snapshot_next, but returning 0 rather than a page at or past
+ * LIMIT (the walk then stands at LIMIT, or at the disk's end). */
+int store_snapshot_next_before (struct store_snapshot *snap, uint64_t limit,
+                                uint64_t *page_index, void *buf);
+static inline int
+store_snapshot_next (struct store_snapshot *snap, uint64_t *page_index, void *buf)
+{
+  return store_snapshot_next_before (snap, UINT64_MAX, page_index, buf);
+}
 void store_snapshot_end (struct store_snapshot *snap);
 /* Whether the store had changed since the previous snapshot (or load) at
  * the instant this snapshot began. */
@@ -126,15 +134,19 @@ bool store_snapshot_region_unchanged (const struct store_snapshot *snap, uint64_
                                       uint64_t since);
 /* Where SNAP's walk is: the pages below it are visited (or passed over). */
 uint64_t store_snapshot_position (const struct store_snapshot *snap);
-/* store_snapshot_next, but returning 0 rather than a page at or past
- * LIMIT (the walk then stands at LIMIT or below the next page). */
-int store_snapshot_next_before (struct store_snapshot *snap, uint64_t limit,
-                                uint64_t *page_index, void *buf);
 /* Move SNAP's walk past region R, where it must stand (at or past R's
  * first page, before its end), without copying its pages: the caller has
  * them elsewhere.  Copy-on-write stops there, and what was kept for it is
  * freed. */
 void store_snapshot_skip_region (struct store_snapshot *snap, uint64_t region);
+/* Move SNAP's walk, which stands at the first page of a region, past the
+ * regions before region LIMIT that are unchanged since SINCE, as
+ * store_snapshot_skip_region does each; stop at the first changed one.
+ * What the store never allocated is passed over in one step: the cost is
+ * the allocated part of the range, not its size (a 2^63-byte disk has
+ * 2^41 regions). */
+void store_snapshot_skip_unchanged (struct store_snapshot *snap, uint64_t since,
+                                    uint64_t limit);
 
 /* Loading: the page PAGE_INDEX, allocated (zero-filled) if absent, for the
  * caller to fill in place.  Only while no client I/O or snapshot runs;

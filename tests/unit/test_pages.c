@@ -33,7 +33,7 @@ static struct page_shard *
 my_shard (struct page_pool *pool)
 {
   for (unsigned i = 0; i < PAGE_POOL_SHARDS; i++)
-    if (pool->shard[i].nslabs > 0)
+    if (pool->shard[i].arena.nslabs > 0)
       return &pool->shard[i];
   fail_msg ("no shard has a slab");
   return NULL;
@@ -71,7 +71,7 @@ test_without_refiller_no_slab_ahead (void **state)
   }
   for (int i = 0; i < N; i++)
     assert_int_equal (pages[i][PAGE - 1], (unsigned char) (i + 1));
-  assert_int_equal (my_shard (&pool)->nslabs, 4);
+  assert_int_equal (my_shard (&pool)->arena.nslabs, 4);
   assert_int_equal (atomic_load (&pool.slabs_ahead), 0);
   page_pool_destroy (&pool);
 }
@@ -99,7 +99,7 @@ test_refiller_has_next_slab_ready (void **state)
     }
     /* The page that began slab SLAB came from the spare. */
     assert_int_equal (atomic_load (&pool.slabs_ahead), (uint64_t) slab);
-    assert_int_equal (sh->nslabs, (size_t) slab + 1);
+    assert_int_equal (sh->arena.nslabs, (size_t) slab + 1);
   }
   for (int i = 1; i <= 2 * PAGES_PER_SLAB; i++)
     assert_int_equal (pages[i][0], (unsigned char) (i & 0xff));

@@ -1,10 +1,12 @@
 /* Unit tests of the store's change tracking by region (src/store/regions.c,
- * store_snapshot_region_unchanged and store_snapshot_skip_region): a region
- * counts as unchanged since an instant exactly when no write, zero or trim
- * touched it since then, whether the change came before the new snapshot's
- * instant or during its walk; skipping a region stops copy-on-write there
- * and frees what was kept.  At several page sizes (4 MiB regions hold
- * 1024 pages of 4 KiB, 4 of 1 MiB).
+ * store_snapshot_region_unchanged, store_snapshot_skip_region and
+ * store_snapshot_skip_unchanged): a region counts as unchanged since an
+ * instant exactly when no write, zero or trim touched it since then,
+ * whether the change came before the new snapshot's instant or during its
+ * walk; skipping a region stops copy-on-write there and frees what was
+ * kept; passing over unchanged regions stops at the first changed one.
+ * At several page sizes (4 MiB regions hold 1024 pages of 4 KiB, 4 of
+ * 1 MiB).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -141,12 +143,64 @@ test_skip_region (void **state)
   }
 }
 
+/* Passing over unchanged regions: the walk stops at the first region
+ * changed since the earlier instant (or at the limit), frees what was
+ * kept for the regions it passed, and passes over regions never written
+ * and a disk's end without a page left. */
+static void
+test_skip_unchanged (void **state)
+{
+  (void) state;
+  for (size_t i = 0; i < sizeof page_sizes / sizeof page_sizes[0]; i++) {
+    const uint32_t ps = page_sizes[i];
+    const uint64_t rpp = REGION / ps;
+    struct store *st = store_create (DISK, ps);
+    unsigned char *buf = malloc (ps);
+    uint64_t page;
+
+    assert_non_null (st);
+    assert_non_null (buf);
+    write_byte (st, 2 * REGION, 2);
+    write_byte (st, 6 * REGION, 6);
+    struct store_snapshot *s1 = store_snapshot_begin (st);
+    const uint64_t since = store_snapshot_epoch (s1);
+    while (store_snapshot_next (s1, &page, buf) == 1)
+      ;
+    store_snapshot_end (s1);
+
+    write_byte (st, 6 * REGION + 1, 7);
+    struct store_snapshot *s2 = store_snapshot_begin (st);
+    /* After the instant: kept for the walk until it passes region 2. */
+    write_byte (st, 2 * REGION + 1, 8);
+    assert_int_equal (store_snapshot_preserved_bytes (s2), 4096);
+    store_snapshot_skip_unchanged (s2, since, 4);
+    assert_int_equal (store_snapshot_position (s2), 4 * rpp);   /* the limit */
+    assert_int_equal (store_snapshot_preserved_bytes (s2), 0);
+    store_snapshot_skip_unchanged (s2, since, UINT64_MAX);
+    assert_int_equal (store_snapshot_position (s2), 6 * rpp);   /* changed */
+    store_snapshot_skip_unchanged (s2, since, UINT64_MAX);
+    assert_int_equal (store_snapshot_position (s2), 6 * rpp);
+    assert_int_equal (store_snapshot_next_before (s2, 7 * rpp, &page, buf), 1);
+    assert_int_equal (page, 6 * rpp);
+    assert_int_equal (buf[0], 6);
+    assert_int_equal (buf[1], 7);
+    assert_int_equal (store_snapshot_next_before (s2, 7 * rpp, &page, buf), 0);
+    assert_int_equal (store_snapshot_position (s2), 7 * rpp);
+    store_snapshot_skip_unchanged (s2, since, UINT64_MAX);
+    assert_int_equal (store_snapshot_position (s2), (DISK + ps - 1) / ps);
+    store_snapshot_end (s2);
+    free (buf);
+    store_destroy (st);
+  }
+}
+
 int
 main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_changes_since),
     cmocka_unit_test (test_skip_region),
+    cmocka_unit_test (test_skip_unchanged),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }
