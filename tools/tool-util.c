@@ -17,6 +17,7 @@
 
 #include "common/error.h"
 #include "common/fullio.h"
+#include "common/monoclock.h"
 #include "snapshot/format.h"
 #include "snapshot/reader.h"
 #include "snapshot/trust.h"
@@ -532,15 +533,6 @@ struct tool_progress {
   int last_width;               /* characters of the last line shown */
 };
 
-static double
-now_seconds (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
 struct tool_progress *
 tool_progress_new (bool enabled, const char *name, uint64_t total)
 {
@@ -555,7 +547,7 @@ tool_progress_new (bool enabled, const char *name, uint64_t total)
     return NULL;
   }
   p->total = total;
-  p->started = now_seconds ();
+  p->started = md_monotonic_seconds ();
   p->last_shown = -1;
   pthread_mutex_init (&p->lock, NULL);
   return p;
@@ -609,7 +601,7 @@ tool_progress_add (struct tool_progress *p, uint64_t done)
     return;
   pthread_mutex_lock (&p->lock);
   p->done += done;
-  double now = now_seconds ();
+  double now = md_monotonic_seconds ();
   if (p->last_shown < 0 || now - p->last_shown >= 0.2)
     progress_show (p, now, false);
   pthread_mutex_unlock (&p->lock);
@@ -623,7 +615,7 @@ tool_progress_finish (struct tool_progress *p, bool complete)
   if (p->shown) {
     if (complete)
       p->done = p->total;
-    progress_show (p, now_seconds (), true);
+    progress_show (p, md_monotonic_seconds (), true);
     fputc ('\n', stderr);
   }
   pthread_mutex_destroy (&p->lock);
