@@ -12,6 +12,7 @@
 #include "control/lock.h"
 #include "load.h"
 #include "persist.h"
+#include "runas.h"
 #include "saver.h"
 #include "startcheck.h"
 #include "status.h"
@@ -71,6 +72,9 @@ persist_start (struct store *disk)
 {
   if (memdisk_config.snapshot == NULL)
     return 0;
+  /* nbdkit has switched to -u and -g by now: were the checks for them? */
+  if (runas_verify () == -1)
+    return -1;
   /* After nbdkit's fork: the lock file names the server, not its parent. */
   if (writer_lock_update_pid (&lock) == -1)
     nbdkit_debug ("snapshot: %s", md_error ());
