@@ -209,10 +209,10 @@ saver_main (void *arg)
 }
 
 void
-saver_adopt_file (struct snapstore_previous *file, const char *origin)
+saver_adopt_file (struct snapstore_previous *loaded, const char *origin)
 {
-  previous = *file;
-  *file = (struct snapstore_previous) { 0 };
+  previous = *loaded;
+  *loaded = (struct snapstore_previous) { 0 };
   if (memdisk_config.snapshot_load_eager && previous.reader != NULL)
     keep_eager_touch_order (previous.reader);
   file_time = time (NULL);

@@ -15,9 +15,9 @@
 #include "store/store.h"
 
 /* .get_ready, after the load: the file FILE holds now, which the first
- * save copies unchanged frames from (*PREVIOUS, taken over; empty for a
- * new disk), and how it got there (ORIGIN: "load" or "start"). */
-void saver_adopt_file (struct snapstore_previous *previous, const char *origin);
+ * save copies unchanged frames from (*LOADED, taken over; empty for a new
+ * disk), and how it got there (ORIGIN: "load" or "start"). */
+void saver_adopt_file (struct snapstore_previous *loaded, const char *origin);
 
 /* .after_fork: start the thread.  0, or -1 after nbdkit_error. */
 int saver_start (struct store *disk);
