@@ -6,14 +6,14 @@
  * sends nothing is dropped after REQUEST_TIMEOUT_MS, one that sends
  * garbage gets an error, one that does not read its answer loses it
  * (replies are sent with MSG_DONTWAIT and fit in a socket buffer).  A
- * `save` only asks the saver for a save (persist_request_save) and waits
- * for the saver's notification; the saver never waits for this thread.
+ * `save` only asks the saver for a save (wake_request_save) and waits
+ * for the status record's notification (status.h): the saver never
+ * waits for this thread, nor calls it.
  */
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
@@ -21,13 +21,16 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/monoclock.h"
+#include "common/utctime.h"
+#include "common/wakepipe.h"
 #include "control.h"
 #include "control/channel.h"
-#include "persist.h"
+#include "status.h"
+#include "wake.h"
 
 #define MAX_CLIENTS 32
 #define REQUEST_TIMEOUT_MS 5000
@@ -48,19 +51,18 @@ struct client {
 static const char *file;
 static struct store *disk;
 static int listen_fd = -1;
-static int notify_pipe[2] = { -1, -1 };
+static struct md_wakepipe notify_pipe = MD_WAKEPIPE_CLOSED;
 static struct client clients[MAX_CLIENTS];
 static pthread_t thread;
 static bool running;
 static atomic_bool stopping;
 
-static int64_t
-now_ms (void)
+/* A save ended, or the thread is to stop: wake it.  The status record's
+ * notify callback; async-signal-safe. */
+static void
+control_notify (void)
 {
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  md_wakepipe_poke (&notify_pipe);
 }
 
 static void
@@ -97,24 +99,24 @@ client_error (struct client *c, const char *message)
 }
 
 static const char *
-state_name (enum persist_state state)
+state_name (enum server_state state)
 {
   switch (state) {
-  case PERSIST_LOADING: return "loading";
-  case PERSIST_SERVING: return "serving";
-  case PERSIST_SAVING: return "saving";
-  case PERSIST_STOPPING: return "stopping";
+  case SERVER_LOADING: return "loading";
+  case SERVER_SERVING: return "serving";
+  case SERVER_SAVING: return "saving";
+  case SERVER_STOPPING: return "stopping";
   }
   return "unknown";
 }
 
 static void
 add_outcome (struct control_reply *reply, const char *prefix,
-             const struct persist_outcome *o)
+             const struct save_outcome *o)
 {
-  char key[64], when[32];
+  char key[64], when[MD_UTC_TEXT_SIZE];
 
-  persist_format_utc (o->when, when);
+  md_format_utc (o->when, when);
 #define KEY(name) (snprintf (key, sizeof key, "%s%s", prefix, name), key)
   control_reply_add (reply, KEY ("time"), "%s", when);
   control_reply_add (reply, KEY ("trigger"), "%s", o->trigger ? o->trigger : "");
@@ -135,18 +137,18 @@ add_outcome (struct control_reply *reply, const char *prefix,
 static void
 answer_status (struct client *c)
 {
-  struct persist_status st;
+  struct server_status st;
   struct control_reply reply;
-  char when[32];
+  char when[MD_UTC_TEXT_SIZE];
 
-  persist_get_status (disk, &st);
+  status_get (disk, &st);
   control_reply_init (&reply);
   control_reply_add (&reply, "result", "ok");
   control_reply_add (&reply, "pid", "%d", (int) getpid ());
   control_reply_add (&reply, "file", "%s", file);
   control_reply_add (&reply, "state", "%s", state_name (st.state));
-  if (st.state == PERSIST_SAVING) {
-    persist_format_utc (st.since, when);
+  if (st.state == SERVER_SAVING) {
+    md_format_utc (st.since, when);
     control_reply_add (&reply, "save-trigger", "%s", st.trigger);
     control_reply_add (&reply, "save-started", "%s", when);
     control_reply_add (&reply, "save-elapsed", "%.3f", st.elapsed);
@@ -176,7 +178,7 @@ answer_status (struct client *c)
 }
 
 static void
-answer_save (struct client *c, const struct persist_outcome *o)
+answer_save (struct client *c, const struct save_outcome *o)
 {
   struct control_reply reply;
 
@@ -203,7 +205,7 @@ handle_request (struct client *c)
   if (strcmp (c->request, "status") == 0)
     answer_status (c);
   else if (strcmp (c->request, "save") == 0) {
-    c->seq = persist_request_save ();
+    c->seq = wake_request_save ();
     c->waiting = true;
   }
   else
@@ -257,7 +259,7 @@ accept_clients (void)
       client_error (&overflow, "too many clients, try again");
       continue;
     }
-    *c = (struct client) { .fd = fd, .deadline_ms = now_ms () + REQUEST_TIMEOUT_MS };
+    *c = (struct client) { .fd = fd, .deadline_ms = md_monotonic_ms () + REQUEST_TIMEOUT_MS };
     if (control_peer (fd, &pid, &uid) == -1 || !control_peer_trusted (uid, geteuid ())) {
       snprintf (text, sizeof text,
                 "permission denied: uid %u is neither this server's user nor root",
@@ -273,9 +275,9 @@ static void
 answer_waiting (void)
 {
   for (size_t i = 0; i < MAX_CLIENTS; i++) {
-    struct persist_outcome o;
+    struct save_outcome o;
     if (clients[i].fd >= 0 && clients[i].waiting
-        && persist_save_outcome (clients[i].seq, &o))
+        && status_save_outcome (clients[i].seq, &o))
       answer_save (&clients[i], &o);
   }
 }
@@ -289,9 +291,9 @@ control_main (void *arg)
   (void) arg;
   while (!atomic_load (&stopping)) {
     nfds_t n = 0;
-    int64_t now = now_ms (), next = -1;
+    int64_t now = md_monotonic_ms (), next = -1;
 
-    pfd[n++] = (struct pollfd) { .fd = notify_pipe[0], .events = POLLIN };
+    pfd[n++] = (struct pollfd) { .fd = md_wakepipe_fd (&notify_pipe), .events = POLLIN };
     pfd[n++] = (struct pollfd) { .fd = listen_fd, .events = POLLIN };
     for (size_t i = 0; i < MAX_CLIENTS; i++) {
       struct client *c = &clients[i];
@@ -313,11 +315,8 @@ control_main (void *arg)
       nbdkit_error ("control: poll: %m");
       break;
     }
-    if (pfd[0].revents) {
-      char buf[64];
-      while (read (notify_pipe[0], buf, sizeof buf) > 0)
-        ;
-    }
+    if (pfd[0].revents)
+      (void) md_wakepipe_drain (&notify_pipe);
     if (atomic_load (&stopping))
       break;
     if (pfd[1].revents & POLLIN)
@@ -341,12 +340,13 @@ control_open (const char *path)
     nbdkit_error ("snapshot: %s", md_error ());
     return -1;
   }
-  if (pipe2 (notify_pipe, O_CLOEXEC | O_NONBLOCK) == -1) {
+  if (md_wakepipe_open (&notify_pipe) == -1) {
     nbdkit_error ("pipe2: %m");
     close (listen_fd);
     listen_fd = -1;
     return -1;
   }
+  status_set_notify (control_notify);
   return 0;
 }
 
@@ -392,22 +392,12 @@ control_set_disk (struct store *d)
 }
 
 void
-control_notify (void)
-{
-  char byte = 1;
-
-  if (notify_pipe[1] >= 0 && write (notify_pipe[1], &byte, 1) == -1) {
-    /* full: the thread has a wake-up pending already */
-  }
-}
-
-void
 control_stop (void)
 {
   stop_thread ();
   if (listen_fd < 0)
     return;
-  /* The final save is over (persist closed the record): every waiting
+  /* The final save is over (the status record is closed): every waiting
    * client has an outcome now. */
   answer_waiting ();
   for (size_t i = 0; i < MAX_CLIENTS; i++)
@@ -421,9 +411,6 @@ control_close (void)
   if (listen_fd >= 0)
     close (listen_fd);
   listen_fd = -1;
-  for (int i = 0; i < 2; i++) {
-    if (notify_pipe[i] >= 0)
-      close (notify_pipe[i]);
-    notify_pipe[i] = -1;
-  }
+  status_set_notify (NULL);
+  md_wakepipe_close (&notify_pipe);
 }

@@ -19,9 +19,6 @@ int control_start (void);
 void control_pause (void);
 /* The disk that `status` describes, before control_start in .after_fork. */
 void control_set_disk (struct store *disk);
-/* A save ended (or the server stops saving): answer who waits for it.
- * Async-signal-safe. */
-void control_notify (void);
 /* .cleanup, after the final save: answer every client, stop the thread. */
 void control_stop (void);
 /* .unload: close the socket. */

@@ -29,13 +29,13 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "common/error.h"
+#include "common/monoclock.h"
+#include "common/threadnice.h"
 #include "common/threads.h"
 #include "lazyload.h"
 #include "snapshot/lazy.h"
@@ -49,23 +49,14 @@ static bool front_started;
 static atomic_bool stopping;
 static _Atomic size_t next_frame;
 static _Atomic unsigned threads_done;
-static struct timespec start;
-
-static double
-seconds_since (const struct timespec *t)
-{
-  struct timespec now;
-
-  clock_gettime (CLOCK_MONOTONIC, &now);
-  return (double) (now.tv_sec - t->tv_sec) + (now.tv_nsec - t->tv_nsec) / 1e9;
-}
+static double start;            /* md_monotonic_seconds () */
 
 struct store *
 lazyload_open (const char *path, uint64_t min_size, uint64_t *file_virtual_size)
 {
   struct store *disk;
 
-  clock_gettime (CLOCK_MONOTONIC, &start);
+  start = md_monotonic_seconds ();
   /* What the threads need is allocated here, before the fork: a failure
    * after it would end a server whose pid file is already written. */
   if (memdisk_config.snapshot_load_threads > 0) {
@@ -105,7 +96,7 @@ load_finished (void)
 
   snap_lazy_get_progress (lazy, &p);
   nbdkit_debug ("loaded %s in the background in %.3f s: %" PRIu64 " bytes in %zu "
-                "frames%s", memdisk_config.snapshot, seconds_since (&start),
+                "frames%s", memdisk_config.snapshot, md_monotonic_seconds () - start,
                 p.bytes_loaded, p.frames_resident,
                 p.frames_damaged ? " (some frames are damaged)" : "");
   if (p.frames_damaged)
@@ -246,7 +237,7 @@ loader_main (void *arg)
 
   (void) arg;
   /* Clients come first (Linux applies nice to the calling thread). */
-  if (setpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid), 19) == -1)
+  if (md_thread_nice_19 () == -1)
     nbdkit_debug ("snapshot: background loader: setpriority: %m");
   while (!atomic_load (&stopping)) {
     wait_for_quiet_clients (&seen);

@@ -1,26 +1,24 @@
-/* Persistence: the disk is loaded from snapshot=FILE at start and saved
- * to it on SIGUSR1, on `memdisk-tool save`, every snapshot-interval
- * seconds when changed, and at exit.  Saves run on one background thread
- * while clients keep working (the store makes them point-in-time; see
- * docs/design.md).  A server that may write FILE holds its writer lock
- * (control/lock.h) and answers on its control channel (control.c).
+/* Persistence, step by step through nbdkit's callbacks: the disk is
+ * loaded from snapshot=FILE at start and saved to it on SIGUSR1, on
+ * `memdisk-tool save`, every snapshot-interval seconds when changed, and
+ * at exit.  This file says which step runs in which callback; each step
+ * is a file of its own: wake.c (SIGUSR1 and requests), startcheck.c (the
+ * checks of FILE), load.c, saver.c, status.c (the record that
+ * `memdisk-tool status` shows) and control.c (the control channel).  A
+ * server that may write FILE holds its writer lock (control/lock.h) and
+ * answers on its control channel.
  */
 #ifndef MEMDISK_PLUGIN_PERSIST_H
 #define MEMDISK_PLUGIN_PERSIST_H
 
-#include <stdbool.h>
-#include <stdint.h>
-#include <time.h>
-
-#include "lazyload.h"
 #include "store/store.h"
 
-/* .get_ready: install the SIGUSR1 handler; take FILE's writer lock and
- * open the control channel (unless snapshot-readonly); remove
- * temporaries of killed saves; check that FILE's folder is writable;
- * create the disk, loading FILE if it exists.  All before nbdkit forks,
- * so any problem stops nbdkit with a message.  Returns the disk or NULL
- * after nbdkit_error. */
+/* .get_ready: install the SIGUSR1 handler; check FILE; take FILE's
+ * writer lock and open the control channel (unless snapshot-readonly);
+ * remove temporaries of killed saves; check that FILE's folder is
+ * writable; create the disk, loading FILE if it exists.  All before
+ * nbdkit forks, so any problem stops nbdkit with a message.  Returns the
+ * disk or NULL after nbdkit_error. */
 struct store *persist_open_disk (void);
 
 /* .after_fork: start the saving and control threads.  0, or -1 after
@@ -42,51 +40,5 @@ void persist_unload (void);
  * .unload ends the process itself with this status; see
  * docs/design.md. */
 int persist_exit_status (void);
-
-/* --- for the control thread (control.c) --- */
-
-enum persist_state { PERSIST_LOADING, PERSIST_SERVING, PERSIST_SAVING, PERSIST_STOPPING };
-
-/* How a save ended. */
-struct persist_outcome {
-  bool ok;
-  bool up_to_date;              /* no save was needed: FILE holds the disk */
-  const char *trigger;          /* "SIGUSR1", "request", "interval", "exit" */
-  time_t when;                  /* the instant it began (UTC) */
-  double seconds;
-  uint64_t allocated_bytes, file_bytes, digest;
-  uint64_t regions_copied;      /* frames copied from the previous file */
-  uint64_t regions_compressed;  /* frames compressed */
-  char error[1024];             /* when !ok: the logged error */
-};
-
-struct persist_status {
-  enum persist_state state;
-  uint64_t saves;               /* saves ended since the start */
-  uint64_t failed_saves;        /* of which failed */
-  bool have_last;
-  struct persist_outcome last;
-  /* while saving: */
-  const char *trigger;
-  time_t since;
-  double elapsed;
-  uint64_t pages_done, pages_total;
-  /* the disk, once loaded: */
-  bool loaded;
-  uint64_t virtual_size, allocated_bytes;
-  uint32_t page_size;
-  bool changed;                 /* written since the last save or the load */
-  struct lazyload_status load;  /* a lazy load's progress */
-};
-
-/* Ask for a save (it coalesces with SIGUSR1s), and return the number of
- * the save that will answer: one that begins after this call. */
-uint64_t persist_request_save (void);
-/* Whether save SEQ (or a later one) has ended, and how (*OUTCOME). */
-bool persist_save_outcome (uint64_t seq, struct persist_outcome *outcome);
-/* The state now; DISK is NULL while loading. */
-void persist_get_status (struct store *disk, struct persist_status *status);
-/* "2026-12-01T21:40:00Z" */
-void persist_format_utc (time_t t, char buf[32]);
 
 #endif

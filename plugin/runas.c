@@ -16,67 +16,17 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "nbdkit-options.h"
 #include "runas.h"
 
 static bool user_given, group_given;
 static uid_t user_uid;
 static gid_t group_gid;
 static char description[256];
-
-/* nbdkit 1.32's options (nbdkit --short-options, --long-options): only
- * whether each takes a value matters here, so that getopt_long walks the
- * command line exactly as nbdkit's own call did (abbreviations,
- * permutation, POSIXLY_CORRECT). */
-static const char short_options[] = ":46D:e:fg:i:nop:P:rst:u:U:vV";
-#define OTHER 1
-static const struct option long_options[] = {
-  { "ipv4-only", no_argument, NULL, OTHER },
-  { "ipv6-only", no_argument, NULL, OTHER },
-  { "debug", required_argument, NULL, OTHER },
-  { "dump-config", no_argument, NULL, OTHER },
-  { "dump-plugin", no_argument, NULL, OTHER },
-  { "exit-with-parent", no_argument, NULL, OTHER },
-  { "export", required_argument, NULL, OTHER },
-  { "export-name", required_argument, NULL, OTHER },
-  { "exportname", required_argument, NULL, OTHER },
-  { "filter", required_argument, NULL, OTHER },
-  { "foreground", no_argument, NULL, OTHER },
-  { "no-fork", no_argument, NULL, OTHER },
-  { "group", required_argument, NULL, 'g' },
-  { "help", no_argument, NULL, OTHER },
-  { "ip-addr", required_argument, NULL, OTHER },
-  { "ipaddr", required_argument, NULL, OTHER },
-  { "log", required_argument, NULL, OTHER },
-  { "long-options", no_argument, NULL, OTHER },
-  { "mask-handshake", required_argument, NULL, OTHER },
-  { "new-style", no_argument, NULL, OTHER },
-  { "newstyle", no_argument, NULL, OTHER },
-  { "no-sr", no_argument, NULL, OTHER },
-  { "old-style", no_argument, NULL, OTHER },
-  { "oldstyle", no_argument, NULL, OTHER },
-  { "pid-file", required_argument, NULL, OTHER },
-  { "pidfile", required_argument, NULL, OTHER },
-  { "port", required_argument, NULL, OTHER },
-  { "read-only", no_argument, NULL, OTHER },
-  { "readonly", no_argument, NULL, OTHER },
-  { "run", required_argument, NULL, OTHER },
-  { "selinux-label", required_argument, NULL, OTHER },
-  { "short-options", no_argument, NULL, OTHER },
-  { "single", no_argument, NULL, OTHER },
-  { "stdin", no_argument, NULL, OTHER },
-  { "swap", no_argument, NULL, OTHER },
-  { "threads", required_argument, NULL, OTHER },
-  { "tls", required_argument, NULL, OTHER },
-  { "tls-certificates", required_argument, NULL, OTHER },
-  { "tls-psk", required_argument, NULL, OTHER },
-  { "tls-verify-peer", no_argument, NULL, OTHER },
-  { "unix", required_argument, NULL, OTHER },
-  { "user", required_argument, NULL, 'u' },
-  { "verbose", no_argument, NULL, OTHER },
-  { "version", no_argument, NULL, OTHER },
-  { "vsock", no_argument, NULL, OTHER },
-  { NULL, 0, NULL, 0 },
-};
+/* Who we were in .get_ready: who nbdkit stays without -u or -g. */
+static bool initialised;
+static uid_t start_uid;
+static gid_t start_gid;
 
 /* /proc/self/cmdline: NUL-separated words.  *LEN bytes, malloc'd. */
 static char *
@@ -151,12 +101,84 @@ parse_id (const char *s, bool is_user, unsigned *id)
   return true;
 }
 
+/* Split CMDLINE (LEN bytes of NUL-ended words) into a malloc'd argv. */
+static char **
+split_words (char *cmdline, size_t len, int *argc)
+{
+  int n = 0;
+
+  for (size_t i = 0; i < len; i++)
+    n += cmdline[i] == '\0';
+  char **argv = calloc ((size_t) n + 1, sizeof *argv);
+  if (argv == NULL)
+    return NULL;
+  for (int i = 0, at = 0; i < n; i++, at += (int) strlen (cmdline + at) + 1)
+    argv[i] = cmdline + at;
+  *argc = n;
+  return argv;
+}
+
+/* Walk ARGV as nbdkit's getopt_long did, for -u (*USER) and -g (*GROUP).
+ * An option this table does not know is logged: runas_verify catches
+ * what a misreading would change. */
+static void
+find_user_and_group (int argc, char **argv, const char **user, const char **group)
+{
+  /* nbdkit is done with getopt; keep its state as it was anyway. */
+  const int saved_optind = optind, saved_opterr = opterr, saved_optopt = optopt;
+  char *const saved_optarg = optarg;
+  int c;
+
+  optind = 0;                   /* glibc: start afresh */
+  opterr = 0;
+  while ((c = getopt_long (argc, argv, nbdkit_short_options, nbdkit_long_options,
+                           NULL)) != -1) {
+    if (c == 'u')
+      *user = optarg;
+    else if (c == 'g')
+      *group = optarg;
+    else if (c == '?')
+      nbdkit_debug ("snapshot: nbdkit's option %s is not in this plugin's table "
+                    "(plugin/nbdkit-options.c)", argv[optind - 1]);
+  }
+  optind = saved_optind, opterr = saved_opterr, optopt = saved_optopt;
+  optarg = saved_optarg;
+}
+
+/* Resolve -u USER and -g GROUP (either may be NULL).  0, or -1 after
+ * nbdkit_error. */
+static int
+resolve_user_and_group (const char *user, const char *group)
+{
+  unsigned id = 0;
+
+  if (user) {
+    if (!parse_id (user, true, &id)) {
+      nbdkit_error ("snapshot: -u %s is not a user name or uid", user);
+      return -1;
+    }
+    user_given = true;
+    user_uid = id;
+  }
+  if (group) {
+    if (!parse_id (group, false, &id)) {
+      nbdkit_error ("snapshot: -g %s is not a group name or gid", group);
+      return -1;
+    }
+    group_given = true;
+    group_gid = id;
+  }
+  return 0;
+}
+
 int
 runas_init (void)
 {
   size_t len;
   char *cmdline = read_cmdline (&len);
   const char *user = NULL, *group = NULL;
+  char **argv;
+  int argc, r;
 
   if (cmdline == NULL) {
     if (errno == ENOMEM)
@@ -166,64 +188,42 @@ runas_init (void)
                     "from /proc/self/cmdline: %m");
     return -1;
   }
-  int argc = 0;
-  for (size_t i = 0; i < len; i++)
-    argc += cmdline[i] == '\0';
-  char **argv = calloc ((size_t) argc + 1, sizeof *argv);
+  argv = split_words (cmdline, len, &argc);
   if (argv == NULL) {
     free (cmdline);
     nbdkit_error ("snapshot: out of memory");
     return -1;
   }
-  for (int i = 0, at = 0; i < argc; i++, at += (int) strlen (cmdline + at) + 1)
-    argv[i] = cmdline + at;
-
-  /* nbdkit is done with getopt; keep its state as it was anyway. */
-  const int saved_optind = optind, saved_opterr = opterr, saved_optopt = optopt;
-  char *const saved_optarg = optarg;
-  int c;
-  optind = 0;                   /* glibc: start afresh */
-  opterr = 0;
-  while ((c = getopt_long (argc, argv, short_options, long_options, NULL)) != -1) {
-    if (c == 'u')
-      user = optarg;
-    else if (c == 'g')
-      group = optarg;
-  }
-  optind = saved_optind, opterr = saved_opterr, optopt = saved_optopt;
-  optarg = saved_optarg;
-
-  int r = 0;
-  unsigned id = 0;
-  if (user) {
-    if (parse_id (user, true, &id)) {
-      user_given = true;
-      user_uid = id;
-    }
-    else {
-      nbdkit_error ("snapshot: -u %s is not a user name or uid", user);
-      r = -1;
-    }
-  }
-  if (group && r == 0) {
-    if (parse_id (group, false, &id)) {
-      group_given = true;
-      group_gid = id;
-    }
-    else {
-      nbdkit_error ("snapshot: -g %s is not a group name or gid", group);
-      r = -1;
-    }
-  }
+  find_user_and_group (argc, argv, &user, &group);
+  r = resolve_user_and_group (user, group);
   snprintf (description, sizeof description, "%s%.100s%s%s%.100s",
             user ? "user " : "", user ? user : "", user && group ? " and " : "",
             group ? "group " : "", group ? group : "");
+  start_uid = geteuid ();
+  start_gid = getegid ();
+  initialised = true;
   if (r == 0 && runas_will_switch ())
     nbdkit_debug ("snapshot: nbdkit will run as %s (-u, -g): the checks of the "
                   "snapshot file are made for it", description);
   free (argv);
   free (cmdline);
   return r;
+}
+
+int
+runas_verify (void)
+{
+  const uid_t uid = user_given ? user_uid : start_uid;
+  const gid_t gid = group_given ? group_gid : start_gid;
+
+  if (!initialised || (geteuid () == uid && getegid () == gid))
+    return 0;
+  nbdkit_error ("snapshot: nbdkit runs as uid %u gid %u, but the checks of the snapshot "
+                "file were made for uid %u gid %u: this plugin misread nbdkit's -u or -g "
+                "(does plugin/nbdkit-options.c lack an option of this nbdkit?)",
+                (unsigned) geteuid (), (unsigned) getegid (), (unsigned) uid,
+                (unsigned) gid);
+  return -1;
 }
 
 uid_t

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "common/utctime.h"
 #include "snapshot/reader.h"
 #include "tool.h"
 
@@ -32,20 +33,8 @@ struct info {
   size_t frames;
   uint64_t file_size;
   double ratio;
-  char created[32];             /* ISO 8601 UTC, or "" past year 9999 */
+  char created[MD_UTC_TEXT_SIZE];             /* ISO 8601 UTC, or "" past year 9999 */
 };
-
-static void
-format_created (uint64_t seconds, char buf[32])
-{
-  struct tm tm;
-  time_t t = (time_t) seconds;
-
-  buf[0] = '\0';
-  if (seconds <= (uint64_t) 253402300799 /* 9999-12-31T23:59:59Z */
-      && gmtime_r (&t, &tm) != NULL)
-    strftime (buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 static void
 print_human (const struct info *in)
@@ -139,7 +128,8 @@ cmd_info (int argc, char **argv)
   in.frames = snap_reader_index (reader)->frame_count;
   in.file_size = snap_reader_file_size (reader);
   in.ratio = (double) in.meta->allocated_size / (double) in.file_size;
-  format_created (in.meta->creation_time, in.created);
+  (void) md_format_utc (in.meta->creation_time > INT64_MAX ? -1 : (int64_t) in.meta->creation_time,
+                        in.created);
   if (json)
     print_json (&in);
   else

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "control/channel.h"
+#include "tool-json.h"
 #include "tool.h"
 
 static void
@@ -77,25 +78,9 @@ print_text (const char *file, const char *reply, bool ok)
 }
 
 static void
-json_field (const char *reply, const char *key, const char *json_key, bool number,
-            bool *first)
-{
-  char v[CONTROL_REPLY_MAX];
-
-  if (control_reply_get (reply, key, v, sizeof v) == NULL)
-    return;
-  printf ("%s\n  \"%s\": ", *first ? "" : ",", json_key);
-  *first = false;
-  if (number && v[0] != '\0' && strspn (v, "0123456789.") == strlen (v))
-    fputs (v, stdout);
-  else
-    tool_print_json_string (stdout, v);
-}
-
-static void
 print_json (const char *file, const char *reply, bool ok)
 {
-  bool first = false;
+  const char *sep = ",";
   uint64_t alloc = reply_u64 (reply, "save-allocated-size");
   uint64_t bytes = reply_u64 (reply, "save-file-size");
   char v[8];
@@ -105,15 +90,16 @@ print_json (const char *file, const char *reply, bool ok)
   printf (",\n  \"result\": \"%s\"", ok ? "saved" : "failed");
   printf (",\n  \"up-to-date\": %s",
           control_reply_get (reply, "up-to-date", v, sizeof v) ? "true" : "false");
-  json_field (reply, "save-time", "time", false, &first);
-  json_field (reply, "save-trigger", "trigger", false, &first);
-  json_field (reply, "save-duration", "duration", true, &first);
-  json_field (reply, "save-allocated-size", "allocated-size", true, &first);
-  json_field (reply, "save-file-size", "file-size", true, &first);
+  tool_json_reply_member (reply, "save-time", "time", TOOL_JSON_STRING, "  ", &sep);
+  tool_json_reply_member (reply, "save-trigger", "trigger", TOOL_JSON_STRING, "  ", &sep);
+  tool_json_reply_member (reply, "save-duration", "duration", TOOL_JSON_NUMBER, "  ", &sep);
+  tool_json_reply_member (reply, "save-allocated-size", "allocated-size", TOOL_JSON_NUMBER,
+                          "  ", &sep);
+  tool_json_reply_member (reply, "save-file-size", "file-size", TOOL_JSON_NUMBER, "  ", &sep);
   if (ok && bytes)
     printf (",\n  \"compression-ratio\": %.2f", (double) alloc / (double) bytes);
-  json_field (reply, "save-digest", "digest", false, &first);
-  json_field (reply, "error", "error", false, &first);
+  tool_json_reply_member (reply, "save-digest", "digest", TOOL_JSON_STRING, "  ", &sep);
+  tool_json_reply_member (reply, "error", "error", TOOL_JSON_STRING, "  ", &sep);
   printf ("\n}\n");
 }
 

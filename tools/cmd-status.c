@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "control/channel.h"
+#include "tool-json.h"
 #include "tool.h"
 
 static void
@@ -135,24 +136,17 @@ print_human (const char *file, struct status *s)
   putchar ('\n');
 }
 
-/* "KEY": VALUE, VALUE a number when it looks like one. */
+/* "JSON_KEY": the reply's KEY (tool-json.h), a number when NUMBER and it
+ * looks like one; "changed" a boolean. */
 static void
 json_member (struct status *s, const char *indent, const char *key, const char *json_key,
              bool number, const char **sep)
 {
-  const char *v = get (s, key);
+  enum tool_json_kind kind = number ? TOOL_JSON_NUMBER
+                             : strcmp (key, "changed") == 0 ? TOOL_JSON_BOOL
+                             : TOOL_JSON_STRING;
 
-  if (v == NULL)
-    return;
-  printf ("%s\n%s\"%s\": ", *sep, indent, json_key);
-  *sep = ",";
-  bool is_number = number && v[0] != '\0' && strspn (v, "0123456789.") == strlen (v);
-  bool is_bool = strcmp (key, "changed") == 0
-                 && (strcmp (v, "true") == 0 || strcmp (v, "false") == 0);
-  if (is_number || is_bool)
-    fputs (v, stdout);
-  else
-    tool_print_json_string (stdout, v);
+  tool_json_reply_member (s->reply, key, json_key, kind, indent, sep);
 }
 
 static void

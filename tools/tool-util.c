@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/monoclock.h"
 #include "tool.h"
 
 struct tool_progress {
@@ -21,15 +22,6 @@ struct tool_progress {
   double last_shown;
   int last_width;               /* characters of the last line shown */
 };
-
-static double
-now_seconds (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
 
 struct tool_progress *
 tool_progress_new (bool enabled, const char *name, uint64_t total)
@@ -45,7 +37,7 @@ tool_progress_new (bool enabled, const char *name, uint64_t total)
     return NULL;
   }
   p->total = total;
-  p->started = now_seconds ();
+  p->started = md_monotonic_seconds ();
   p->last_shown = -1;
   pthread_mutex_init (&p->lock, NULL);
   return p;
@@ -99,7 +91,7 @@ tool_progress_add (struct tool_progress *p, uint64_t done)
     return;
   pthread_mutex_lock (&p->lock);
   p->done += done;
-  double now = now_seconds ();
+  double now = md_monotonic_seconds ();
   if (p->last_shown < 0 || now - p->last_shown >= 0.2)
     progress_show (p, now, false);
   pthread_mutex_unlock (&p->lock);
@@ -113,7 +105,7 @@ tool_progress_finish (struct tool_progress *p, bool complete)
   if (p->shown) {
     if (complete)
       p->done = p->total;
-    progress_show (p, now_seconds (), true);
+    progress_show (p, md_monotonic_seconds (), true);
     fputc ('\n', stderr);
   }
   pthread_mutex_destroy (&p->lock);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/monoclock.h"
 #include "control/channel.h"
 #include "control/lock.h"
 
@@ -274,20 +275,11 @@ control_reply_get (const char *text, const char *key, char *value, size_t size)
   return NULL;
 }
 
-static int64_t
-now_ms (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int
 control_exchange (int fd, const char *request, char *reply, size_t size, int timeout_ms)
 {
   char line[CONTROL_REQUEST_MAX];
-  int64_t deadline = timeout_ms < 0 ? -1 : now_ms () + timeout_ms;
+  int64_t deadline = timeout_ms < 0 ? -1 : md_monotonic_ms () + timeout_ms;
   size_t got = 0;
   int n = snprintf (line, sizeof line, "%s\n", request);
 
@@ -304,7 +296,7 @@ control_exchange (int fd, const char *request, char *reply, size_t size, int tim
   for (;;) {
     int wait = -1;
     if (deadline >= 0) {
-      int64_t left = deadline - now_ms ();
+      int64_t left = deadline - md_monotonic_ms ();
       if (left <= 0) {
         md_error_set ("no answer within %d ms", timeout_ms);
         errno = ETIMEDOUT;

@@ -28,8 +28,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +37,7 @@
 
 #include "common/error.h"
 #include "common/iszero.h"
+#include "common/threadnice.h"
 #include "common/xxh64.h"
 #include "snapshot/digest.h"
 #include "snapshot/format.h"
@@ -178,18 +177,6 @@ create_cctx (int level)
   return cctx;
 }
 
-/* Lower the calling thread to nice 19.  Nice 19 rather than SCHED_IDLE:
- * on a machine busy with other work the save must still finish.  Linux
- * applies nice per thread.  Best effort: a failure just keeps the
- * priority. */
-static void
-writer_thread_nice_19 (void)
-{
-  if (setpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid), 19) == -1) {
-    /* keep going at normal priority */
-  }
-}
-
 static void *
 worker_main (void *arg)
 {
@@ -203,8 +190,9 @@ worker_main (void *arg)
    * through the slot ring: at nice 19 it made saves 1.5-2x longer, and
    * copy-on-write records live until the walk passes them.) */
   pthread_setname_np (pthread_self (), "md-compress");
-  if (w->compress_at_nice_19)
-    writer_thread_nice_19 ();
+  if (w->compress_at_nice_19 && md_thread_nice_19 () == -1) {
+    /* best effort: keep going at normal priority */
+  }
 
   if (cctx == NULL) {
     writer_fail (w);
