@@ -38,7 +38,7 @@
 #include "common/error.h"
 #include "common/threads.h"
 #include "lazyload.h"
-#include "snapshot/lazy.h"
+#include "snapshot/read/lazy.h"
 
 /* Set in .get_ready, freed in .unload; the threads run in between. */
 static struct snap_lazy *lazy;

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "snapshot/lazy.h"
+#include "snapshot/read/lazy.h"
 #include "store/store.h"
 
 /* .get_ready: open PATH lazily into a new store of max(its size,

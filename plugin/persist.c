@@ -28,9 +28,9 @@
 #include "persist.h"
 #include "runas.h"
 #include "snapshot/storefile.h"
-#include "snapshot/reader.h"
-#include "snapshot/replace.h"
-#include "snapshot/trust.h"
+#include "snapshot/read/reader.h"
+#include "files/replace.h"
+#include "files/trust.h"
 
 /* SIGUSR1 and save requests write a byte here; the saving thread polls
  * the other end.  A pipe because write(2) is async-signal-safe, and

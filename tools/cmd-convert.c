@@ -10,11 +10,11 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "snapshot/format.h"
+#include "snapshot/format/format.h"
 #include "raw.h"
-#include "snapshot/reader.h"
-#include "snapshot/replace.h"
-#include "snapshot/writer.h"
+#include "snapshot/read/reader.h"
+#include "files/replace.h"
+#include "snapshot/write/writer.h"
 #include "store/store.h"
 #include "tool.h"
 

@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "snapshot/format.h"
-#include "snapshot/writer.h"
+#include "snapshot/format/format.h"
+#include "snapshot/write/writer.h"
 #include "store/store.h"
 #include "tool.h"
 

@@ -17,9 +17,9 @@
 
 #include "common/error.h"
 #include "common/fullio.h"
-#include "snapshot/format.h"
-#include "snapshot/reader.h"
-#include "snapshot/trust.h"
+#include "snapshot/format/format.h"
+#include "snapshot/read/reader.h"
+#include "files/trust.h"
 #include "common/threads.h"
 #include "tool.h"
 

@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "snapshot/format.h"
-#include "snapshot/reader.h"
+#include "snapshot/format/format.h"
+#include "snapshot/read/reader.h"
 #include "snapshot/storefile.h"
 
 struct save_source {

@@ -7,8 +7,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "snapshot/lazy.h"
-#include "snapshot/writer.h"
+#include "snapshot/read/lazy.h"
+#include "snapshot/write/writer.h"
 #include "store/store.h"
 
 /* Write a point-in-time snapshot of STORE to PATH (atomically replacing

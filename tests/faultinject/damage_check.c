@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "snapshot/reader.h"
+#include "snapshot/read/reader.h"
 #include "snapshot/storefile.h"
 #include "store/store.h"
 

@@ -19,8 +19,8 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "snapshot/reader.h"
-#include "snapshot/touchorder.h"
+#include "snapshot/read/reader.h"
+#include "snapshot/format/touchorder.h"
 
 /* Decoding more than this per input would make the fuzzer slow, not find
  * more bugs: the frame decoder is the same whatever the size. */

@@ -12,8 +12,8 @@
 #include <cmocka.h>
 
 #include "common/xxh64.h"
-#include "snapshot/digest.h"
-#include "snapshot/format.h"
+#include "snapshot/format/digest.h"
+#include "snapshot/format/format.h"
 
 #define DISK (256u * 1024)
 

@@ -27,8 +27,8 @@
 
 #include <cmocka.h>
 
-#include "snapshot/format.h"
-#include "snapshot/reader.h"
+#include "snapshot/format/format.h"
+#include "snapshot/read/reader.h"
 #include "snapshot/storefile.h"
 #include "store/store.h"
 #include "test_snaphelp.h"

@@ -25,8 +25,8 @@
 #include <cmocka.h>
 
 #include "common/error.h"
-#include "snapshot/format.h"
-#include "snapshot/lazy.h"
+#include "snapshot/format/format.h"
+#include "snapshot/read/lazy.h"
 #include "snapshot/storefile.h"
 #include "test_snaphelp.h"
 

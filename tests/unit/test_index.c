@@ -10,8 +10,8 @@
 #include <cmocka.h>
 
 #include "common/error.h"
-#include "snapshot/format.h"
-#include "snapshot/index.h"
+#include "snapshot/format/format.h"
+#include "snapshot/format/index.h"
 #include "test_snaphelp.h"      /* assert_error_contains */
 
 #define PAGE 4096u

@@ -24,7 +24,7 @@
 #include <cmocka.h>
 
 #include "test_snaphelp.h"
-#include "snapshot/lazy.h"
+#include "snapshot/read/lazy.h"
 #include "snapshot/storefile.h"
 #include "store/store.h"
 

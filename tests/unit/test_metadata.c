@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "common/error.h"
-#include "snapshot/metadata.h"
+#include "snapshot/format/metadata.h"
 #include "test_snaphelp.h"      /* assert_error_contains */
 
 static struct snap_metadata

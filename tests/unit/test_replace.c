@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "snapshot/replace.h"
+#include "files/replace.h"
 #include "test_snaphelp.h"
 
 static void

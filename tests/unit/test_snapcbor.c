@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "common/error.h"
-#include "snapshot/cbor.h"
+#include "snapshot/format/cbor.h"
 
 #define assert_error_contains(needle)                                         \
   do {                                                                        \

@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "snapshot/reader.h"
-#include "snapshot/writer.h"
+#include "snapshot/read/reader.h"
+#include "snapshot/write/writer.h"
 
 /* The message md_error() holds must contain NEEDLE. */
 #define assert_error_contains(needle)                                         \

@@ -13,10 +13,10 @@
 #include <cmocka.h>
 #include <zstd.h>
 
-#include "snapshot/cbor.h"
-#include "snapshot/format.h"
-#include "snapshot/index.h"
-#include "snapshot/metadata.h"
+#include "snapshot/format/cbor.h"
+#include "snapshot/format/format.h"
+#include "snapshot/format/index.h"
+#include "snapshot/format/metadata.h"
 #include "common/xxh64.h"
 #include "test_snaphelp.h"
 

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "snapshot/format.h"
+#include "snapshot/format/format.h"
 #include "common/iszero.h"
 #include "test_snaphelp.h"
 

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "common/iszero.h"
-#include "snapshot/format.h"
+#include "snapshot/format/format.h"
 #include "snapshot/storefile.h"
 #include "test_snaphelp.h"
 

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "snapshot/touchorder.h"
+#include "snapshot/format/touchorder.h"
 
 static void
 test_check (void **state)

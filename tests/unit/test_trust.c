@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "snapshot/trust.h"
+#include "files/trust.h"
 #include "test_snaphelp.h"
 
 #define OTHER_UID 65534         /* nobody */

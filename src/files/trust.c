@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "snapshot/trust.h"
+#include "files/trust.h"
 
 const char *
 snap_trust_file_type (mode_t mode)

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "snapshot/reader.h"
+#include "snapshot/read/reader.h"
 #include "store/store.h"
 
 struct snap_lazy;

@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "snapshot/cbor.h"
-#include "snapshot/metadata.h"
+#include "snapshot/format/cbor.h"
+#include "snapshot/format/metadata.h"
 
 /* Pages first_page .. first_page + page_count - 1. */
 struct snap_run {

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "snapshot/format.h"
+#include "snapshot/format/format.h"
 
 /* Whether the N regions of REGIONS are a touch order a disk of
  * REGION_COUNT regions may hold (section 6): at most

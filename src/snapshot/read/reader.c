@@ -14,11 +14,11 @@
 #include "common/error.h"
 #include "common/fullio.h"
 #include "common/xxh64.h"
-#include "snapshot/digest.h"
-#include "snapshot/format.h"
-#include "snapshot/reader.h"
-#include "snapshot/reader-internal.h"
-#include "snapshot/trust.h"
+#include "snapshot/format/digest.h"
+#include "snapshot/format/format.h"
+#include "snapshot/read/reader.h"
+#include "snapshot/read/reader-internal.h"
+#include "files/trust.h"
 
 int
 snap_read_at (int fd, void *buf, size_t len, uint64_t offset, const char *what)

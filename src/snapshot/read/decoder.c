@@ -16,10 +16,10 @@
 #include "common/error.h"
 #include "common/iszero.h"
 #include "common/xxh64.h"
-#include "snapshot/digest.h"
-#include "snapshot/format.h"
-#include "snapshot/reader.h"
-#include "snapshot/reader-internal.h"
+#include "snapshot/format/digest.h"
+#include "snapshot/format/format.h"
+#include "snapshot/read/reader.h"
+#include "snapshot/read/reader-internal.h"
 
 struct snap_frame_decoder {
   ZSTD_DCtx *dctx;

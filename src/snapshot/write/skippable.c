@@ -10,8 +10,8 @@
 #include "common/error.h"
 #include "common/fullio.h"
 #include "common/xxh64.h"
-#include "snapshot/format.h"
-#include "snapshot/skippable.h"
+#include "snapshot/format/format.h"
+#include "snapshot/write/skippable.h"
 
 int
 snap_write_bytes (int fd, const void *buf, size_t len)

@@ -6,8 +6,8 @@
 #include <time.h>
 
 #include "common/error.h"
-#include "snapshot/metadata.h"
-#include "snapshot/touchorder.h"
+#include "snapshot/format/metadata.h"
+#include "snapshot/format/touchorder.h"
 
 #define KEY_FORMAT_VERSION "format-version"
 #define KEY_VIRTUAL_SIZE "virtual-size"

@@ -1,8 +1,8 @@
 /* The content digest (digest.h, docs/snapshot-format.md section 7):
  * records per non-zero 4 KiB block, folded in block order, flat or
  * composed by region. */
-#include "snapshot/digest.h"
-#include "snapshot/format.h"
+#include "snapshot/format/digest.h"
+#include "snapshot/format/format.h"
 #include "common/iszero.h"
 
 size_t

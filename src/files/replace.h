@@ -10,7 +10,7 @@
 #ifndef MEMDISK_SNAPSHOT_REPLACE_H
 #define MEMDISK_SNAPSHOT_REPLACE_H
 
-#include "snapshot/timeline.h"
+#include "common/timeline.h"
 
 /* What a replacement left TARGET as.  The code that did each step sets
  * it, so a caller never has to guess (a stat() afterwards cannot tell an

@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "snapshot/replace.h"
-#include "snapshot/writer.h"
+#include "files/replace.h"
+#include "snapshot/write/writer.h"
 
 /* A read-only descriptor of the temporary into *KEPT (when asked): after
  * the rename it is the new file at PATH, whatever replaces PATH later. */

@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "snapshot/index.h"
-#include "snapshot/metadata.h"
+#include "snapshot/format/index.h"
+#include "snapshot/format/metadata.h"
 
 /* All LEN bytes of BUF to FD ("writing the snapshot: CAUSE"). */
 int snap_write_bytes (int fd, const void *buf, size_t len);

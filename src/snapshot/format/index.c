@@ -5,8 +5,8 @@
 #include <zstd.h>
 
 #include "common/error.h"
-#include "snapshot/format.h"
-#include "snapshot/index.h"
+#include "snapshot/format/format.h"
+#include "snapshot/format/index.h"
 
 void
 snap_index_init (struct snap_index *index)

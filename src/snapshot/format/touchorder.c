@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "snapshot/touchorder.h"
+#include "snapshot/format/touchorder.h"
 
 static int
 compare_u64 (const void *a, const void *b)

@@ -20,8 +20,8 @@
 #include <stdint.h>
 
 #include "common/threads.h"
-#include "snapshot/replace.h"
-#include "snapshot/timeline.h"
+#include "files/replace.h"
+#include "common/timeline.h"
 
 typedef int (*snap_next_page_fn) (void *opaque, uint64_t *page_index, void *buf);
 

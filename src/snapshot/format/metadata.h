@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "snapshot/cbor.h"
-#include "snapshot/format.h"
+#include "snapshot/format/cbor.h"
+#include "snapshot/format/format.h"
 
 struct snap_metadata {
   uint16_t version_major;

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "snapshot/writer.h"
+#include "snapshot/write/writer.h"
 
 /* OPTIONS are valid; *LEVEL is the zstd level they mean.  -1 with md_error
  * set otherwise. */

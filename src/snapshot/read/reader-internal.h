@@ -8,9 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "snapshot/digest.h"
-#include "snapshot/index.h"
-#include "snapshot/metadata.h"
+#include "snapshot/format/digest.h"
+#include "snapshot/format/index.h"
+#include "snapshot/format/metadata.h"
 
 struct snap_reader {
   int fd;

@@ -16,9 +16,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "snapshot/digest.h"
-#include "snapshot/index.h"
-#include "snapshot/metadata.h"
+#include "snapshot/format/digest.h"
+#include "snapshot/format/index.h"
+#include "snapshot/format/metadata.h"
 #include "common/threads.h"
 
 struct snap_reader;

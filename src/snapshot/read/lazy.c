@@ -51,9 +51,9 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "snapshot/lazy.h"
-#include "snapshot/reader-internal.h"
-#include "snapshot/touchorder.h"
+#include "snapshot/read/lazy.h"
+#include "snapshot/read/reader-internal.h"
+#include "snapshot/format/touchorder.h"
 
 enum { ABSENT, LOADING, RESIDENT, DAMAGED };
 

@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "snapshot/replace.h"
-#include "snapshot/trust.h"
+#include "files/replace.h"
+#include "files/trust.h"
 
 /* The folder holding PATH ("." for a bare name); malloc'd. */
 static char *

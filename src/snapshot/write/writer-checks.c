@@ -5,10 +5,10 @@
 
 #include "common/error.h"
 #include "common/iszero.h"
-#include "snapshot/format.h"
-#include "snapshot/reader.h"
-#include "snapshot/touchorder.h"
-#include "snapshot/writer-internal.h"
+#include "snapshot/format/format.h"
+#include "snapshot/read/reader.h"
+#include "snapshot/format/touchorder.h"
+#include "snapshot/write/writer-internal.h"
 
 /* Check what the callback returned before trusting it. */
 int

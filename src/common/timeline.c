@@ -1,7 +1,7 @@
 /* The steps of a save on the wall clock (timeline.h). */
 #include <stddef.h>
 
-#include "snapshot/timeline.h"
+#include "common/timeline.h"
 
 void
 snap_timeline_mark (struct snap_timeline *timeline, enum snap_phase phase)

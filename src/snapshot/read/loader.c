@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "common/error.h"
-#include "snapshot/reader.h"
+#include "snapshot/read/reader.h"
 
 /* DELIVER_NOTHING is verification: it also checks zstd's content checksums. */
 enum delivery { DELIVER_PAGES, DELIVER_RUNS, DELIVER_NOTHING };

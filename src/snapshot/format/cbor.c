@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "common/error.h"
-#include "snapshot/cbor.h"
+#include "snapshot/format/cbor.h"
 
 /* What one call of cbor_stream_decode saw. */
 struct decoded {
