@@ -1,4 +1,4 @@
-/* libFuzzer harness for the snapshot reader (src/snapshot/reader.h).
+/* libFuzzer harness for the snapshot reader (src/snapshot/read/reader.h).
  *
  * The input is a whole snapshot file.  The harness opens it, and when the
  * structure validates and the declared content is small, decodes every

@@ -23,7 +23,8 @@ clang=${CLANG:-clang}
 # The reader and what it needs, nothing else of libmemdisk.
 sources=(snapshot/format/cbor snapshot/format/digest snapshot/format/index
          snapshot/format/metadata snapshot/format/touchorder
-         snapshot/read/loader snapshot/read/reader snapshot/read/decoder files/trust
+         snapshot/read/loader snapshot/read/reader snapshot/read/decoder
+         snapshot/read/readat files/trust
          common/threads common/fullio
          common/iszero common/error)
 files=()

@@ -1,4 +1,4 @@
-/* Unit tests of snapshot/digest (docs/snapshot-format.md section 7): one
+/* Unit tests of snapshot/format/digest (docs/snapshot-format.md section 7): one
  * record per non-zero 4 KiB block, numbered by byte offset; the digest of
  * nothing is XXH64(""); the digest of a disk does not depend on its page
  * size, nor on how records are fed in; the composed form of format 2.0. */

@@ -1,4 +1,4 @@
-/* Unit tests of snapshot/index: pages merged into runs, an encode/decode
+/* Unit tests of snapshot/format/index: pages merged into runs, an encode/decode
  * round trip, and the rules decoding checks against the metadata and the
  * file's layout. */
 #include <setjmp.h>

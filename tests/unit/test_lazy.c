@@ -1,4 +1,4 @@
-/* snapshot/lazy.c: a store served from a snapshot before its frames are
+/* snapshot/read/lazy.c: a store served from a snapshot before its frames are
  * loaded.  Many threads fault the same and different frames (each frame
  * decoded once, every byte the saved one), saves while frames are still
  * in the file, a damaged middle frame (EIO naming file, frame and byte;
@@ -92,7 +92,7 @@ test_open_serves_before_loading (void **state)
   assert_false (store_changed (lazy_store));
   snap_lazy_get_progress (lazy, &p);
   assert_int_equal (p.frames_resident, 0);
-  assert_true (snap_lazy_fd (lazy) >= 0);
+  assert_true (snap_reader_fd (snap_lazy_reader (lazy)) >= 0);
 
   /* One page of the middle frame: that frame alone is decoded. */
   unsigned char got[PAGE], want[PAGE];
@@ -113,7 +113,7 @@ test_open_serves_before_loading (void **state)
   assert_int_equal (p.decodes, p.frames);
   assert_int_equal (p.bytes_loaded, p.bytes_total);
   snap_lazy_close_file (lazy);
-  assert_int_equal (snap_lazy_fd (lazy), -1);
+  assert_int_equal (snap_reader_fd (snap_lazy_reader (lazy)), -1);
   assert_stores_equal (orig, lazy_store);
 
   store_destroy (lazy_store);
@@ -451,7 +451,7 @@ test_touch_order (void **state)
   assert_non_null (lazy);
   assert_int_equal (snap_lazy_frame_count (lazy), 10);      /* region k is frame k */
   assert_int_equal (touch_order_of (lazy, order), 0);
-  assert_int_equal (snap_lazy_next_touched_frame (lazy), SNAP_LAZY_NO_FRAME);
+  assert_int_equal (snap_lazy_next_prefetch_frame (lazy), SNAP_LAZY_NO_FRAME);
   client_reads_region (lazy_store, 7);
   client_reads_region (lazy_store, 2);
   client_reads_region (lazy_store, 7);                      /* again: once */
@@ -478,13 +478,13 @@ test_touch_order (void **state)
   lazy = snap_lazy_open (saved, 0, &store2, &vsize);
   assert_non_null (lazy);
   assert_int_equal (snap_reader_metadata (snap_lazy_reader (lazy))->touch_order_count, 3);
-  assert_int_equal (snap_lazy_touched_frame_count (lazy), 3);
+  assert_int_equal (snap_lazy_prefetch_count (lazy), 3);
   client_reads_region (store2, 2);
   client_reads_region (store2, 5);
-  assert_int_equal (snap_lazy_next_touched_frame (lazy), 7);
-  assert_int_equal (snap_lazy_next_touched_frame (lazy), 9);
-  assert_int_equal (snap_lazy_next_touched_frame (lazy), SNAP_LAZY_NO_FRAME);
-  assert_int_equal (snap_lazy_next_touched_frame (lazy), SNAP_LAZY_NO_FRAME);
+  assert_int_equal (snap_lazy_next_prefetch_frame (lazy), 7);
+  assert_int_equal (snap_lazy_next_prefetch_frame (lazy), 9);
+  assert_int_equal (snap_lazy_next_prefetch_frame (lazy), SNAP_LAZY_NO_FRAME);
+  assert_int_equal (snap_lazy_next_prefetch_frame (lazy), SNAP_LAZY_NO_FRAME);
   /* What the next save stores: this run's first (2, 5), then the file's
    * others (7, 9). */
   assert_int_equal (touch_order_of (lazy, order), 4);

@@ -1,4 +1,4 @@
-/* Unit tests of snapshot/metadata: encoding round trip, the rules decoding
+/* Unit tests of snapshot/format/metadata: encoding round trip, the rules decoding
  * enforces (each named with its byte offset), and the creation time from
  * SOURCE_DATE_EPOCH. */
 #include <setjmp.h>

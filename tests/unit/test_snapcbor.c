@@ -1,4 +1,4 @@
-/* Unit tests of the CBOR subset (src/snapshot/cbor.h): encoding in preferred
+/* Unit tests of the CBOR subset (src/snapshot/format/cbor.h): encoding in preferred
  * serialization, and a decoder that refuses malformed, indefinite and
  * oversized input with the part's name and the byte offset. */
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* Unit tests of the snapshot reader (src/snapshot/reader.h) against damaged and
+/* Unit tests of the snapshot reader (src/snapshot/read/reader.h) against damaged and
  * hostile files: truncation at every part boundary, bit flips in every
  * section (every bit of a small file), and forged files whose checksums
  * are right but whose contents break the format's rules.  Each case must

@@ -1,4 +1,4 @@
-/* Unit tests of the snapshot writer (src/snapshot/writer.h), read back through
+/* Unit tests of the snapshot writer (src/snapshot/write/writer.h), read back through
  * the reader: round trips, determinism across thread counts, zero pages,
  * atomic replacement and its error paths, option checks.
  */

@@ -23,7 +23,7 @@ struct snap_metadata {
   uint64_t creation_time;       /* seconds since the Unix epoch */
   uint64_t content_digest;      /* section 7 */
   /* Format 2, optional: the regions a run's clients touched first, in
-   * that order (snapshot/touchorder.h); 0 when the key is absent, and
+   * that order (snapshot/format/touchorder.h); 0 when the key is absent, and
    * never written into a 1.0 file. */
   size_t touch_order_count;
   uint64_t touch_order[SNAP_MAX_TOUCH_ORDER];

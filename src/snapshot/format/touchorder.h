@@ -1,7 +1,7 @@
 /* The touch order: the regions a run's clients touched first, in the
  * order they touched them, stored in the next snapshot (the optional
  * metadata key "touch-order", docs/snapshot-format.md section 6) so that
- * the next lazy load prefetches them before the rest (snapshot/lazy.h).
+ * the next lazy load prefetches them before the rest (snapshot/read/lazy.h).
  *
  * Region numbers, not frame numbers: a frame's number changes from one
  * file to the next as regions gain or lose data, a region's does not.

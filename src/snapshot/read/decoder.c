@@ -18,7 +18,8 @@
 #include "common/xxh64.h"
 #include "snapshot/format/digest.h"
 #include "snapshot/format/format.h"
-#include "snapshot/read/reader.h"
+#include "snapshot/read/decoder.h"
+#include "snapshot/read/readat.h"
 #include "snapshot/read/reader-internal.h"
 
 struct snap_frame_decoder {
@@ -272,7 +273,7 @@ check_region_digest (const struct snap_reader *r, const struct snap_frame *f, si
   return 0;
 }
 
-/* The frame's bytes are wrong: say so in errno (reader.h), for good. */
+/* The frame's bytes are wrong: say so in errno (decoder.h), for good. */
 static const unsigned char *
 frame_damaged (void)
 {

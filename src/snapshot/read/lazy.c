@@ -19,9 +19,9 @@
  * A client's fault (the store's hook) loads the frame and records the
  * frame after it as the clients' front, which the front loader follows
  * (lazyload.c).  A client's first fault of a frame also records its
- * region in the touch order (snapshot/touchorder.h), which the next save
+ * region in the touch order (snapshot/format/touchorder.h), which the next save
  * stores; the file's own touch order, mapped to its frames at open, is
- * what the loaders take next (snap_lazy_next_touched_frame).  The frame's
+ * what the loaders take next (snap_lazy_next_prefetch_frame).  The frame's
  * pages come from the store's slabs
  * (store/pages.h), faulted in a slab at a time: a page fault per 4 KiB
  * was a third of a first read.
@@ -51,9 +51,10 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "snapshot/read/lazy.h"
-#include "snapshot/read/reader-internal.h"
 #include "snapshot/format/touchorder.h"
+#include "snapshot/read/decoder.h"
+#include "snapshot/read/lazy.h"
+#include "snapshot/read/reader.h"
 
 enum { ABSENT, LOADING, RESIDENT, DAMAGED };
 
@@ -61,7 +62,8 @@ struct snap_lazy {
   char *path;
   struct snap_reader *reader;
   struct store *store;
-  const struct snap_index *index;
+  const struct snap_metadata *meta;     /* the reader's */
+  const struct snap_index *index;       /* the reader's */
   uint32_t page_size;
 
   _Atomic uint32_t *state;              /* per frame */
@@ -135,7 +137,7 @@ decoder_borrow (struct snap_lazy *lazy)
    * its region digest, computed from its pages, which checks what the
    * decompressor made as the content digest would; a format 1 frame has
    * none, so zstd's content checksum does that. */
-  d = snap_frame_decoder_new (lazy->reader->meta.version_major < 2);
+  d = snap_frame_decoder_new (lazy->meta->version_major < 2);
   if (d != NULL)
     snap_frame_decoder_skip_records (d);
   return d;
@@ -190,7 +192,7 @@ static int load_frame (struct snap_lazy *lazy, size_t k, bool wait);
 static uint64_t
 frame_region (const struct snap_lazy *lazy, size_t k)
 {
-  return frame_first_page (lazy, k) * lazy->page_size / lazy->reader->meta.region_size;
+  return frame_first_page (lazy, k) * lazy->page_size / lazy->meta->region_size;
 }
 
 /* A client touched PAGE: its frame first, and the background loader is
@@ -273,7 +275,7 @@ load_frame_now (struct snap_lazy *lazy, size_t k)
     /* The pages are in memory now: the file's cache is not needed, so
      * memory ends at the allocated size.  (Before the count: once every
      * frame is counted, the descriptor may be closed.) */
-    posix_fadvise (lazy->reader->fd, (off_t) f->offset, (off_t) f->compressed_size,
+    posix_fadvise (snap_reader_fd (lazy->reader), (off_t) f->offset, (off_t) f->compressed_size,
                    POSIX_FADV_DONTNEED);
     atomic_fetch_add (&lazy->bytes_loaded, f->page_count * lazy->page_size);
     atomic_fetch_add (&lazy->resident, 1);
@@ -294,7 +296,10 @@ load_frame_now (struct snap_lazy *lazy, size_t k)
   return r;
 }
 
-/* Frame K resident (0) or damaged (-1).  Without WAIT, 1 at once when
+/* 0 once frame K is resident.  -1 with md_error and errno set when it is
+ * damaged (EIO, for good) or could not be loaded this time (EIO for a
+ * read error, ENOMEM): then it is absent again and the next call tries
+ * again (lazy.h, snap_lazy_load_frame).  Without WAIT, 1 at once when
  * another thread is loading it. */
 static int
 load_frame (struct snap_lazy *lazy, size_t k, bool wait)
@@ -380,7 +385,7 @@ snap_lazy_frame_absent (const struct snap_lazy *lazy, size_t k)
 static int
 prefetch_from_touch_order (struct snap_lazy *lazy)
 {
-  const struct snap_metadata *meta = &lazy->reader->meta;
+  const struct snap_metadata *meta = lazy->meta;
   const uint64_t pages_per_region = meta->region_size / meta->page_size;
 
   if (meta->touch_order_count == 0 || lazy->index->frame_count == 0)
@@ -402,7 +407,7 @@ prefetch_from_touch_order (struct snap_lazy *lazy)
 }
 
 size_t
-snap_lazy_next_touched_frame (struct snap_lazy *lazy)
+snap_lazy_next_prefetch_frame (struct snap_lazy *lazy)
 {
   for (;;) {
     size_t i = atomic_fetch_add_explicit (&lazy->prefetch_next, 1, memory_order_relaxed);
@@ -418,13 +423,13 @@ snap_lazy_next_touched_frame (struct snap_lazy *lazy)
 }
 
 size_t
-snap_lazy_touched_frame_count (const struct snap_lazy *lazy)
+snap_lazy_prefetch_count (const struct snap_lazy *lazy)
 {
   return lazy->prefetch_count;
 }
 
 size_t
-snap_lazy_touched_frame (const struct snap_lazy *lazy, size_t i)
+snap_lazy_prefetch_frame (const struct snap_lazy *lazy, size_t i)
 {
   return lazy->prefetch[i];
 }
@@ -433,7 +438,7 @@ size_t
 snap_lazy_touch_order (const struct snap_lazy *lazy, uint64_t *out)
 {
   uint64_t recorded[SNAP_MAX_TOUCH_ORDER];
-  const struct snap_metadata *meta = &lazy->reader->meta;
+  const struct snap_metadata *meta = lazy->meta;
   size_t n;
 
   if (!lazy->records_touches)
@@ -461,7 +466,7 @@ snap_lazy_open (const char *path, uint64_t min_size, struct store **store,
   lazy->reader = snap_reader_open (path);
   if (lazy->reader == NULL)
     goto fail;
-  meta = snap_reader_metadata (lazy->reader);
+  meta = lazy->meta = snap_reader_metadata (lazy->reader);
   lazy->index = snap_reader_index (lazy->reader);
   lazy->page_size = meta->page_size;
   lazy->bytes_total = lazy->index->page_count * meta->page_size;
@@ -562,18 +567,8 @@ snap_lazy_reader (const struct snap_lazy *lazy)
   return lazy->reader;
 }
 
-int
-snap_lazy_fd (const struct snap_lazy *lazy)
-{
-  return lazy->reader->own_fd ? lazy->reader->fd : -1;
-}
-
 void
 snap_lazy_close_file (struct snap_lazy *lazy)
 {
-  if (lazy->reader->own_fd) {
-    close (lazy->reader->fd);
-    lazy->reader->own_fd = false;
-    lazy->reader->fd = -1;
-  }
+  snap_reader_close_file (lazy->reader);
 }

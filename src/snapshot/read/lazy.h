@@ -64,16 +64,19 @@ void snap_lazy_wait_for_fault (struct snap_lazy *lazy, uint32_t seen, unsigned t
 /* Wake every snap_lazy_wait_for_fault now (a loader being stopped). */
 void snap_lazy_wake_fault_waiters (struct snap_lazy *lazy);
 
-/* The touch order (snapshot/touchorder.h).  The frames of the file's
- * "touch-order" key, in its order, one call each: the next one still
- * absent, or SNAP_LAZY_NO_FRAME once the list is done.  For the
- * loader threads, after the clients' front and before file order.  Any
- * thread. */
+/* The prefetch list: the file's touch order (snapshot/format/touchorder.h)
+ * as frames, in its order (a region without a frame in this file left
+ * out).  Not what clients fault in this run: that is recorded for the
+ * next save (snap_lazy_touch_order).  The next frame of the list still
+ * absent, one call each, or SNAP_LAZY_NO_FRAME once the list is done: for
+ * the loader threads, after the clients' front and before file order.
+ * Any thread. */
 #define SNAP_LAZY_NO_FRAME SIZE_MAX
-size_t snap_lazy_next_touched_frame (struct snap_lazy *lazy);
-/* How many frames that list has, and its I-th (I below that count). */
-size_t snap_lazy_touched_frame_count (const struct snap_lazy *lazy);
-size_t snap_lazy_touched_frame (const struct snap_lazy *lazy, size_t i);
+size_t snap_lazy_next_prefetch_frame (struct snap_lazy *lazy);
+/* How many frames the prefetch list has, and its I-th (I below that
+ * count), loaded or not. */
+size_t snap_lazy_prefetch_count (const struct snap_lazy *lazy);
+size_t snap_lazy_prefetch_frame (const struct snap_lazy *lazy, size_t i);
 /* The order the next save stores, into OUT (room for
  * SNAP_MAX_TOUCH_ORDER): the regions clients faulted in during this run,
  * first fault first, then the file's order without those; 0 when the
@@ -97,10 +100,10 @@ bool snap_lazy_frame_damaged (const struct snap_lazy *lazy, size_t k);
 
 /* The loaded file, for whoever still needs it once everything is loaded
  * (incremental saves copy unchanged frames from it): its reader (index,
- * metadata) and descriptor, -1 after snap_lazy_close_file.  The reader's
- * index stays valid until snap_lazy_free. */
+ * metadata, and descriptor: snap_reader_fd, -1 after
+ * snap_lazy_close_file).  The reader's index stays valid until
+ * snap_lazy_free. */
 const struct snap_reader *snap_lazy_reader (const struct snap_lazy *lazy);
-int snap_lazy_fd (const struct snap_lazy *lazy);
 /* Close the file's descriptor.  Only once snap_lazy_complete: no frame
  * will be read any more. */
 void snap_lazy_close_file (struct snap_lazy *lazy);

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "snapshot/read/decoder.h"
 #include "snapshot/read/reader.h"
 
 /* DELIVER_NOTHING is verification: it also checks zstd's content checksums. */

@@ -1,6 +1,6 @@
 /* What the reader's files share (reader.c opens and validates, decoder.c
- * decodes frames, loader.c reads them all): the reader itself.  Not for
- * use outside src/snapshot/. */
+ * decodes frames): the reader itself.  Not for use outside
+ * src/snapshot/read/; the others go through reader.h. */
 #ifndef MEMDISK_SNAPREAD_INTERNAL_H
 #define MEMDISK_SNAPREAD_INTERNAL_H
 
@@ -31,14 +31,5 @@ struct snap_reader {
   struct snap_digest seq_digest;        /* in the file's form */
   struct snap_digest seq_composed;      /* in the form this program writes */
 };
-
-/* Read all LEN bytes at OFFSET of FD; -1 with md_error set to "WHAT at
- * byte N: read error: CAUSE" or "...: unexpected end of file". */
-int snap_read_at (int fd, void *buf, size_t len, uint64_t offset, const char *what);
-
-/* Whether a checksum read from the file matches the one computed.  Fuzzing
- * builds (tests/fuzz/run.sh) accept wrong checksums so that the fuzzer can
- * reach the parsers behind them; every other check stays. */
-bool snap_checksum_matches (uint64_t stored, uint64_t computed);
 
 #endif

@@ -12,41 +12,14 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "common/fullio.h"
 #include "common/xxh64.h"
 #include "snapshot/format/digest.h"
 #include "snapshot/format/format.h"
 #include "snapshot/read/reader.h"
+#include "snapshot/read/decoder.h"
+#include "snapshot/read/readat.h"
 #include "snapshot/read/reader-internal.h"
 #include "files/trust.h"
-
-int
-snap_read_at (int fd, void *buf, size_t len, uint64_t offset, const char *what)
-{
-  size_t done;
-
-  if (md_pread_full (fd, buf, len, offset, &done) == 0)
-    return 0;
-  offset += done;
-  if (errno != 0)
-    md_error_set ("%s at byte %llu: read error: %s", what,
-                  (unsigned long long) offset, strerror (errno));
-  else
-    md_error_set ("%s at byte %llu: unexpected end of file", what,
-                  (unsigned long long) offset);
-  return -1;
-}
-
-bool
-snap_checksum_matches (uint64_t stored, uint64_t computed)
-{
-#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-  (void) stored, (void) computed;
-  return true;
-#else
-  return stored == computed;
-#endif
-}
 
 /* ---- header and footer ---- */
 
@@ -349,6 +322,22 @@ uint64_t
 snap_reader_file_size (const struct snap_reader *r)
 {
   return r->file_size;
+}
+
+int
+snap_reader_fd (const struct snap_reader *r)
+{
+  return r->fd;
+}
+
+void
+snap_reader_close_file (struct snap_reader *r)
+{
+  if (r->own_fd) {
+    close (r->fd);
+    r->own_fd = false;
+    r->fd = -1;
+  }
 }
 
 /* ---- sequential reading ---- */

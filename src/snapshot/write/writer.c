@@ -44,6 +44,7 @@
 #include "snapshot/format/format.h"
 #include "snapshot/format/index.h"
 #include "snapshot/format/metadata.h"
+#include "snapshot/read/decoder.h"
 #include "snapshot/read/reader.h"
 #include "files/replace.h"
 #include "snapshot/write/skippable.h"

@@ -70,7 +70,7 @@ struct snap_write_options {
   struct snap_timeline *timeline; /* optional: snap_write_file marks the
                                      written, fsynced and renamed phases */
   const uint64_t *touch_order;  /* optional: the "touch-order" metadata key
-                                   (snapshot/touchorder.h), regions of
+                                   (snapshot/format/touchorder.h), regions of
                                    SNAP_REGION_SIZE bytes, distinct, at
                                    most SNAP_MAX_TOUCH_ORDER */
   size_t touch_order_count;     /* 0: no key */
