@@ -56,7 +56,7 @@ save_original (struct store *s, const char *name)
   const char *path = scratch_path (name);
   struct snap_write_options o = { .level = 1, .threads = 2 };
 
-  assert_int_equal (snapstore_save (s, path, &o), 0);
+  assert_int_equal (save_store (s, path, &o), 0);
   return path;
 }
 
@@ -407,9 +407,9 @@ test_save_while_in_file (void **state)
   assert_int_equal (store_write (lazy_store, mark, sizeof mark, 5 * PAGE + 100), 0);
   assert_int_equal (store_write (orig, mark, sizeof mark, 5 * PAGE + 100), 0);
   /* The save decodes the frames still in the file. */
-  assert_int_equal (snapstore_save (lazy_store, copy, &o), 0);
+  assert_int_equal (save_store (lazy_store, copy, &o), 0);
   assert_int_equal (open_and_verify (copy), 0);
-  again = snapstore_load (copy, 0, 2, &vsize);
+  again = snapstore_load (copy, 0, 2, &vsize, NULL);
   assert_non_null (again);
   assert_stores_equal (orig, again);
   store_destroy (again);
@@ -467,7 +467,7 @@ test_touch_order (void **state)
   /* The save's walk faults every other frame in: still three. */
   struct snap_write_options o = { .level = 1, .threads = 2, .touch_order = order,
                                   .touch_order_count = 3 };
-  assert_int_equal (snapstore_save (lazy_store, saved, &o), 0);
+  assert_int_equal (save_store (lazy_store, saved, &o), 0);
   assert_true (snap_lazy_complete (lazy));
   assert_int_equal (touch_order_of (lazy, order), 3);
   assert_int_equal (open_and_verify (saved), 0);
@@ -515,7 +515,7 @@ test_touch_order_bounded (void **state)
     fill_page (buf, r, PAGE, 5);
     assert_int_equal (store_write (orig, buf, PAGE, r * (4u << 20) + 3 * PAGE), 0);
   }
-  assert_int_equal (snapstore_save (orig, path, &o), 0);
+  assert_int_equal (save_store (orig, path, &o), 0);
   struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
   assert_non_null (lazy);
   for (uint64_t r = regions; r-- > 0;)       /* from the end, to see the order */
@@ -580,7 +580,7 @@ test_damaged_middle_frame (void **state)
   /* A save fails and names the frame; the old file stays. */
   const char *copy = scratch_path ("d-copy.snap");
   struct snap_write_options o = { .level = 1, .threads = 2 };
-  assert_int_equal (snapstore_save (lazy_store, copy, &o), -1);
+  assert_int_equal (save_store (lazy_store, copy, &o), -1);
   assert_error_contains (frame_at);
   assert_int_equal (access (copy, F_OK), -1);
 

@@ -20,8 +20,8 @@
 #include <stdint.h>
 
 #include "common/threads.h"
-#include "files/replace.h"
 #include "common/timeline.h"
+#include "files/replace.h"
 
 typedef int (*snap_next_page_fn) (void *opaque, uint64_t *page_index, void *buf);
 
@@ -43,6 +43,7 @@ struct snap_write_stats {
   uint64_t content_digest;
 };
 
+/* What to write: the caller's, read and never changed by the writer. */
 struct snap_write_options {
   uint64_t virtual_size;        /* 0 .. 2^63-1 */
   uint32_t page_size;           /* power of two, 4096 .. 1 MiB */
@@ -59,21 +60,31 @@ struct snap_write_options {
                                          a 2.0 file of the same page size,
                                          virtual size, level and zstd version
                                          (snap_write_can_copy) */
-  bool *previous_bad;           /* optional: set when a frame of previous
-                                   failed its check (the save fails) */
-  int *kept_fd;                 /* optional: snap_write_file sets it to a
-                                   read-only descriptor of the new file
-                                   (the caller's to close) on success */
-  struct snap_write_stats *stats; /* optional: filled in on success */
-  enum snap_replace_state *replaced; /* optional: snap_write_file sets it to
-                                        what PATH is after the call */
-  struct snap_timeline *timeline; /* optional: snap_write_file marks the
-                                     written, fsynced and renamed phases */
+  bool keep_fd;                 /* snap_write_file: keep a read-only
+                                   descriptor of the new file
+                                   (result->kept_fd) */
   const uint64_t *touch_order;  /* optional: the "touch-order" metadata key
                                    (snapshot/format/touchorder.h), regions of
                                    SNAP_REGION_SIZE bytes, distinct, at
                                    most SNAP_MAX_TOUCH_ORDER */
   size_t touch_order_count;     /* 0: no key */
+};
+
+/* What a write did, for a caller that asks (a RESULT argument may be
+ * NULL).  The writer sets every field but the timeline, whatever the
+ * outcome; the timeline it only marks, so a caller zeroes it first and
+ * may mark its own phases around the write. */
+struct snap_write_result {
+  struct snap_write_stats stats;        /* on success; zero otherwise */
+  enum snap_replace_state replaced;     /* snap_write_file: what PATH is
+                                           after the call */
+  bool previous_bad;            /* a frame of options->previous failed its
+                                   check (the write failed) */
+  int kept_fd;                  /* options->keep_fd and success: the new
+                                   file, read-only, the caller's to close;
+                                   else -1 */
+  struct snap_timeline timeline; /* snap_write_file marks the written,
+                                    fsynced and renamed phases */
 };
 
 /* Whether PREVIOUS's frames are the ones this writer makes with OPTIONS
@@ -87,14 +98,17 @@ bool snap_write_can_copy (const struct snap_reader *previous,
  * (mode 0600 for a new file), fsync'd and renamed over PATH, then the
  * folder fsync'd.  On an error before the rename PATH is untouched and the
  * temporary removed; a failed fsync of the folder after it leaves the new
- * file (*options->replaced says which).  Returns 0, or -1 with md_error
+ * file (RESULT->replaced says which).  Returns 0, or -1 with md_error
  * set, naming the step. */
 int snap_write_file (const char *path, const struct snap_write_options *options,
-                     snap_next_page_fn next_page, void *opaque);
+                     snap_next_page_fn next_page, void *opaque,
+                     struct snap_write_result *result);
 
 /* Write a snapshot sequentially to FD (a new file, or a pipe), which the
- * caller owns.  Returns 0, or -1 with md_error set. */
+ * caller owns.  Returns 0, or -1 with md_error set.  Of RESULT it sets
+ * the stats and previous_bad (replaced and kept_fd concern a path). */
 int snap_write_fd (int fd, const struct snap_write_options *options,
-                   snap_next_page_fn next_page, void *opaque);
+                   snap_next_page_fn next_page, void *opaque,
+                   struct snap_write_result *result);
 
 #endif
