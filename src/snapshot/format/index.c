@@ -385,3 +385,24 @@ fail:
   snap_index_free (index);
   return -1;
 }
+
+uint64_t
+snap_index_frame_first_page (const struct snap_index *index, size_t k)
+{
+  return index->runs[index->frames[k].first_run].first_page;
+}
+
+size_t
+snap_index_frame_of_page (const struct snap_index *index, uint64_t page)
+{
+  size_t lo = 0, hi = index->frame_count;
+
+  while (hi - lo > 1) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (snap_index_frame_first_page (index, mid) <= page)
+      lo = mid;
+    else
+      hi = mid;
+  }
+  return lo;
+}

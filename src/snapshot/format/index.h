@@ -64,4 +64,11 @@ int snap_index_decode (const void *buf, size_t len, uint64_t file_offset,
                        const struct snap_metadata *meta, uint64_t data_end,
                        struct snap_index *index);
 
+/* The first page of frame K. */
+uint64_t snap_index_frame_first_page (const struct snap_index *index, size_t k);
+/* The frame holding PAGE, by binary search: the last one whose first page
+ * is not above it (frames hold pages in increasing order); 0 when there
+ * is none. */
+size_t snap_index_frame_of_page (const struct snap_index *index, uint64_t page);
+
 #endif

@@ -18,13 +18,14 @@
  *
  * A client's fault (the store's hook) loads the frame and records the
  * frame after it as the clients' front, which the front loader follows
- * (lazyload.c).  A client's first fault of a frame also records its
- * region in the touch order (snapshot/format/touchorder.h), which the next save
- * stores; the file's own touch order, mapped to its frames at open, is
- * what the loaders take next (snap_lazy_next_prefetch_frame).  The frame's
- * pages come from the store's slabs
- * (store/pages.h), faulted in a slab at a time: a page fault per 4 KiB
- * was a third of a first read.
+ * (plugin/lazyload.c).  A client's first fault of a frame also records
+ * its region in the touch order (snapshot/format/touchorder.h), which
+ * the next save stores (touched[] marks the frames already recorded);
+ * the file's own touch order, mapped to its frames at open, is the
+ * prefetch list the loaders take next (snap_lazy_next_prefetch_frame).
+ * The frame's pages come from the store's slabs (store/pages.h), faulted
+ * in a slab at a time: a page fault per 4 KiB was a third of a first
+ * read.
  *
  * What guards what: state[k] is atomic; message[k] is written by the
  * frame's one loader before it stores DAMAGED (release) and read only
@@ -33,26 +34,23 @@
  * (sequentially consistent, see their declaration); touched[k] is
  * exchanged once per frame and the recorder is lock-free (touchorder.c);
  * the prefetch list is read-only once opened and its cursor atomic; the
- * pool is under pool_lock; the reader is read-only once opened (its
+ * decoder pool has its own mutex (decoderpool.h); the reader is read-only once opened (its
  * descriptor is used by pread only, and closed only once every frame is
  * in an end state, when no decode can start).
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <linux/futex.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/futex.h"
 #include "snapshot/format/touchorder.h"
 #include "snapshot/read/decoder.h"
+#include "snapshot/read/decoderpool.h"
 #include "snapshot/read/lazy.h"
 #include "snapshot/read/reader.h"
 
@@ -94,105 +92,17 @@ struct snap_lazy {
   size_t prefetch_count;
   _Atomic size_t prefetch_next;
 
-  pthread_mutex_t pool_lock;
-  struct snap_frame_decoder **pool;     /* idle decoders */
-  size_t pool_count, pool_cap;
+  struct snap_decoder_pool pool;
 };
 
-static void
-futex_wait (_Atomic uint32_t *word, uint32_t value)
-{
-  syscall (SYS_futex, (uint32_t *) word, FUTEX_WAIT_PRIVATE, value, NULL, NULL, 0);
-}
-
-static void
-futex_wait_ms (_Atomic uint32_t *word, uint32_t value, unsigned ms)
-{
-  struct timespec timeout = { ms / 1000, (long) (ms % 1000) * 1000000 };
-
-  syscall (SYS_futex, (uint32_t *) word, FUTEX_WAIT_PRIVATE, value, &timeout, NULL, 0);
-}
-
-static void
-futex_wake_all (_Atomic uint32_t *word)
-{
-  syscall (SYS_futex, (uint32_t *) word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-}
-
-/* ---- the decoder pool ---- */
-
-static struct snap_frame_decoder *
-decoder_borrow (struct snap_lazy *lazy)
-{
-  struct snap_frame_decoder *d = NULL;
-
-  pthread_mutex_lock (&lazy->pool_lock);
-  if (lazy->pool_count > 0)
-    d = lazy->pool[--lazy->pool_count];
-  pthread_mutex_unlock (&lazy->pool_lock);
-  if (d != NULL)
-    return d;
-  /* A lazy load does not check the content digest (format section 10),
-   * so it needs no digest records.  A format 2 frame is checked against
-   * its region digest, computed from its pages, which checks what the
-   * decompressor made as the content digest would; a format 1 frame has
-   * none, so zstd's content checksum does that. */
-  d = snap_frame_decoder_new (lazy->meta->version_major < 2);
-  if (d != NULL)
-    snap_frame_decoder_skip_records (d);
-  return d;
-}
-
-static void
-decoder_return (struct snap_lazy *lazy, struct snap_frame_decoder *d)
-{
-  pthread_mutex_lock (&lazy->pool_lock);
-  if (lazy->pool_count == lazy->pool_cap) {
-    size_t cap = lazy->pool_cap ? 2 * lazy->pool_cap : 4;
-    void *grown = realloc (lazy->pool, cap * sizeof (struct snap_frame_decoder *));
-    if (grown == NULL) {
-      pthread_mutex_unlock (&lazy->pool_lock);
-      snap_frame_decoder_free (d);
-      return;
-    }
-    lazy->pool = grown;
-    lazy->pool_cap = cap;
-  }
-  lazy->pool[lazy->pool_count++] = d;
-  pthread_mutex_unlock (&lazy->pool_lock);
-}
-
-/* ---- finding a page's frame ---- */
-
-static uint64_t
-frame_first_page (const struct snap_lazy *lazy, size_t k)
-{
-  return lazy->index->runs[lazy->index->frames[k].first_run].first_page;
-}
-
-/* The frame holding PAGE: the last one whose first page is not above it
- * (frames hold pages in increasing order). */
-static size_t
-frame_of_page (const struct snap_lazy *lazy, uint64_t page)
-{
-  size_t lo = 0, hi = lazy->index->frame_count;
-
-  while (hi - lo > 1) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (frame_first_page (lazy, mid) <= page)
-      lo = mid;
-    else
-      hi = mid;
-  }
-  return lo;
-}
+/* ---- a client's fault ---- */
 
 static int load_frame (struct snap_lazy *lazy, size_t k, bool wait);
 
 static uint64_t
 frame_region (const struct snap_lazy *lazy, size_t k)
 {
-  return frame_first_page (lazy, k) * lazy->page_size / lazy->meta->region_size;
+  return snap_index_frame_first_page (lazy->index, k) * lazy->page_size / lazy->meta->region_size;
 }
 
 /* A client touched PAGE: its frame first, and the background loader is
@@ -204,7 +114,7 @@ static int
 lazy_fault (void *opaque, uint64_t page, bool by_client)
 {
   struct snap_lazy *lazy = opaque;
-  size_t k = frame_of_page (lazy, page);
+  size_t k = snap_index_frame_of_page (lazy->index, page);
 
   if (by_client && lazy->records_touches
       && !atomic_exchange_explicit (&lazy->touched[k], true, memory_order_relaxed))
@@ -212,7 +122,7 @@ lazy_fault (void *opaque, uint64_t page, bool by_client)
   atomic_store_explicit (&lazy->client_front, k + 1, memory_order_relaxed);
   atomic_fetch_add (&lazy->faults, 1);
   if (atomic_load (&lazy->fault_waiters) > 0)
-    futex_wake_all (&lazy->faults);
+    md_futex_wake_all (&lazy->faults);
   return load_frame (lazy, k, true);
 }
 
@@ -246,7 +156,7 @@ static int
 load_frame_now (struct snap_lazy *lazy, size_t k)
 {
   const struct snap_frame *f = &lazy->index->frames[k];
-  struct snap_frame_decoder *d = decoder_borrow (lazy);
+  struct snap_frame_decoder *d = snap_decoder_pool_borrow (&lazy->pool);
   const unsigned char *data = NULL;
   uint32_t end = DAMAGED;
   int r = -1, err = ENOMEM;
@@ -269,7 +179,7 @@ load_frame_now (struct snap_lazy *lazy, size_t k)
     r = 0;
   }
   if (d != NULL)
-    decoder_return (lazy, d);
+    snap_decoder_pool_return (&lazy->pool, d);
 
   if (end == RESIDENT) {
     /* The pages are in memory now: the file's cache is not needed, so
@@ -283,7 +193,7 @@ load_frame_now (struct snap_lazy *lazy, size_t k)
   else if (end == DAMAGED)
     atomic_fetch_add (&lazy->damaged, 1);
   atomic_store_explicit (&lazy->state[k], end, memory_order_release);
-  futex_wake_all (&lazy->state[k]);
+  md_futex_wake_all (&lazy->state[k]);
 
   if (end == DAMAGED)
     frame_damaged_error (lazy, k);
@@ -323,7 +233,7 @@ load_frame (struct snap_lazy *lazy, size_t k, bool wait)
     default:                    /* LOADING: another thread decodes it */
       if (!wait)
         return 1;
-      futex_wait (state, LOADING);
+      md_futex_wait (state, LOADING);
       break;
     }
   }
@@ -362,14 +272,14 @@ snap_lazy_wait_for_fault (struct snap_lazy *lazy, uint32_t seen, unsigned timeou
 {
   atomic_fetch_add (&lazy->fault_waiters, 1);
   if (atomic_load (&lazy->faults) == seen)
-    futex_wait_ms (&lazy->faults, seen, timeout_ms);
+    md_futex_wait_ms (&lazy->faults, seen, timeout_ms);
   atomic_fetch_sub (&lazy->fault_waiters, 1);
 }
 
 void
 snap_lazy_wake_fault_waiters (struct snap_lazy *lazy)
 {
-  futex_wake_all (&lazy->faults);
+  md_futex_wake_all (&lazy->faults);
 }
 
 bool
@@ -399,7 +309,7 @@ prefetch_from_touch_order (struct snap_lazy *lazy)
     /* The last frame starting at or before the region's last page: the
      * region's own if it has one (its first page may lie after the
      * region's first, past a hole). */
-    size_t k = frame_of_page (lazy, (meta->touch_order[i] + 1) * pages_per_region - 1);
+    size_t k = snap_index_frame_of_page (lazy->index, (meta->touch_order[i] + 1) * pages_per_region - 1);
     if (frame_region (lazy, k) == meta->touch_order[i])
       lazy->prefetch[lazy->prefetch_count++] = k;
   }
@@ -462,11 +372,18 @@ snap_lazy_open (const char *path, uint64_t min_size, struct store **store,
     md_error_set ("opening a snapshot: out of memory");
     return NULL;
   }
-  pthread_mutex_init (&lazy->pool_lock, NULL);
+  snap_decoder_pool_init (&lazy->pool);
   lazy->reader = snap_reader_open (path);
   if (lazy->reader == NULL)
     goto fail;
   meta = lazy->meta = snap_reader_metadata (lazy->reader);
+  /* A lazy load does not check the content digest (format section 10),
+   * so it needs no digest records.  A format 2 frame is checked against
+   * its region digest, computed from its pages, which checks what the
+   * decompressor made as the content digest would; a format 1 frame has
+   * none, so zstd's content checksum does that. */
+  lazy->pool.zstd_checksums = meta->version_major < 2;
+  lazy->pool.records = false;
   lazy->index = snap_reader_index (lazy->reader);
   lazy->page_size = meta->page_size;
   lazy->bytes_total = lazy->index->page_count * meta->page_size;
@@ -519,10 +436,7 @@ snap_lazy_free (struct snap_lazy *lazy)
   free ((void *) lazy->touched);
   free (lazy->recorder);
   free (lazy->prefetch);
-  for (size_t i = 0; i < lazy->pool_count; i++)
-    snap_frame_decoder_free (lazy->pool[i]);
-  free (lazy->pool);
-  pthread_mutex_destroy (&lazy->pool_lock);
+  snap_decoder_pool_destroy (&lazy->pool);
   snap_reader_close (lazy->reader);
   free (lazy->path);
   free (lazy);
