@@ -265,95 +265,119 @@ check_consistency (const struct snap_metadata *meta, uint64_t offset)
   return 0;
 }
 
+/* The keys snap_meta_decode knows, but for the touch order: the first
+ * KEY_COUNT_1_0 are required in every version. */
+static const char *const known_keys[KEY_COUNT] = {
+  KEY_FORMAT_VERSION, KEY_VIRTUAL_SIZE, KEY_PAGE_SIZE, KEY_ALLOCATED_SIZE,
+  KEY_COMPRESSION_LEVEL, KEY_CREATOR, KEY_CREATION_TIME, KEY_CONTENT_DIGEST,
+  KEY_REGION_SIZE, KEY_ZSTD_VERSION,
+};
+
+/* What the pairs of the map held that is judged once all are read. */
+struct seen_keys {
+  bool seen[KEY_COUNT];
+  uint64_t page_size;
+  struct lenient_uint region, zstd;
+  bool touch;
+  struct snap_cbor_reader touch_at;     /* the touch order's value */
+};
+
+/* The value of known key K at R into META or SEEN. */
+static int
+decode_known_value (struct snap_cbor_reader *r, int k, struct snap_metadata *meta,
+                    struct seen_keys *seen)
+{
+  switch (k) {
+  case 0: return decode_version (r, meta);
+  case 1: return snap_cbor_expect_uint (r, KEY_VIRTUAL_SIZE, &meta->virtual_size);
+  case 2: return snap_cbor_expect_uint (r, KEY_PAGE_SIZE, &seen->page_size);
+  case 3: return snap_cbor_expect_uint (r, KEY_ALLOCATED_SIZE, &meta->allocated_size);
+  case 4: return decode_level (r, meta);
+  case 5: return decode_creator (r, meta);
+  case 6: return snap_cbor_expect_uint (r, KEY_CREATION_TIME, &meta->creation_time);
+  case 7: return snap_cbor_expect_uint (r, KEY_CONTENT_DIGEST, &meta->content_digest);
+  case 8: return decode_lenient_uint (r, &seen->region);
+  default: return decode_lenient_uint (r, &seen->zstd);
+  }
+}
+
+/* One key and its value at R: a known key decoded (once), the touch
+ * order put aside for later, an unknown key skipped. */
+static int
+decode_pair (struct snap_cbor_reader *r, struct snap_metadata *meta, struct seen_keys *seen)
+{
+  struct snap_cbor_item key;
+  int k;
+
+  if (snap_cbor_expect (r, SNAP_CBOR_TEXT, "a metadata key", &key) == -1)
+    return -1;
+  if (key_is (&key, KEY_TOUCH_ORDER)) {
+    /* Judged once the version and sizes are known (decode_touch_order). */
+    if (seen->touch) {
+      md_error_set ("metadata at byte %llu: key \"" KEY_TOUCH_ORDER "\" appears twice",
+                    (unsigned long long) key.offset);
+      return -1;
+    }
+    seen->touch = true;
+    seen->touch_at = *r;
+    return snap_cbor_skip (r);
+  }
+  for (k = 0; k < KEY_COUNT && !key_is (&key, known_keys[k]); k++)
+    ;
+  if (k == KEY_COUNT)
+    return snap_cbor_skip (r);  /* unknown keys belong to later minor versions */
+  if (seen->seen[k]) {
+    md_error_set ("metadata at byte %llu: key \"%s\" appears twice",
+                  (unsigned long long) key.offset, known_keys[k]);
+    return -1;
+  }
+  seen->seen[k] = true;
+  return decode_known_value (r, k, meta, seen);
+}
+
+/* Every key of format 1.0 is there, and the page size is valid. */
+static int
+check_required (struct snap_metadata *meta, const struct seen_keys *seen, uint64_t file_offset)
+{
+  for (int k = 0; k < KEY_COUNT_1_0; k++)
+    if (!seen->seen[k]) {
+      md_error_set ("metadata at byte %llu: required key \"%s\" is missing",
+                    (unsigned long long) file_offset, known_keys[k]);
+      return -1;
+    }
+  if (!md_page_size_valid (seen->page_size)) {
+    md_error_set ("metadata at byte %llu: page size %llu is not a power of two "
+                  "from 4096 to 1048576", (unsigned long long) file_offset,
+                  (unsigned long long) seen->page_size);
+    return -1;
+  }
+  meta->page_size = (uint32_t) seen->page_size;
+  return 0;
+}
+
 int
 snap_meta_decode (const void *buf, size_t len, uint64_t file_offset,
                   struct snap_metadata *meta)
 {
-  static const char *const keys[KEY_COUNT] = {
-    KEY_FORMAT_VERSION, KEY_VIRTUAL_SIZE, KEY_PAGE_SIZE, KEY_ALLOCATED_SIZE,
-    KEY_COMPRESSION_LEVEL, KEY_CREATOR, KEY_CREATION_TIME, KEY_CONTENT_DIGEST,
-    KEY_REGION_SIZE, KEY_ZSTD_VERSION,
-  };
-  struct lenient_uint region = { 0 }, zstd = { 0 };
-  bool seen[KEY_COUNT] = { false };
-  struct snap_cbor_reader r, touch_at;
-  bool seen_touch = false;
-  uint64_t pairs, page_size = 0;
+  struct seen_keys seen = { .page_size = 0 };
+  struct snap_cbor_reader r;
+  uint64_t pairs;
 
   memset (meta, 0, sizeof *meta);
   snap_cbor_reader_init (&r, buf, len, file_offset, "metadata");
   if (snap_cbor_expect_count (&r, SNAP_CBOR_MAP, "the metadata", 2, &pairs) == -1)
     return -1;
-
-  for (uint64_t i = 0; i < pairs; i++) {
-    struct snap_cbor_item key;
-    int k, err = 0;
-
-    if (snap_cbor_expect (&r, SNAP_CBOR_TEXT, "a metadata key", &key) == -1)
+  for (uint64_t i = 0; i < pairs; i++)
+    if (decode_pair (&r, meta, &seen) == -1)
       return -1;
-    if (key_is (&key, KEY_TOUCH_ORDER)) {
-      /* Judged once the version and sizes are known (decode_touch_order). */
-      if (seen_touch) {
-        md_error_set ("metadata at byte %llu: key \"" KEY_TOUCH_ORDER "\" appears twice",
-                      (unsigned long long) key.offset);
-        return -1;
-      }
-      seen_touch = true;
-      touch_at = r;
-      if (snap_cbor_skip (&r) == -1)
-        return -1;
-      continue;
-    }
-    for (k = 0; k < KEY_COUNT && !key_is (&key, keys[k]); k++)
-      ;
-    if (k == KEY_COUNT) {
-      /* Unknown keys belong to later minor versions: skip them. */
-      if (snap_cbor_skip (&r) == -1)
-        return -1;
-      continue;
-    }
-    if (seen[k]) {
-      md_error_set ("metadata at byte %llu: key \"%s\" appears twice",
-                    (unsigned long long) key.offset, keys[k]);
-      return -1;
-    }
-    seen[k] = true;
-    switch (k) {
-    case 0: err = decode_version (&r, meta); break;
-    case 1: err = snap_cbor_expect_uint (&r, KEY_VIRTUAL_SIZE, &meta->virtual_size); break;
-    case 2: err = snap_cbor_expect_uint (&r, KEY_PAGE_SIZE, &page_size); break;
-    case 3: err = snap_cbor_expect_uint (&r, KEY_ALLOCATED_SIZE, &meta->allocated_size); break;
-    case 4: err = decode_level (&r, meta); break;
-    case 5: err = decode_creator (&r, meta); break;
-    case 6: err = snap_cbor_expect_uint (&r, KEY_CREATION_TIME, &meta->creation_time); break;
-    case 7: err = snap_cbor_expect_uint (&r, KEY_CONTENT_DIGEST, &meta->content_digest); break;
-    case 8: err = decode_lenient_uint (&r, &region); break;
-    case 9: err = decode_lenient_uint (&r, &zstd); break;
-    }
-    if (err == -1)
-      return -1;
-  }
-  if (snap_cbor_expect_end (&r) == -1)
+  if (snap_cbor_expect_end (&r) == -1
+      || check_required (meta, &seen, file_offset) == -1
+      || decode_v2_keys (meta, file_offset, seen.seen[8], &seen.region, seen.seen[9],
+                         &seen.zstd) == -1
+      || check_consistency (meta, file_offset) == -1)
     return -1;
-  for (int k = 0; k < KEY_COUNT_1_0; k++)
-    if (!seen[k]) {
-      md_error_set ("metadata at byte %llu: required key \"%s\" is missing",
-                    (unsigned long long) file_offset, keys[k]);
-      return -1;
-    }
-  if (!md_page_size_valid (page_size)) {
-    md_error_set ("metadata at byte %llu: page size %llu is not a power of two "
-                  "from 4096 to 1048576", (unsigned long long) file_offset,
-                  (unsigned long long) page_size);
-    return -1;
-  }
-  meta->page_size = (uint32_t) page_size;
-  if (decode_v2_keys (meta, file_offset, seen[8], &region, seen[9], &zstd) == -1)
-    return -1;
-  if (check_consistency (meta, file_offset) == -1)
-    return -1;
-  if (seen_touch && meta->version_major >= 2)
-    return decode_touch_order (touch_at, meta);
+  if (seen.touch && meta->version_major >= 2)
+    return decode_touch_order (seen.touch_at, meta);
   return 0;
 }
 
