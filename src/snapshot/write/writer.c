@@ -37,8 +37,7 @@ _Static_assert (SNAP_REGION_SIZE >= MD_MAX_PAGE_SIZE, "a region must hold a page
 /* W for OPTIONS (already checked; LEVEL is the zstd level they mean),
  * writing to FD.  -1 with md_error set; W is to be freed either way. */
 static int
-writer_init (struct writer *w, int fd, const struct snap_write_options *options, int level,
-             bool *previous_bad)
+writer_init (struct writer *w, int fd, const struct snap_write_options *options, int level)
 {
   *w = (struct writer) {
     .fd = fd,
@@ -47,7 +46,6 @@ writer_init (struct writer *w, int fd, const struct snap_write_options *options,
     .frame_pages = SNAP_REGION_SIZE / options->page_size,   /* >= 1: see above */
     .level = level,
     .previous = options->previous,
-    .previous_bad = previous_bad,
     .compress_at_nice_19 = options->compress_at_nice_19,
     .nworkers = snap_resolve_threads (options->threads),
   };
@@ -193,7 +191,9 @@ snap_write_fd (int fd, const struct snap_write_options *options,
     return -1;
   }
 
-  if (writer_init (&w, fd, options, level, &result->previous_bad) == 0
+  int err = writer_init (&w, fd, options, level);
+  w.previous_bad = &result->previous_bad;
+  if (err == 0
       && snap_write_header (w.fd, &w.file_offset) == 0
       && run_pipeline (&w, next_page, opaque) == 0) {
     fill_metadata (&meta, &w, options, level);
