@@ -1,9 +1,9 @@
 /* The content digest (digest.h, docs/snapshot-format.md section 7):
  * records per non-zero 4 KiB block, folded in block order, flat or
  * composed by region. */
+#include "common/iszero.h"
 #include "snapshot/format/digest.h"
 #include "snapshot/format/format.h"
-#include "common/iszero.h"
 
 size_t
 snap_digest_page (uint64_t page_index, uint32_t page_size, const void *data,

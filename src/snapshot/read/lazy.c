@@ -309,7 +309,8 @@ prefetch_from_touch_order (struct snap_lazy *lazy)
     /* The last frame starting at or before the region's last page: the
      * region's own if it has one (its first page may lie after the
      * region's first, past a hole). */
-    size_t k = snap_index_frame_of_page (lazy->index, (meta->touch_order[i] + 1) * pages_per_region - 1);
+    uint64_t last_page = (meta->touch_order[i] + 1) * pages_per_region - 1;
+    size_t k = snap_index_frame_of_page (lazy->index, last_page);
     if (frame_region (lazy, k) == meta->touch_order[i])
       lazy->prefetch[lazy->prefetch_count++] = k;
   }

@@ -13,13 +13,13 @@
 
 #include "common/error.h"
 #include "common/xxh64.h"
+#include "files/trust.h"
 #include "snapshot/format/digest.h"
 #include "snapshot/format/format.h"
-#include "snapshot/read/reader.h"
 #include "snapshot/read/decoder.h"
 #include "snapshot/read/readat.h"
 #include "snapshot/read/reader-internal.h"
-#include "files/trust.h"
+#include "snapshot/read/reader.h"
 
 /* ---- header and footer ---- */
 

@@ -17,10 +17,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/threads.h"
 #include "snapshot/format/digest.h"
 #include "snapshot/format/index.h"
 #include "snapshot/format/metadata.h"
-#include "common/threads.h"
 
 struct snap_reader;
 

@@ -17,7 +17,7 @@
 #include "snapshot/write/pipeline.h"
 
 /* A frame to be copied from the previous file: what its index entry says
- * of it.  The emitter copies the bytes (copy_frame_bytes). */
+ * of it.  The emitter copies the bytes (emit.c, copy_frame_bytes). */
 static void
 describe_copied_slot (struct writer *w, struct slot *s)
 {

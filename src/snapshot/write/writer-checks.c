@@ -6,8 +6,8 @@
 #include "common/error.h"
 #include "common/iszero.h"
 #include "snapshot/format/format.h"
-#include "snapshot/read/reader.h"
 #include "snapshot/format/touchorder.h"
+#include "snapshot/read/reader.h"
 #include "snapshot/write/writer-internal.h"
 
 /* Check what the callback returned before trusting it. */
