@@ -120,10 +120,8 @@ save_once (struct store *store, const char *path, const struct snap_write_option
   snap_timeline_mark (&result->timeline, SNAP_PHASE_BEGIN);
   src.snap = store_snapshot_begin (store);
   snap_timeline_mark (&result->timeline, SNAP_PHASE_INSTANT);
-  if (src.snap == NULL) {
-    result->replaced = SNAP_REPLACE_UNTOUCHED;
+  if (src.snap == NULL)
     return -1;
-  }
   *epoch = store_snapshot_epoch (src.snap);
   opts.virtual_size = store_size (store);
   opts.page_size = store_page_size (store);
@@ -191,6 +189,12 @@ snapstore_save (struct store *store, const char *path, const struct snap_write_o
   _Static_assert (STORE_REGION_SIZE == SNAP_REGION_SIZE, "a store region is a frame");
   if (result == NULL)
     result = &ignored;
+  /* As snap_write_file would, for a save that fails before it (no instant
+   * could be taken). */
+  result->stats = (struct snap_write_stats) { 0 };
+  result->replaced = SNAP_REPLACE_UNTOUCHED;
+  result->previous_bad = false;
+  result->kept_fd = -1;
   previous_check_fit (previous, store, options, &why);
   int r = save_once (store, path, options, pages_done, previous, previous != NULL, result,
                      &epoch);
