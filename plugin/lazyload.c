@@ -38,7 +38,7 @@
 #include "common/threadnice.h"
 #include "common/threads.h"
 #include "lazyload.h"
-#include "snapshot/lazy.h"
+#include "snapshot/read/lazy.h"
 
 /* Set in .get_ready, freed in .unload; the threads run in between. */
 static struct snap_lazy *lazy;
@@ -137,8 +137,8 @@ static atomic_bool touch_order_done;
 static size_t
 next_touched_frame (size_t frames, bool background)
 {
-  const size_t n = snap_lazy_touched_frame_count (lazy);
-  size_t k = snap_lazy_next_touched_frame (lazy);
+  const size_t n = snap_lazy_prefetch_count (lazy);
+  size_t k = snap_lazy_next_prefetch_frame (lazy);
   struct snap_lazy_progress p;
 
   if (k != SNAP_LAZY_NO_FRAME)
@@ -146,7 +146,7 @@ next_touched_frame (size_t frames, bool background)
   if (!background || n == 0 || atomic_load (&touch_order_done))
     return frames;
   for (size_t i = 0; i < n && !atomic_load (&stopping); i++) {
-    size_t f = snap_lazy_touched_frame (lazy, i);
+    size_t f = snap_lazy_prefetch_frame (lazy, i);
     int r = snap_lazy_try_load_frame (lazy, f);
     if (r == -1)
       nbdkit_error ("%s", md_error ());

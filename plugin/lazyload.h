@@ -1,7 +1,7 @@
 /* Lazy loading in the plugin (snapshot-load=lazy): the disk is opened
  * from the snapshot before nbdkit forks (structure checked, pages "in the
  * file"), serves at once, and background threads at nice 19 load the
- * frames that no client has touched yet (src/snapshot/lazy.h), with one
+ * frames that no client has touched yet (src/snapshot/read/lazy.h), with one
  * thread at normal priority loading those just ahead of the clients.
  *
  * Order at exit (docs/design.md, "Lazy load"): .cleanup stops and joins
@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "snapshot/lazy.h"
+#include "snapshot/read/lazy.h"
 #include "store/store.h"
 
 /* .get_ready: open PATH lazily into a new store of max(its size,

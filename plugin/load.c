@@ -57,8 +57,8 @@ load_file (const char *path, struct snapstore_previous *previous)
    * first save copies the unchanged regions' frames from it, loaded or
    * not, never decompressing them). */
   if (eager)
-    disk = snapstore_load_keeping (path, min_size, memdisk_config.snapshot_threads,
-                                   &file_size, saves ? previous : NULL);
+    disk = snapstore_load (path, min_size, memdisk_config.snapshot_threads, &file_size,
+                           saves ? previous : NULL);
   else
     disk = lazyload_open (path, min_size, &file_size);
   if (disk == NULL) {

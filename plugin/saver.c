@@ -21,8 +21,8 @@
 #include "common/utctime.h"
 #include "lazyload.h"
 #include "saver.h"
-#include "snapshot/reader.h"
-#include "snapshot/replace.h"
+#include "snapshot/read/reader.h"
+#include "files/replace.h"
 #include "status.h"
 #include "wake.h"
 
@@ -109,17 +109,12 @@ log_timeline (const struct snap_timeline *timeline)
 static int
 save_disk (struct store *disk, const char *why)
 {
-  struct snap_write_stats stats = { 0 };
-  struct snap_timeline timeline = { 0 };
-  enum snap_replace_state replaced = SNAP_REPLACE_UNTOUCHED;
+  struct snap_write_result result = { .replaced = SNAP_REPLACE_UNTOUCHED };
   struct snap_write_options options = {
     .level = memdisk_config.snapshot_level,
     .threads = memdisk_config.snapshot_threads,
     .creator = "nbdkit-memdisk-plugin " MEMDISK_VERSION,
     .compress_at_nice_19 = true,
-    .stats = &stats,
-    .replaced = &replaced,
-    .timeline = &timeline,
   };
   uint64_t touch_order[SNAP_MAX_TOUCH_ORDER];
   struct save_outcome outcome = { .trigger = why };
@@ -132,23 +127,24 @@ save_disk (struct store *disk, const char *why)
   outcome.when = time (NULL);
   start = md_monotonic_seconds ();
   struct snapstore_save_counts counts = { 0 };
-  r = snapstore_save_incremental (disk, memdisk_config.snapshot, &options, pages_done,
-                                  &previous, &counts);
+  r = snapstore_save (disk, memdisk_config.snapshot, &options, pages_done, &previous,
+                      &counts, &result);
   /* No malloc_trim (0) here: the copy-on-write records lived in the
    * snapshot's own pool, unmapped when it ended (src/store/cowpool.h),
    * and a trim walks every arena under its lock while clients wait to
    * allocate. */
-  snap_timeline_mark (&timeline, SNAP_PHASE_END);
+  snap_timeline_mark (&result.timeline, SNAP_PHASE_END);
   outcome.seconds = md_monotonic_seconds () - start;
-  log_timeline (&timeline);
+  log_timeline (&result.timeline);
   if (r == -1) {
     snprintf (outcome.error, sizeof outcome.error, "saving %s (%s) failed, %s: %s",
-              memdisk_config.snapshot, why, snap_replace_state_text (replaced),
+              memdisk_config.snapshot, why, snap_replace_state_text (result.replaced),
               md_error ());
     nbdkit_error ("%s", outcome.error);
     status_save_ends (&outcome);
     return -1;
   }
+  const struct snap_write_stats stats = result.stats;
   outcome.ok = true;
   outcome.allocated_bytes = stats.allocated_bytes;
   outcome.file_bytes = stats.file_bytes;

@@ -11,9 +11,9 @@
 #include "common/error.h"
 #include "common/memavail.h"
 #include "runas.h"
-#include "snapshot/reader.h"
-#include "snapshot/replace.h"
-#include "snapshot/trust.h"
+#include "snapshot/read/reader.h"
+#include "files/replace.h"
+#include "files/trust.h"
 #include "startcheck.h"
 
 int

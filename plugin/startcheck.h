@@ -6,7 +6,7 @@
 #ifndef MEMDISK_PLUGIN_STARTCHECK_H
 #define MEMDISK_PLUGIN_STARTCHECK_H
 
-/* Whether FILE may be trusted (snapshot/trust.h), for the user who will
+/* Whether FILE may be trusted (files/trust.h), for the user who will
  * save it.  FILE's symbolic links are followed once, here: from now on
  * memdisk_config.snapshot names the file they led to, which the checks
  * approved and saves replace.  0, or -1 after nbdkit_error. */

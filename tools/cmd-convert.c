@@ -10,11 +10,11 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "snapshot/format.h"
+#include "snapshot/format/format.h"
 #include "raw.h"
-#include "snapshot/reader.h"
-#include "snapshot/replace.h"
-#include "snapshot/writer.h"
+#include "snapshot/read/reader.h"
+#include "files/replace.h"
+#include "snapshot/write/writer.h"
 #include "store/store.h"
 #include "tool.h"
 
@@ -91,16 +91,17 @@ write_snapshot (const struct convert *c, uint64_t virtual_size, uint32_t page_si
     .level = c->level,
     .threads = c->threads,
     .creator = "memdisk-tool " MEMDISK_VERSION,
-    .stats = stats,
   };
+  struct snap_write_result result;
   int r;
 
   if (strcmp (c->out, "-") == 0)
-    r = snap_write_fd (STDOUT_FILENO, &options, next_page, opaque);
+    r = snap_write_fd (STDOUT_FILENO, &options, next_page, opaque, &result);
   else
-    r = snap_write_file (c->out, &options, next_page, opaque);
+    r = snap_write_file (c->out, &options, next_page, opaque, &result);
   if (r == -1)
     tool_error ("%s: %s", c->out, md_error ());
+  *stats = result.stats;
   return r;
 }
 

@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "snapshot/format.h"
-#include "snapshot/writer.h"
+#include "snapshot/format/format.h"
+#include "snapshot/write/writer.h"
 #include "store/store.h"
 #include "tool.h"
 
@@ -94,9 +94,9 @@ cmd_create (int argc, char **argv)
   };
   int r;
   if (strcmp (path, "-") == 0)
-    r = snap_write_fd (STDOUT_FILENO, &options, no_pages, NULL);
+    r = snap_write_fd (STDOUT_FILENO, &options, no_pages, NULL, NULL);
   else
-    r = snap_write_file (path, &options, no_pages, NULL);
+    r = snap_write_file (path, &options, no_pages, NULL, NULL);
   if (r == -1) {
     tool_error ("%s: %s", path, md_error ());
     return TOOL_EXIT_FAILURE;

@@ -15,8 +15,8 @@
 #include <string.h>
 
 #include "common/error.h"
-#include "snapshot/format.h"
-#include "snapshot/reader.h"
+#include "snapshot/format/format.h"
+#include "snapshot/read/reader.h"
 #include "tool.h"
 
 #define DIFF_SAME 0

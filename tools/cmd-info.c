@@ -5,7 +5,7 @@
 #include <time.h>
 
 #include "common/utctime.h"
-#include "snapshot/reader.h"
+#include "snapshot/read/reader.h"
 #include "tool.h"
 
 static void

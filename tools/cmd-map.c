@@ -4,7 +4,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 
-#include "snapshot/reader.h"
+#include "snapshot/read/reader.h"
 #include "tool.h"
 
 static void

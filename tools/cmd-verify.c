@@ -4,7 +4,7 @@
 #include <stdio.h>
 
 #include "common/error.h"
-#include "snapshot/reader.h"
+#include "snapshot/read/reader.h"
 #include "tool.h"
 
 static void

@@ -8,7 +8,7 @@
 
 #include "common/error.h"
 #include "common/fullio.h"
-#include "snapshot/format.h"
+#include "snapshot/format/format.h"
 #include "raw.h"
 #include "common/iszero.h"
 

@@ -11,10 +11,10 @@
 
 #include "common/error.h"
 #include "common/fullio.h"
-#include "snapshot/format.h"
-#include "snapshot/reader.h"
-#include "snapshot/replace.h"
-#include "snapshot/trust.h"
+#include "snapshot/format/format.h"
+#include "snapshot/read/reader.h"
+#include "files/replace.h"
+#include "files/trust.h"
 #include "tool.h"
 
 int

@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "snapshot/format.h"
-#include "snapshot/reader.h"
+#include "snapshot/format/format.h"
+#include "snapshot/read/reader.h"
 #include "snapshot/storefile.h"
 
 struct save_source {
@@ -103,21 +103,6 @@ next_page_or_copy (void *opaque, uint64_t *page_index, void *buf)
   return r == 0 ? check_lazy_damage (opaque) : r;
 }
 
-int
-snapstore_save (struct store *store, const char *path,
-                const struct snap_write_options *options)
-{
-  return snapstore_save_progress (store, path, options, NULL);
-}
-
-int
-snapstore_save_progress (struct store *store, const char *path,
-                         const struct snap_write_options *options,
-                         _Atomic uint64_t *pages_done)
-{
-  return snapstore_save_incremental (store, path, options, pages_done, NULL, NULL);
-}
-
 /* The file PREVIOUS names, or NULL. */
 static const struct snap_reader *
 previous_reader (const struct snapstore_previous *previous)
@@ -128,31 +113,25 @@ previous_reader (const struct snapstore_previous *previous)
 }
 
 /* One save: from PREVIOUS when it is usable (else full), keeping the new
- * file in *KEPT_FD when asked.  *EPOCH is the save's instant. */
+ * file in RESULT->kept_fd when KEEP_FD.  *EPOCH is the save's instant. */
 static int
 save_once (struct store *store, const char *path, const struct snap_write_options *options,
            _Atomic uint64_t *pages_done, const struct snapstore_previous *previous,
-           struct snap_write_stats *stats, bool *previous_bad, int *kept_fd,
-           uint64_t *epoch)
+           bool keep_fd, struct snap_write_result *result, uint64_t *epoch)
 {
   struct snap_write_options opts = *options;
   struct save_source src = { .pages_done = pages_done };
   int r;
 
-  snap_timeline_mark (options->timeline, SNAP_PHASE_BEGIN);
+  snap_timeline_mark (&result->timeline, SNAP_PHASE_BEGIN);
   src.snap = store_snapshot_begin (store);
-  snap_timeline_mark (options->timeline, SNAP_PHASE_INSTANT);
-  if (src.snap == NULL) {
-    if (options->replaced != NULL)
-      *options->replaced = SNAP_REPLACE_UNTOUCHED;
+  snap_timeline_mark (&result->timeline, SNAP_PHASE_INSTANT);
+  if (src.snap == NULL)
     return -1;
-  }
   *epoch = store_snapshot_epoch (src.snap);
   opts.virtual_size = store_size (store);
   opts.page_size = store_page_size (store);
-  opts.stats = stats;
-  opts.previous_bad = previous_bad;
-  opts.kept_fd = kept_fd;
+  opts.keep_fd = keep_fd;
   const struct snap_reader *from = previous_reader (previous);
   if (from != NULL) {
     opts.previous = from;
@@ -162,9 +141,9 @@ save_once (struct store *store, const char *path, const struct snap_write_option
     src.pages_per_region = STORE_REGION_SIZE / opts.page_size;
     src.disk_pages = snap_page_count (opts.virtual_size, opts.page_size);
   }
-  r = snap_write_file (path, &opts, next_page_or_copy, &src);
+  r = snap_write_file (path, &opts, next_page_or_copy, &src, result);
   store_snapshot_end (src.snap);
-  snap_timeline_mark (options->timeline, SNAP_PHASE_RELEASED);
+  snap_timeline_mark (&result->timeline, SNAP_PHASE_RELEASED);
   if (r == -1)
     store_mark_changed (store);
   return r;
@@ -189,46 +168,60 @@ snapstore_previous_from_lazy (struct snapstore_previous *previous, struct snap_l
   previous->epoch = store_load_epoch (store);
 }
 
-int
-snapstore_save_incremental (struct store *store, const char *path,
-                            const struct snap_write_options *options,
-                            _Atomic uint64_t *pages_done,
-                            struct snapstore_previous *previous,
-                            struct snapstore_save_counts *counts)
+/* Drop PREVIOUS when its frames are not the ones a save of STORE with
+ * OPTIONS makes; *WHY says why a save will be full. */
+static void
+previous_check_fit (struct snapstore_previous *previous, const struct store *store,
+                    const struct snap_write_options *options, const char **why)
 {
-  struct snap_write_stats stats = { 0 };
   struct snap_write_options probe = *options;
-  const char *why = "no previous file";
-  bool bad = false;
-  int kept = -1;
-  uint64_t epoch = 0;
 
-  _Static_assert (STORE_REGION_SIZE == SNAP_REGION_SIZE, "a store region is a frame");
   probe.virtual_size = store_size (store);
   probe.page_size = store_page_size (store);
   if (previous_reader (previous) != NULL
-      && !snap_write_can_copy (previous_reader (previous), &probe, &why))
+      && !snap_write_can_copy (previous_reader (previous), &probe, why))
     snapstore_previous_close (previous);
-  int r = save_once (store, path, options, pages_done, previous, &stats, &bad,
-                     previous ? &kept : NULL, &epoch);
-  if (r == -1 && bad && previous != NULL) {
+}
+
+int
+snapstore_save (struct store *store, const char *path, const struct snap_write_options *options,
+                _Atomic uint64_t *pages_done, struct snapstore_previous *previous,
+                struct snapstore_save_counts *counts, struct snap_write_result *result)
+{
+  struct snap_write_result ignored = { 0 };
+  const char *why = "no previous file";
+  uint64_t epoch = 0;
+
+  _Static_assert (STORE_REGION_SIZE == SNAP_REGION_SIZE, "a store region is a frame");
+  if (result == NULL)
+    result = &ignored;
+  /* As snap_write_file would, for a save that fails before it (no instant
+   * could be taken). */
+  result->stats = (struct snap_write_stats) { 0 };
+  result->replaced = SNAP_REPLACE_UNTOUCHED;
+  result->previous_bad = false;
+  result->kept_fd = -1;
+  previous_check_fit (previous, store, options, &why);
+  int r = save_once (store, path, options, pages_done, previous, previous != NULL, result,
+                     &epoch);
+  if (r == -1 && result->previous_bad && previous != NULL) {
     /* The previous file was damaged behind our back: never build on it. */
     snapstore_previous_close (previous);
     why = "the previous file failed a check";
-    r = save_once (store, path, options, pages_done, NULL, &stats, &bad, &kept, &epoch);
+    r = save_once (store, path, options, pages_done, NULL, true, result, &epoch);
   }
+  int kept = result->kept_fd;
+  result->kept_fd = -1;         /* *PREVIOUS's, or closed */
   if (r == -1) {
     if (kept != -1)
       close (kept);     /* the new file is at PATH, but not durably: not a base */
     return -1;
   }
-  if (options->stats != NULL)
-    *options->stats = stats;
   if (counts != NULL)
     *counts = (struct snapstore_save_counts) {
-      .regions_copied = stats.frames_copied,
-      .regions_compressed = stats.frames - stats.frames_copied,
-      .full_why = stats.frames_copied == 0 && previous_reader (previous) == NULL
+      .regions_copied = result->stats.frames_copied,
+      .regions_compressed = result->stats.frames - result->stats.frames_copied,
+      .full_why = result->stats.frames_copied == 0 && previous_reader (previous) == NULL
                   ? why : NULL,
     };
   if (previous != NULL) {
@@ -247,14 +240,7 @@ load_page_dest (void *opaque, uint64_t page_index)
 
 struct store *
 snapstore_load (const char *path, uint64_t min_size, unsigned threads,
-                uint64_t *file_virtual_size)
-{
-  return snapstore_load_keeping (path, min_size, threads, file_virtual_size, NULL);
-}
-
-struct store *
-snapstore_load_keeping (const char *path, uint64_t min_size, unsigned threads,
-                        uint64_t *file_virtual_size, struct snapstore_previous *previous)
+                uint64_t *file_virtual_size, struct snapstore_previous *previous)
 {
   struct snap_reader *reader;
   const struct snap_metadata *meta;

@@ -7,25 +7,9 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "snapshot/lazy.h"
-#include "snapshot/writer.h"
+#include "snapshot/read/lazy.h"
+#include "snapshot/write/writer.h"
 #include "store/store.h"
-
-/* Write a point-in-time snapshot of STORE to PATH (atomically replacing
- * it).  OPTIONS supplies level, threads, creator and stats; the virtual
- * and page sizes come from the store.  Clients may keep writing: the
- * snapshot is the store at the instant this call began.  On failure the
- * store is marked changed (so the next save retries) and -1 is returned
- * with md_error set, naming the step; *options->replaced (if set) says
- * whether PATH is untouched or already the new file. */
-int snapstore_save (struct store *store, const char *path,
-                    const struct snap_write_options *options);
-
-/* The same, counting in *PAGES_DONE (if not NULL) the pages read out of
- * the store so far, for a progress report from another thread. */
-int snapstore_save_progress (struct store *store, const char *path,
-                             const struct snap_write_options *options,
-                             _Atomic uint64_t *pages_done);
 
 /* The file a server wrote or loaded last, kept open (the descriptor is the
  * file, whatever replaces its path later) for the next save to copy the
@@ -55,30 +39,41 @@ struct snapstore_save_counts {
   const char *full_why;         /* why no frame could be copied, or NULL */
 };
 
-/* snapstore_save_progress, incremental: the frames of regions unchanged
- * since PREVIOUS (when its frames are the ones this save would make:
- * snap_write_can_copy) are copied from it, the others compressed; the file
- * is byte for byte what a full save would write.  On success *PREVIOUS
- * becomes the new file.  A frame of the previous file that fails its
- * checksum drops it and the save is made again, full; other failures keep
- * it.  COUNTS (if not NULL) says what was done. */
-int snapstore_save_incremental (struct store *store, const char *path,
-                                const struct snap_write_options *options,
-                                _Atomic uint64_t *pages_done,
-                                struct snapstore_previous *previous,
-                                struct snapstore_save_counts *counts);
+/* Write a point-in-time snapshot of STORE to PATH (atomically replacing
+ * it): the store at the instant this call began, while clients may keep
+ * writing.  OPTIONS supplies level, threads, creator and touch order; the
+ * virtual and page sizes come from the store.  *PAGES_DONE (if not NULL)
+ * counts the pages read out of the store so far, for a progress report
+ * from another thread.
+ *
+ * With PREVIOUS (not NULL) the save is incremental: the frames of regions
+ * unchanged since that file (when its frames are the ones this save would
+ * make: snap_write_can_copy) are copied from it, the others compressed;
+ * the file is byte for byte what a full save would write.  On success
+ * *PREVIOUS becomes the new file.  A frame of the previous file that
+ * fails its checksum drops it and the save is made again, full; other
+ * failures keep it.  COUNTS (if not NULL) says what was done.
+ *
+ * RESULT (if not NULL; snap_write_result in writer.h) gets the stats and
+ * what PATH is after the call, and the save's phases marked in its
+ * timeline (begin, instant, written, fsynced, renamed, released); its
+ * kept_fd is always -1 (the new file, kept, is *PREVIOUS's now).  On
+ * failure the store is marked changed (so the next save retries) and -1
+ * is returned with md_error set, naming the step. */
+int snapstore_save (struct store *store, const char *path,
+                    const struct snap_write_options *options,
+                    _Atomic uint64_t *pages_done, struct snapstore_previous *previous,
+                    struct snapstore_save_counts *counts, struct snap_write_result *result);
 
 /* Load the snapshot PATH into a new store of the snapshot's page size and
  * of max(its virtual size, MIN_SIZE) bytes, decompressing on THREADS
  * threads (0: online CPUs); *FILE_VIRTUAL_SIZE is set to the snapshot's
- * virtual size.  The new store is marked unchanged.  Returns NULL with
- * md_error set when PATH is unreadable or damaged (the message names what
- * is wrong and where). */
+ * virtual size.  The new store is marked unchanged.  With PREVIOUS (not
+ * NULL) the file stays open in it, for incremental saves.  Returns NULL
+ * with md_error set when PATH is unreadable or damaged (the message names
+ * what is wrong and where). */
 struct store *snapstore_load (const char *path, uint64_t min_size, unsigned threads,
-                              uint64_t *file_virtual_size);
-/* The same, keeping the file open in *PREVIOUS for incremental saves. */
-struct store *snapstore_load_keeping (const char *path, uint64_t min_size, unsigned threads,
-                                      uint64_t *file_virtual_size,
-                                      struct snapstore_previous *previous);
+                              uint64_t *file_virtual_size,
+                              struct snapstore_previous *previous);
 
 #endif

@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "snapshot/reader.h"
+#include "snapshot/read/reader.h"
 #include "snapshot/storefile.h"
 #include "store/store.h"
 
@@ -53,7 +53,7 @@ refused (int fd, const char **why)
     }
     snap_reader_close (reader);
   }
-  store = snapstore_load (path, 0, 1, &virtual_size);
+  store = snapstore_load (path, 0, 1, &virtual_size, NULL);
   if (store != NULL) {
     *why = ok ? "load" : "verify and load";
     ok = false;

@@ -1,4 +1,4 @@
-/* libFuzzer harness for the snapshot reader (src/snapshot/reader.h).
+/* libFuzzer harness for the snapshot reader (src/snapshot/read/reader.h).
  *
  * The input is a whole snapshot file.  The harness opens it, and when the
  * structure validates and the declared content is small, decodes every
@@ -19,8 +19,8 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "snapshot/reader.h"
-#include "snapshot/touchorder.h"
+#include "snapshot/read/reader.h"
+#include "snapshot/format/touchorder.h"
 
 /* Decoding more than this per input would make the fuzzer slow, not find
  * more bugs: the frame decoder is the same whatever the size. */

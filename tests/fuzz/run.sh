@@ -21,8 +21,10 @@ mkdir -p "$work/corpus" "$artifacts"
 clang=${CLANG:-clang}
 
 # The reader and what it needs, nothing else of libmemdisk.
-sources=(snapshot/cbor snapshot/digest snapshot/index snapshot/loader
-         snapshot/metadata snapshot/touchorder snapshot/reader snapshot/decoder snapshot/trust
+sources=(snapshot/format/cbor snapshot/format/digest snapshot/format/index
+         snapshot/format/metadata snapshot/format/touchorder
+         snapshot/read/loader snapshot/read/reader snapshot/read/decoder
+         snapshot/read/readat files/trust
          common/threads common/fullio
          common/iszero common/error)
 files=()

@@ -1,4 +1,4 @@
-/* Unit tests of snapshot/digest (docs/snapshot-format.md section 7): one
+/* Unit tests of snapshot/format/digest (docs/snapshot-format.md section 7): one
  * record per non-zero 4 KiB block, numbered by byte offset; the digest of
  * nothing is XXH64(""); the digest of a disk does not depend on its page
  * size, nor on how records are fed in; the composed form of format 2.0. */
@@ -12,8 +12,8 @@
 #include <cmocka.h>
 
 #include "common/xxh64.h"
-#include "snapshot/digest.h"
-#include "snapshot/format.h"
+#include "snapshot/format/digest.h"
+#include "snapshot/format/format.h"
 
 #define DISK (256u * 1024)
 

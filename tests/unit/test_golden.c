@@ -27,8 +27,8 @@
 
 #include <cmocka.h>
 
-#include "snapshot/format.h"
-#include "snapshot/reader.h"
+#include "snapshot/format/format.h"
+#include "snapshot/read/reader.h"
 #include "snapshot/storefile.h"
 #include "store/store.h"
 #include "test_snaphelp.h"
@@ -148,7 +148,7 @@ write_from_callback (const struct golden_disk *d, const char *path, unsigned thr
   struct snap_write_options o = golden_options (d, threads);
 
   assert_int_equal (setenv ("SOURCE_DATE_EPOCH", GOLDEN_EPOCH, 1), 0);
-  if (snap_write_file (path, &o, golden_next, &src) == -1)
+  if (snap_write_file (path, &o, golden_next, &src, NULL) == -1)
     fail_msg ("snap_write_file %s: %s", path, md_error ());
 }
 
@@ -236,7 +236,7 @@ test_store_writes_golden (void **state)
     const char *path = scratch_path ("store.snap");
 
     assert_int_equal (setenv ("SOURCE_DATE_EPOCH", GOLDEN_EPOCH, 1), 0);
-    if (snapstore_save (st, path, &o) == -1)
+    if (save_store (st, path, &o) == -1)
       fail_msg ("snapstore_save: %s", md_error ());
     assert_same_file (path, golden_path (d));
     unlink (path);
@@ -254,7 +254,7 @@ load_golden (const struct golden_disk *d, const char *name, uint16_t major)
   uint64_t file_size = 0, stored = 0;
   unsigned char *want = malloc (d->page_size), *got = malloc (d->page_size);
   const char *path = golden_file (name);
-  struct store *st = snapstore_load (path, 0, 2, &file_size);
+  struct store *st = snapstore_load (path, 0, 2, &file_size, NULL);
 
   if (st == NULL)
     fail_msg ("snapstore_load %s: %s", path, md_error ());
@@ -305,7 +305,7 @@ test_golden_1_0_loads_and_converts (void **state)
     const char *path = scratch_path ("from-1.0.snap");
 
     assert_int_equal (setenv ("SOURCE_DATE_EPOCH", GOLDEN_EPOCH, 1), 0);
-    if (snapstore_save (st, path, &o) == -1)
+    if (save_store (st, path, &o) == -1)
       fail_msg ("snapstore_save: %s", md_error ());
     assert_same_file (path, golden_path (d));
     unlink (path);
@@ -323,7 +323,7 @@ regenerate (const char *dir)
 
     snprintf (path, sizeof path, "%s/%s", dir, disks[i].name);
     setenv ("SOURCE_DATE_EPOCH", GOLDEN_EPOCH, 1);
-    if (snap_write_file (path, &o, golden_next, &src) == -1) {
+    if (snap_write_file (path, &o, golden_next, &src, NULL) == -1) {
       fprintf (stderr, "%s: %s\n", path, md_error ());
       return 1;
     }

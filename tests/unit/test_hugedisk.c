@@ -72,7 +72,7 @@ save (struct store *st, const char *path, struct snapstore_previous *previous)
   struct snap_write_options options = { .level = 1, .threads = 2 };
   struct snapstore_save_counts counts;
 
-  if (snapstore_save_incremental (st, path, &options, NULL, previous, &counts) == -1)
+  if (snapstore_save (st, path, &options, NULL, previous, &counts, NULL) == -1)
     fail_msg ("saving %s: %s", path, md_error ());
   assert_int_equal (open_and_verify (path), 0);
   return counts;
@@ -104,7 +104,7 @@ test_incremental_saves (void **state)
 
     /* A server started on the file, changed, and stopped: its saves
      * build on the file it loaded. */
-    st = snapstore_load_keeping (path, 0, 2, &file_size, &previous);
+    st = snapstore_load (path, 0, 2, &file_size, &previous);
     assert_non_null (st);
     assert_int_equal (file_size, STORE_MAX_SIZE);
     check_holds (st, 2);
@@ -118,7 +118,7 @@ test_incremental_saves (void **state)
     snapstore_previous_close (&previous);
     store_destroy (st);
 
-    st = snapstore_load (path, 0, 2, &file_size);
+    st = snapstore_load (path, 0, 2, &file_size, NULL);
     assert_non_null (st);
     check_holds (st, 3);
     store_destroy (st);

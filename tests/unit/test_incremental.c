@@ -1,4 +1,4 @@
-/* Unit tests of incremental saves (snapstore_save_incremental): after
+/* Unit tests of incremental saves (snapstore_save): after
  * random writes, zeroes and trims, round after round, the file an
  * incremental save writes is byte for byte the file a full save of the
  * same disk writes, while it copies the frames of the regions nothing
@@ -25,8 +25,8 @@
 #include <cmocka.h>
 
 #include "common/error.h"
-#include "snapshot/format.h"
-#include "snapshot/lazy.h"
+#include "snapshot/format/format.h"
+#include "snapshot/read/lazy.h"
 #include "snapshot/storefile.h"
 #include "test_snaphelp.h"
 
@@ -107,10 +107,10 @@ save_and_compare (struct store *st, const char *path, struct snapstore_previous 
     if (touch_order[i] * REGION < store_size (st))
       fitting[o.touch_order_count++] = touch_order[i];
 
-  if (snapstore_save_incremental (st, path, &o, NULL, previous, &counts) == -1)
+  if (snapstore_save (st, path, &o, NULL, previous, &counts, NULL) == -1)
     fail_msg ("incremental save: %s", md_error ());
   assert_non_null (previous->reader);
-  if (snapstore_save (st, full, &o) == -1)
+  if (save_store (st, full, &o) == -1)
     fail_msg ("full save: %s", md_error ());
   unsigned char *a = read_file (path, &len);
   unsigned char *b = read_file (full, &full_len);
@@ -235,9 +235,9 @@ test_loaded_previous (void **state)
 
   assert_int_equal (setenv ("SOURCE_DATE_EPOCH", "1700000000", 1), 0);
   change_disk (st, 40);
-  assert_int_equal (snapstore_save (st, path, &o), 0);
+  assert_int_equal (save_store (st, path, &o), 0);
   store_destroy (st);
-  st = snapstore_load_keeping (path, 0, 2, &size, &previous);
+  st = snapstore_load (path, 0, 2, &size, &previous);
   assert_non_null (st);
   assert_non_null (previous.reader);
   change_disk (st, 2);
@@ -246,7 +246,7 @@ test_loaded_previous (void **state)
   snapstore_previous_close (&previous);
   store_destroy (st);
 
-  st = snapstore_load_keeping (GOLDEN_DIR "/v1.0-mixed-4k.snap", 0, 2, &size, &previous);
+  st = snapstore_load (GOLDEN_DIR "/v1.0-mixed-4k.snap", 0, 2, &size, &previous);
   assert_non_null (st);
   c = save_and_compare (st, path, &previous, 3);
   assert_int_equal (c.regions_copied, 0);
@@ -297,7 +297,7 @@ test_lazy_previous (void **state)
 
   assert_int_equal (setenv ("SOURCE_DATE_EPOCH", "1700000000", 1), 0);
   change_disk (st, 120);
-  assert_int_equal (snapstore_save (st, path, &o), 0);
+  assert_int_equal (save_store (st, path, &o), 0);
   store_destroy (st);
 
   struct snap_lazy *lazy = snap_lazy_open (path, 0, &st, &size);
@@ -328,7 +328,7 @@ test_lazy_previous (void **state)
             && touch_order[i] != order[2];
   assert_int_equal (o.touch_order_count, 3 + also);
 
-  if (snapstore_save_incremental (st, path, &o, NULL, &previous, &c) == -1)
+  if (snapstore_save (st, path, &o, NULL, &previous, &c, NULL) == -1)
     fail_msg ("incremental save from the lazy file: %s", md_error ());
   assert_int_equal (decodes (lazy), before);            /* nothing decoded for it */
   assert_int_equal (c.regions_compressed, 3);
@@ -336,7 +336,7 @@ test_lazy_previous (void **state)
   assert_null (previous.lazy);
   assert_non_null (previous.reader);                    /* the new file now */
 
-  assert_int_equal (snapstore_save (st, full, &o), 0);  /* faults in the rest */
+  assert_int_equal (save_store (st, full, &o), 0);  /* faults in the rest */
   size_t len, full_len;
   unsigned char *a = read_file (path, &len);
   unsigned char *b = read_file (full, &full_len);
@@ -390,7 +390,7 @@ test_lazy_previous_damaged (void **state)
     uint64_t size;
 
     change_disk (st, 120);
-    assert_int_equal (snapstore_save (st, path, &o), 0);
+    assert_int_equal (save_store (st, path, &o), 0);
     store_destroy (st);
     struct snap_lazy *lazy = snap_lazy_open (path, 0, &st, &size);
     assert_non_null (lazy);
@@ -402,7 +402,7 @@ test_lazy_previous_damaged (void **state)
       assert_int_equal (store_read (st, page, sizeof page, frame_first_byte (lazy, 3)), -1);
     assert_int_equal (store_write (st, page, 100, frame_first_byte (lazy, 0) + 10), 0);
     uint64_t before = decodes (lazy);
-    assert_int_equal (snapstore_save_incremental (st, path, &o, NULL, &previous, &c), -1);
+    assert_int_equal (snapstore_save (st, path, &o, NULL, &previous, &c, NULL), -1);
     assert_non_null (strstr (md_error (), "frame 3 "));
     /* Found by the load: the save fails at once, decoding nothing (no
      * full save is tried, which would decode every other frame). */

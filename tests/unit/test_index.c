@@ -1,4 +1,4 @@
-/* Unit tests of snapshot/index: pages merged into runs, an encode/decode
+/* Unit tests of snapshot/format/index: pages merged into runs, an encode/decode
  * round trip, and the rules decoding checks against the metadata and the
  * file's layout. */
 #include <setjmp.h>
@@ -10,8 +10,8 @@
 #include <cmocka.h>
 
 #include "common/error.h"
-#include "snapshot/format.h"
-#include "snapshot/index.h"
+#include "snapshot/format/format.h"
+#include "snapshot/format/index.h"
 #include "test_snaphelp.h"      /* assert_error_contains */
 
 #define PAGE 4096u

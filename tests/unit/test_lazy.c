@@ -1,4 +1,4 @@
-/* snapshot/lazy.c: a store served from a snapshot before its frames are
+/* snapshot/read/lazy.c: a store served from a snapshot before its frames are
  * loaded.  Many threads fault the same and different frames (each frame
  * decoded once, every byte the saved one), saves while frames are still
  * in the file, a damaged middle frame (EIO naming file, frame and byte;
@@ -24,7 +24,7 @@
 #include <cmocka.h>
 
 #include "test_snaphelp.h"
-#include "snapshot/lazy.h"
+#include "snapshot/read/lazy.h"
 #include "snapshot/storefile.h"
 #include "store/store.h"
 
@@ -56,7 +56,7 @@ save_original (struct store *s, const char *name)
   const char *path = scratch_path (name);
   struct snap_write_options o = { .level = 1, .threads = 2 };
 
-  assert_int_equal (snapstore_save (s, path, &o), 0);
+  assert_int_equal (save_store (s, path, &o), 0);
   return path;
 }
 
@@ -92,7 +92,7 @@ test_open_serves_before_loading (void **state)
   assert_false (store_changed (lazy_store));
   snap_lazy_get_progress (lazy, &p);
   assert_int_equal (p.frames_resident, 0);
-  assert_true (snap_lazy_fd (lazy) >= 0);
+  assert_true (snap_reader_fd (snap_lazy_reader (lazy)) >= 0);
 
   /* One page of the middle frame: that frame alone is decoded. */
   unsigned char got[PAGE], want[PAGE];
@@ -113,7 +113,7 @@ test_open_serves_before_loading (void **state)
   assert_int_equal (p.decodes, p.frames);
   assert_int_equal (p.bytes_loaded, p.bytes_total);
   snap_lazy_close_file (lazy);
-  assert_int_equal (snap_lazy_fd (lazy), -1);
+  assert_int_equal (snap_reader_fd (snap_lazy_reader (lazy)), -1);
   assert_stores_equal (orig, lazy_store);
 
   store_destroy (lazy_store);
@@ -407,9 +407,9 @@ test_save_while_in_file (void **state)
   assert_int_equal (store_write (lazy_store, mark, sizeof mark, 5 * PAGE + 100), 0);
   assert_int_equal (store_write (orig, mark, sizeof mark, 5 * PAGE + 100), 0);
   /* The save decodes the frames still in the file. */
-  assert_int_equal (snapstore_save (lazy_store, copy, &o), 0);
+  assert_int_equal (save_store (lazy_store, copy, &o), 0);
   assert_int_equal (open_and_verify (copy), 0);
-  again = snapstore_load (copy, 0, 2, &vsize);
+  again = snapstore_load (copy, 0, 2, &vsize, NULL);
   assert_non_null (again);
   assert_stores_equal (orig, again);
   store_destroy (again);
@@ -451,7 +451,7 @@ test_touch_order (void **state)
   assert_non_null (lazy);
   assert_int_equal (snap_lazy_frame_count (lazy), 10);      /* region k is frame k */
   assert_int_equal (touch_order_of (lazy, order), 0);
-  assert_int_equal (snap_lazy_next_touched_frame (lazy), SNAP_LAZY_NO_FRAME);
+  assert_int_equal (snap_lazy_next_prefetch_frame (lazy), SNAP_LAZY_NO_FRAME);
   client_reads_region (lazy_store, 7);
   client_reads_region (lazy_store, 2);
   client_reads_region (lazy_store, 7);                      /* again: once */
@@ -467,7 +467,7 @@ test_touch_order (void **state)
   /* The save's walk faults every other frame in: still three. */
   struct snap_write_options o = { .level = 1, .threads = 2, .touch_order = order,
                                   .touch_order_count = 3 };
-  assert_int_equal (snapstore_save (lazy_store, saved, &o), 0);
+  assert_int_equal (save_store (lazy_store, saved, &o), 0);
   assert_true (snap_lazy_complete (lazy));
   assert_int_equal (touch_order_of (lazy, order), 3);
   assert_int_equal (open_and_verify (saved), 0);
@@ -478,13 +478,13 @@ test_touch_order (void **state)
   lazy = snap_lazy_open (saved, 0, &store2, &vsize);
   assert_non_null (lazy);
   assert_int_equal (snap_reader_metadata (snap_lazy_reader (lazy))->touch_order_count, 3);
-  assert_int_equal (snap_lazy_touched_frame_count (lazy), 3);
+  assert_int_equal (snap_lazy_prefetch_count (lazy), 3);
   client_reads_region (store2, 2);
   client_reads_region (store2, 5);
-  assert_int_equal (snap_lazy_next_touched_frame (lazy), 7);
-  assert_int_equal (snap_lazy_next_touched_frame (lazy), 9);
-  assert_int_equal (snap_lazy_next_touched_frame (lazy), SNAP_LAZY_NO_FRAME);
-  assert_int_equal (snap_lazy_next_touched_frame (lazy), SNAP_LAZY_NO_FRAME);
+  assert_int_equal (snap_lazy_next_prefetch_frame (lazy), 7);
+  assert_int_equal (snap_lazy_next_prefetch_frame (lazy), 9);
+  assert_int_equal (snap_lazy_next_prefetch_frame (lazy), SNAP_LAZY_NO_FRAME);
+  assert_int_equal (snap_lazy_next_prefetch_frame (lazy), SNAP_LAZY_NO_FRAME);
   /* What the next save stores: this run's first (2, 5), then the file's
    * others (7, 9). */
   assert_int_equal (touch_order_of (lazy, order), 4);
@@ -515,7 +515,7 @@ test_touch_order_bounded (void **state)
     fill_page (buf, r, PAGE, 5);
     assert_int_equal (store_write (orig, buf, PAGE, r * (4u << 20) + 3 * PAGE), 0);
   }
-  assert_int_equal (snapstore_save (orig, path, &o), 0);
+  assert_int_equal (save_store (orig, path, &o), 0);
   struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
   assert_non_null (lazy);
   for (uint64_t r = regions; r-- > 0;)       /* from the end, to see the order */
@@ -580,7 +580,7 @@ test_damaged_middle_frame (void **state)
   /* A save fails and names the frame; the old file stays. */
   const char *copy = scratch_path ("d-copy.snap");
   struct snap_write_options o = { .level = 1, .threads = 2 };
-  assert_int_equal (snapstore_save (lazy_store, copy, &o), -1);
+  assert_int_equal (save_store (lazy_store, copy, &o), -1);
   assert_error_contains (frame_at);
   assert_int_equal (access (copy, F_OK), -1);
 

@@ -1,4 +1,4 @@
-/* Unit tests of snapshot/metadata: encoding round trip, the rules decoding
+/* Unit tests of snapshot/format/metadata: encoding round trip, the rules decoding
  * enforces (each named with its byte offset), and the creation time from
  * SOURCE_DATE_EPOCH. */
 #include <setjmp.h>
@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "common/error.h"
-#include "snapshot/metadata.h"
+#include "snapshot/format/metadata.h"
 #include "test_snaphelp.h"      /* assert_error_contains */
 
 static struct snap_metadata

@@ -1,4 +1,4 @@
-/* Unit tests of snapshot/replace: a temporary in the target's folder,
+/* Unit tests of files/replace: a temporary in the target's folder,
  * committed over the target or aborted; a new file's mode is 0600; stale
  * temporaries of the target are removed and nothing else is. */
 #include <errno.h>
@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "snapshot/replace.h"
+#include "files/replace.h"
 #include "test_snaphelp.h"
 
 static void

@@ -1,4 +1,4 @@
-/* Unit tests of the CBOR subset (src/snapshot/cbor.h): encoding in preferred
+/* Unit tests of the CBOR subset (src/snapshot/format/cbor.h): encoding in preferred
  * serialization, and a decoder that refuses malformed, indefinite and
  * oversized input with the part's name and the byte offset. */
 #include <setjmp.h>
@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "common/error.h"
-#include "snapshot/cbor.h"
+#include "snapshot/format/cbor.h"
 
 #define assert_error_contains(needle)                                         \
   do {                                                                        \

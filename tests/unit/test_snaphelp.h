@@ -14,8 +14,9 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "snapshot/reader.h"
-#include "snapshot/writer.h"
+#include "snapshot/read/reader.h"
+#include "snapshot/storefile.h"
+#include "snapshot/write/writer.h"
 
 /* The message md_error() holds must contain NEEDLE. */
 #define assert_error_contains(needle)                                         \
@@ -164,10 +165,21 @@ write_pattern_snapshot (const char *path, uint64_t virtual_size, uint32_t page_s
   };
   struct snap_write_options o = {
     .virtual_size = virtual_size, .page_size = page_size, .level = 1,
-    .threads = threads, .creator = "memdisk-tests 1", .stats = stats,
+    .threads = threads, .creator = "memdisk-tests 1",
   };
-  if (snap_write_file (path, &o, list_source_next, &src) == -1)
+  struct snap_write_result result;
+  if (snap_write_file (path, &o, list_source_next, &src, &result) == -1)
     fail_msg ("snap_write_file: %s", md_error ());
+  if (stats != NULL)
+    *stats = result.stats;
+}
+
+/* A full save of STORE to PATH: snapstore_save without a previous file,
+ * a progress counter, counts or a result. */
+static inline int
+save_store (struct store *store, const char *path, const struct snap_write_options *o)
+{
+  return snapstore_save (store, path, o, NULL, NULL, NULL, NULL);
 }
 
 /* ---- whole files ---- */

@@ -1,4 +1,4 @@
-/* Unit tests of the snapshot reader (src/snapshot/reader.h) against damaged and
+/* Unit tests of the snapshot reader (src/snapshot/read/reader.h) against damaged and
  * hostile files: truncation at every part boundary, bit flips in every
  * section (every bit of a small file), and forged files whose checksums
  * are right but whose contents break the format's rules.  Each case must
@@ -13,10 +13,10 @@
 #include <cmocka.h>
 #include <zstd.h>
 
-#include "snapshot/cbor.h"
-#include "snapshot/format.h"
-#include "snapshot/index.h"
-#include "snapshot/metadata.h"
+#include "snapshot/format/cbor.h"
+#include "snapshot/format/format.h"
+#include "snapshot/format/index.h"
+#include "snapshot/format/metadata.h"
 #include "common/xxh64.h"
 #include "test_snaphelp.h"
 

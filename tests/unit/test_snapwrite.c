@@ -1,4 +1,4 @@
-/* Unit tests of the snapshot writer (src/snapshot/writer.h), read back through
+/* Unit tests of the snapshot writer (src/snapshot/write/writer.h), read back through
  * the reader: round trips, determinism across thread counts, zero pages,
  * atomic replacement and its error paths, option checks.
  */
@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "snapshot/format.h"
+#include "snapshot/format/format.h"
 #include "common/iszero.h"
 #include "test_snaphelp.h"
 
@@ -160,7 +160,7 @@ test_last_page_of_largest_disk (void **state)
   const uint32_t tail = (uint32_t) (size % page_size);
   unsigned char *page = calloc (1, page_size);
   unsigned char *buf = malloc (page_size);
-  struct snap_write_stats st;
+  struct snap_write_result res;
 
   /* Data right up to the disk's last byte, zeros beyond. */
   fill_page (page, last, page_size, 1);
@@ -169,11 +169,11 @@ test_last_page_of_largest_disk (void **state)
   struct one_page src = { last, page, page_size, false };
   struct snap_write_options o = {
     .virtual_size = size, .page_size = page_size, .level = 3, .threads = 2,
-    .creator = "memdisk-tests 1", .stats = &st,
+    .creator = "memdisk-tests 1",
   };
-  if (snap_write_file (path, &o, one_page_next, &src) == -1)
+  if (snap_write_file (path, &o, one_page_next, &src, &res) == -1)
     fail_msg ("write: %s", md_error ());
-  assert_int_equal (st.pages_written, 1);
+  assert_int_equal (res.stats.pages_written, 1);
 
   struct snap_reader *r = snap_reader_open (path);
   if (r == NULL)
@@ -190,7 +190,7 @@ test_last_page_of_largest_disk (void **state)
   /* Data past the disk's end is refused by the writer. */
   page[page_size - 1] = 1;
   src.done = false;
-  assert_int_equal (snap_write_file (path, &o, one_page_next, &src), -1);
+  assert_int_equal (snap_write_file (path, &o, one_page_next, &src, &res), -1);
   assert_error_contains ("past the end of the disk");
   free (buf);
   free (page);
@@ -227,10 +227,10 @@ test_random_patterns (void **state)
       .pages = pages, .count = count, .page_size = ps, .seed = 1,
       .zero_pages = zeros, .zero_count = nzero,
     };
-    struct snap_write_stats st;
+    struct snap_write_result res;
     struct snap_write_options o = {
       .virtual_size = disk_pages * ps - 100, .page_size = ps, .level = 1,
-      .threads = 3, .creator = "memdisk-tests 1", .stats = &st,
+      .threads = 3, .creator = "memdisk-tests 1",
     };
     /* The last page, if present, must be zero past the disk's end. */
     if (count > 0 && pages[count - 1] == disk_pages - 1) {
@@ -239,10 +239,10 @@ test_random_patterns (void **state)
       if (nkept > 0 && kept[nkept - 1] == disk_pages - 1)
         nkept--;
     }
-    if (snap_write_file (path, &o, list_source_next, &src) == -1)
+    if (snap_write_file (path, &o, list_source_next, &src, &res) == -1)
       fail_msg ("write: %s", md_error ());
-    assert_int_equal (st.pages_read, count);
-    assert_int_equal (st.pages_written, nkept);
+    assert_int_equal (res.stats.pages_read, count);
+    assert_int_equal (res.stats.pages_written, nkept);
     check_loads_as (path, o.virtual_size, ps, kept, nkept, 2);
     free (pages);
     free (zeros);
@@ -330,14 +330,14 @@ test_digest_is_layout_independent (void **state)
   for (int variant = 0; variant < 3; variant++) {
     const uint32_t ps = variant == 0 ? 4096 : 65536;
     struct disk_source src = { disk, size, 0, ps, variant == 2 };
-    struct snap_write_stats st;
+    struct snap_write_result res;
     struct snap_write_options o = {
       .virtual_size = size, .page_size = ps, .level = 1, .threads = 2,
-      .creator = "memdisk-tests 1", .stats = &st,
+      .creator = "memdisk-tests 1",
     };
-    if (snap_write_file (scratch_path ("digest.snap"), &o, disk_source_next, &src) == -1)
+    if (snap_write_file (scratch_path ("digest.snap"), &o, disk_source_next, &src, &res) == -1)
       fail_msg ("write: %s", md_error ());
-    digests[variant] = st.content_digest;
+    digests[variant] = res.stats.content_digest;
     assert_int_equal (open_and_verify (scratch_path ("digest.snap")), 0);
   }
   assert_int_equal (digests[0], digests[1]);
@@ -346,13 +346,13 @@ test_digest_is_layout_independent (void **state)
   /* One changed byte changes it. */
   disk[500001] ^= 0x40;
   struct disk_source src = { disk, size, 0, 4096, false };
-  struct snap_write_stats st;
+  struct snap_write_result res;
   struct snap_write_options o = {
-    .virtual_size = size, .page_size = 4096, .level = 1, .threads = 2, .stats = &st,
+    .virtual_size = size, .page_size = 4096, .level = 1, .threads = 2,
   };
   assert_int_equal (snap_write_file (scratch_path ("digest.snap"), &o,
-                                     disk_source_next, &src), 0);
-  assert_true (st.content_digest != digests[0]);
+                                     disk_source_next, &src, &res), 0);
+  assert_true (res.stats.content_digest != digests[0]);
   free (disk);
 }
 
@@ -383,25 +383,25 @@ test_failure_keeps_old_file (void **state)
   struct snap_write_options o = {
     .virtual_size = 1 << 20, .page_size = 4096, .level = 1, .threads = 2,
   };
-  assert_int_equal (snap_write_file (path, &o, list_source_next, &src), -1);
+  assert_int_equal (snap_write_file (path, &o, list_source_next, &src, NULL), -1);
   assert_error_contains ("test source failed on purpose");
 
   /* A source that fails without a message, after an earlier error in
    * this thread: the writer says so, not the stale message. */
   md_error_set ("an earlier, unrelated error");
-  assert_int_equal (snap_write_file (path, &o, silent_failing_source, NULL), -1);
+  assert_int_equal (snap_write_file (path, &o, silent_failing_source, NULL, NULL), -1);
   assert_error_contains ("the page source failed");
 
   /* Pages out of order are refused too. */
   const uint64_t backwards[] = { 3, 2 };
   struct list_source back = { .pages = backwards, .count = 2, .page_size = 4096, .seed = 1 };
-  assert_int_equal (snap_write_file (path, &o, list_source_next, &back), -1);
+  assert_int_equal (snap_write_file (path, &o, list_source_next, &back, NULL), -1);
   assert_error_contains ("page 2 after page 3");
 
   /* Pages beyond the disk as well. */
   const uint64_t beyond[] = { 256 };
   struct list_source far = { .pages = beyond, .count = 1, .page_size = 4096, .seed = 1 };
-  assert_int_equal (snap_write_file (path, &o, list_source_next, &far), -1);
+  assert_int_equal (snap_write_file (path, &o, list_source_next, &far, NULL), -1);
   assert_error_contains ("beyond the disk's 256 pages");
 
   unsigned char *now = read_file (path, &new_len);
@@ -413,7 +413,7 @@ test_failure_keeps_old_file (void **state)
 
   /* A folder that does not exist: an error, nothing created. */
   assert_int_equal (snap_write_file (scratch_path ("no/such/dir.snap"), &o,
-                                     list_source_next, &src), -1);
+                                     list_source_next, &src, NULL), -1);
   assert_error_contains ("cannot find the folder");
 }
 
@@ -470,7 +470,7 @@ test_new_file_mode_0600 (void **state)
   assert_int_equal (mkfifo (fifo, 0600), 0);
   struct snap_write_options o = { .virtual_size = 1 << 20, .page_size = 4096, .level = 1 };
   struct list_source none = { .page_size = 4096 };
-  assert_int_equal (snap_write_file (fifo, &o, list_source_next, &none), -1);
+  assert_int_equal (snap_write_file (fifo, &o, list_source_next, &none, NULL), -1);
   assert_error_contains ("is a FIFO (named pipe); only a regular file is replaced");
   assert_int_equal (lstat (fifo, &st), 0);
   assert_true (S_ISFIFO (st.st_mode));
@@ -486,22 +486,22 @@ test_bad_options (void **state)
   struct snap_write_options o = { .virtual_size = 1 << 20, .page_size = 3000 };
   const char *path = scratch_path ("bad.snap");
 
-  assert_int_equal (snap_write_file (path, &o, list_source_next, &src), -1);
+  assert_int_equal (snap_write_file (path, &o, list_source_next, &src, NULL), -1);
   assert_error_contains ("page size 3000");
   o.page_size = 2 << 20;
-  assert_int_equal (snap_write_file (path, &o, list_source_next, &src), -1);
+  assert_int_equal (snap_write_file (path, &o, list_source_next, &src, NULL), -1);
   assert_error_contains ("page size");
   o.page_size = 4096;
   o.virtual_size = (uint64_t) INT64_MAX + 1;
-  assert_int_equal (snap_write_file (path, &o, list_source_next, &src), -1);
+  assert_int_equal (snap_write_file (path, &o, list_source_next, &src, NULL), -1);
   assert_error_contains ("larger than 2^63-1");
   o.virtual_size = 1 << 20;
   o.level = 1000;
-  assert_int_equal (snap_write_file (path, &o, list_source_next, &src), -1);
+  assert_int_equal (snap_write_file (path, &o, list_source_next, &src, NULL), -1);
   assert_error_contains ("compression level 1000");
   o.level = 0;
   setenv ("SOURCE_DATE_EPOCH", "yesterday", 1);
-  assert_int_equal (snap_write_file (path, &o, list_source_next, &src), -1);
+  assert_int_equal (snap_write_file (path, &o, list_source_next, &src, NULL), -1);
   assert_error_contains ("SOURCE_DATE_EPOCH");
   unsetenv ("SOURCE_DATE_EPOCH");
   assert_int_equal (access (path, F_OK), -1);

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "common/iszero.h"
-#include "snapshot/format.h"
+#include "snapshot/format/format.h"
 #include "snapshot/storefile.h"
 #include "test_snaphelp.h"
 
@@ -49,17 +49,17 @@ test_round_trip (void **state)
   (void) state;
   struct store *s = sample_store (), *l;
   const char *path = scratch_path ("disk.snap");
-  struct snap_write_stats stats;
-  struct snap_write_options o = { .level = 1, .threads = 2, .stats = &stats };
+  struct snap_write_result result = { 0 };
+  struct snap_write_options o = { .level = 1, .threads = 2 };
   uint64_t file_size = 0;
 
   assert_true (store_changed (s));
-  assert_int_equal (snapstore_save (s, path, &o), 0);
-  assert_int_equal (stats.pages_written, 5);    /* pages 5..8, and the last */
+  assert_int_equal (snapstore_save (s, path, &o, NULL, NULL, NULL, &result), 0);
+  assert_int_equal (result.stats.pages_written, 5);    /* pages 5..8, and the last */
   assert_false (store_changed (s));             /* cleared at the instant */
   assert_int_equal (open_and_verify (path), 0);
 
-  l = snapstore_load (path, 0, 2, &file_size);
+  l = snapstore_load (path, 0, 2, &file_size, NULL);
   if (l == NULL)
     fail_msg ("snapstore_load: %s", md_error ());
   assert_int_equal (file_size, SIZE);
@@ -71,7 +71,7 @@ test_round_trip (void **state)
   store_destroy (l);
 
   /* Asked for a larger disk: the rest reads as zeros. */
-  l = snapstore_load (path, 2 * (uint64_t) SIZE, 1, &file_size);
+  l = snapstore_load (path, 2 * (uint64_t) SIZE, 1, &file_size, NULL);
   assert_non_null (l);
   assert_int_equal (file_size, SIZE);
   assert_int_equal (store_size (l), 2 * (uint64_t) SIZE);
@@ -91,10 +91,10 @@ test_failed_save (void **state)
   struct store *s = sample_store ();
   struct snap_write_options o = { .level = 1 };
 
-  assert_int_equal (snapstore_save (s, scratch_path ("disk.snap"), &o), 0);
+  assert_int_equal (save_store (s, scratch_path ("disk.snap"), &o), 0);
   assert_false (store_changed (s));
   /* A folder that does not exist: the save fails, the next one retries. */
-  assert_int_equal (snapstore_save (s, scratch_path ("none/disk.snap"), &o), -1);
+  assert_int_equal (save_store (s, scratch_path ("none/disk.snap"), &o), -1);
   assert_error_contains ("cannot find the folder");
   assert_true (store_changed (s));
   assert_int_equal (scratch_count (), 1);
@@ -112,13 +112,13 @@ test_bad_files_load_nothing (void **state)
   uint64_t file_size;
   size_t len;
 
-  assert_null (snapstore_load (scratch_path ("missing.snap"), 0, 1, &file_size));
+  assert_null (snapstore_load (scratch_path ("missing.snap"), 0, 1, &file_size, NULL));
   assert_error_contains ("No such file or directory");
-  assert_int_equal (snapstore_save (s, path, &o), 0);
+  assert_int_equal (save_store (s, path, &o), 0);
   unsigned char *bytes = read_file (path, &len);
   bytes[SNAP_HEADER_SIZE + 20] ^= 0x40;           /* inside the data frame */
   write_file (path, bytes, len);
-  assert_null (snapstore_load (path, 0, 2, &file_size));
+  assert_null (snapstore_load (path, 0, 2, &file_size, NULL));
   assert_error_contains ("frame 0");
   free (bytes);
   store_destroy (s);

@@ -1,4 +1,4 @@
-/* snapshot/touchorder.c: the rules of the "touch-order" key, the
+/* snapshot/format/touchorder.c: the rules of the "touch-order" key, the
  * lock-free recorder (many threads, each region once, the first 1024
  * kept) and the merge of a run's order with the loaded file's. */
 #include <pthread.h>
@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "snapshot/touchorder.h"
+#include "snapshot/format/touchorder.h"
 
 static void
 test_check (void **state)

@@ -1,4 +1,4 @@
-/* Unit tests of the start-up checks of a snapshot path (src/snapshot/trust.h):
+/* Unit tests of the start-up checks of a snapshot path (src/files/trust.h):
  * resolving names one component at a time (links, "..", loops, missing
  * folders), and refusing what another user could change: their file,
  * their link, a folder they own or may write without the sticky bit. */
@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "snapshot/trust.h"
+#include "files/trust.h"
 #include "test_snaphelp.h"
 
 #define OTHER_UID 65534         /* nobody */

@@ -1,0 +1,35 @@
+/* What the reader's files share (reader.c opens and validates, decoder.c
+ * decodes frames): the reader itself.  Not for use outside
+ * src/snapshot/read/; the others go through reader.h. */
+#ifndef MEMDISK_SNAPREAD_INTERNAL_H
+#define MEMDISK_SNAPREAD_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "snapshot/format/digest.h"
+#include "snapshot/format/index.h"
+#include "snapshot/format/metadata.h"
+
+struct snap_reader {
+  int fd;
+  bool own_fd;
+  uint64_t file_size;
+  struct snap_metadata meta;
+  struct snap_index index;
+  uint64_t disk_pages;
+
+  /* Sequential reading state (snap_reader_next_page). */
+  struct snap_frame_decoder *seq_decoder;
+  const unsigned char *seq_data;        /* the current frame's pages */
+  size_t seq_frame;                     /* the current frame */
+  size_t seq_run;                       /* run within the index */
+  uint64_t seq_page_in_run;
+  uint64_t seq_page_in_frame;
+  bool seq_done;
+  struct snap_digest seq_digest;        /* in the file's form */
+  struct snap_digest seq_composed;      /* in the form this program writes */
+};
+
+#endif
