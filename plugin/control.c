@@ -193,21 +193,14 @@ answer_save (struct client *c, const struct persist_outcome *o)
 }
 
 static void
-handle_request (struct client *c)
+handle_request (struct client *c, enum control_request request)
 {
-  char *nl = memchr (c->request, '\n', c->len);
-
-  *nl = '\0';
-  if (nl > c->request && nl[-1] == '\r')
-    nl[-1] = '\0';
-  if (strcmp (c->request, "status") == 0)
+  if (request == CONTROL_REQUEST_STATUS)
     answer_status (c);
-  else if (strcmp (c->request, "save") == 0) {
+  else {
     c->seq = persist_request_save ();
     c->waiting = true;
   }
-  else
-    client_error (c, "unknown request (expected save or status)");
 }
 
 /* Data from a client: its request line, or (while it waits for a save)
@@ -232,10 +225,12 @@ client_readable (struct client *c)
     return;
   }
   c->len += (size_t) n;
-  if (memchr (c->request, '\n', c->len) != NULL)
-    handle_request (c);
-  else if (c->len == sizeof c->request - 1)
-    client_error (c, "request too long (at most 63 bytes)");
+  enum control_request request;
+  int r = control_request_parse (c->request, c->len, &request);
+  if (r == 1)
+    handle_request (c, request);
+  else if (r == -1)
+    client_error (c, md_error ());
 }
 
 static void
@@ -331,12 +326,12 @@ control_main (void *arg)
 }
 
 int
-control_open (const char *path)
+control_open (const char *path, const struct writer_lock *lock)
 {
   file = path;
   for (size_t i = 0; i < MAX_CLIENTS; i++)
     clients[i].fd = -1;
-  listen_fd = control_listen (path);
+  listen_fd = control_listen (lock);
   if (listen_fd == -1) {
     nbdkit_error ("snapshot: %s", md_error ());
     return -1;

@@ -543,15 +543,17 @@ persist_open_disk (void)
   if (!memdisk_config.snapshot_readonly) {
     pid_t holder;
     /* One writer per FILE, for the whole life of this server. */
-    if (writer_lock_take (&lock, path, &holder) == -1) {
+    if (writer_lock_take (&lock, path, runas_saving_uid (), &holder) == -1) {
       if (errno == EWOULDBLOCK)
         nbdkit_error ("snapshot: %s; refusing to start a second writer", md_error ());
+      else if (errno == EPERM)
+        nbdkit_error ("snapshot: %s", md_error ());
       else
         nbdkit_error ("snapshot: cannot write the folder of %s (saves would fail): %s",
                       path, md_error ());
       return NULL;
     }
-    if (control_open (path) == -1)
+    if (control_open (path, &lock) == -1)
       return NULL;
     /* Answer `memdisk-tool status` while loading. */
     if (control_start () == -1)
@@ -651,8 +653,8 @@ persist_start (struct store *disk)
 
   if (memdisk_config.snapshot == NULL)
     return 0;
-  /* After nbdkit's fork: the lock file names the server, not its parent. */
-  if (writer_lock_update_pid (&lock) == -1)
+  /* After nbdkit's fork: the kernel names this process as the holder. */
+  if (writer_lock_claim (&lock) == -1)
     nbdkit_debug ("snapshot: %s", md_error ());
   control_set_disk (disk);
   if (control_start () == -1)
