@@ -138,7 +138,7 @@ print(data.decode())' "$name" "$request") || fail "nobody could not reach root's
   [[ $out == *"result error"*"permission denied: uid $(id -u nobody) is neither this server's user nor root"* ]] ||
     fail "root's server answered nobody's $request with: $out"
 done
-# nobody's own server: nobody may, root may (it runs as the lock file's owner).
+# nobody's own server: nobody may, root may (it runs as FILE's owner).
 mkdir -m 0755 "$MD_TMP/nobodys"
 chown nobody:nogroup "$MD_TMP/nobodys"
 nsnap=$MD_TMP/nobodys/disk.snap
