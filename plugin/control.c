@@ -352,6 +352,9 @@ control_start (void)
 
   if (listen_fd < 0 || running)
     return 0;
+  /* After nbdkit's fork: clients see this process as the listener. */
+  if (control_listen_claim (listen_fd) == -1)
+    nbdkit_debug ("control: %s", md_error ());
   atomic_store (&stopping, false);
   err = pthread_create (&thread, NULL, control_main, NULL);
   if (err != 0) {

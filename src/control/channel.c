@@ -36,6 +36,17 @@ control_address (const char *name, struct sockaddr_un *addr, socklen_t *len)
 }
 
 int
+control_listen_claim (int fd)
+{
+  /* listen() again records the caller's credentials for SO_PEERCRED. */
+  if (listen (fd, 16) == -1) {
+    md_error_set ("listen: %s", strerror (errno));
+    return -1;
+  }
+  return 0;
+}
+
+int
 control_peer (int fd, pid_t *pid, uid_t *uid)
 {
   struct ucred cred;
@@ -135,7 +146,7 @@ uid_may_answer (const char *file, uid_t uid)
 }
 
 int
-control_connect (const char *file, int *lock_fd)
+control_connect (const char *file, int *lock_fd, pid_t *listener)
 {
   char name[WRITER_LOCK_NAME_LEN + 1];
   struct sockaddr_un addr;
@@ -188,6 +199,9 @@ control_connect (const char *file, int *lock_fd)
     close (fd);
     goto fail;
   }
+  /* The listener, if it holds FILE's lock now: its answer is proven even
+   * if it exits before we check (a server answers, then exits). */
+  *listener = writer_lock_held_by (*lock_fd, pid) ? pid : 0;
   if (!uid_may_answer (file, uid)) {
     md_error_set ("the control socket of %s is held by process %d of uid %u, "
                   "neither you, root nor the owner of %s: not trusted", file, (int) pid,
@@ -205,7 +219,7 @@ control_connect (const char *file, int *lock_fd)
 }
 
 int
-control_check_sender (const char *file, int lock_fd, pid_t pid, uid_t uid)
+control_check_sender (const char *file, int lock_fd, pid_t listener, pid_t pid, uid_t uid)
 {
   if (pid <= 0) {
     md_error_set ("the answer about %s came without the sender's credentials: not trusted",
@@ -213,7 +227,7 @@ control_check_sender (const char *file, int lock_fd, pid_t pid, uid_t uid)
     errno = EACCES;
     return -1;
   }
-  if (!writer_lock_held_by (lock_fd, pid)) {
+  if (pid != listener && !writer_lock_held_by (lock_fd, pid)) {
     md_error_set ("the answer about %s came from process %d, which does not hold its "
                   "writer lock: not trusted", file, (int) pid);
     errno = EACCES;
@@ -233,7 +247,8 @@ int
 control_ask (const char *file, const char *request, char *reply, size_t size,
              int timeout_ms, pid_t *server_pid)
 {
-  int lock_fd, fd = control_connect (file, &lock_fd);
+  pid_t listener;
+  int lock_fd, fd = control_connect (file, &lock_fd, &listener);
   uid_t uid;
   int r, err;
 
@@ -241,7 +256,7 @@ control_ask (const char *file, const char *request, char *reply, size_t size,
     return -1;
   r = control_exchange (fd, request, reply, size, timeout_ms, server_pid, &uid);
   if (r == 0)
-    r = control_check_sender (file, lock_fd, *server_pid, uid);
+    r = control_check_sender (file, lock_fd, listener, *server_pid, uid);
   err = errno;
   close (fd);
   close (lock_fd);
@@ -367,7 +382,7 @@ now_ms (void)
 /* recv into BUF, with the credentials the kernel attached (SO_PASSCRED):
  * *PID and *UID, or 0 and -1 when none came. */
 static ssize_t
-recv_with_sender (int fd, char *buf, size_t size, pid_t *pid, uid_t *uid)
+recv_with_sender (int fd, void *buf, size_t size, pid_t *pid, uid_t *uid)
 {
   union {
     struct cmsghdr align;

@@ -13,9 +13,12 @@
  * root (SO_PEERCRED).  The tool trusts an answer only from the process
  * that holds FILE's writer lock, as the kernel reports both: the sender's
  * credentials that the kernel attaches to the answer (SO_PASSCRED), and
- * the lock's POSIX byte at that pid (writer_lock_held_by); and only when
- * that process runs as the tool's user, root, or FILE's owner (the owner
- * of FILE's folder while FILE does not exist yet).
+ * the lock's POSIX byte at that pid (writer_lock_held_by), checked when
+ * the answer came or, for the listener itself (SO_PEERCRED, which a
+ * server renews after nbdkit's fork), at the connect, so that a server
+ * that answers and exits is believed; and only when that process runs as
+ * the tool's user, root, or FILE's owner (the owner of FILE's folder
+ * while FILE does not exist yet).
  *
  * Messages are text.  A request is one line, at most
  * CONTROL_REQUEST_MAX bytes with its newline (and an optional carriage
@@ -49,6 +52,11 @@ int control_address (const char *name, struct sockaddr_un *addr, socklen_t *len)
  * message names it (pid and user) if it answers. */
 int control_listen (const struct writer_lock *lock);
 
+/* Server, after a fork, in the child: make the listening socket FD name
+ * this process to clients (SO_PEERCRED), as the kernel records it at
+ * listen().  0, or -1 with md_error set. */
+int control_listen_claim (int fd);
+
 /* Tool: ask the server of FILE: connect, send REQUEST (without newline),
  * read the reply into REPLY (SIZE bytes, NUL-terminated), waiting at most
  * TIMEOUT_MS milliseconds in all (-1: for ever), and check that the
@@ -61,16 +69,19 @@ int control_ask (const char *file, const char *request, char *reply, size_t size
 
 /* The parts of control_ask.  control_connect: a socket connected to the
  * server named in FILE's lock file, whose listener runs as a user that
- * may answer for FILE; *LOCK_FD is the lock file, open.
- * control_exchange: send REQUEST and read the reply as control_ask does;
- * *SENDER_PID and *SENDER_UID are the credentials the kernel attached to
- * it (0 and -1 when the chunks had none or not all the same).
- * control_check_sender: 0 when that sender may answer for FILE, or -1
- * with md_error set and errno EACCES. */
-int control_connect (const char *file, int *lock_fd);
+ * may answer for FILE; *LOCK_FD is the lock file, open; *LISTENER the
+ * listener's pid (SO_PEERCRED) if it held FILE's lock at the connect,
+ * else 0.  control_exchange: send REQUEST and read the reply as
+ * control_ask does; *SENDER_PID and *SENDER_UID are the credentials the
+ * kernel attached to it (0 and -1 when the chunks had none or not all the
+ * same).  control_check_sender: 0 when that sender may answer for FILE
+ * (it is LISTENER, or holds FILE's lock now), or -1 with md_error set and
+ * errno EACCES. */
+int control_connect (const char *file, int *lock_fd, pid_t *listener);
 int control_exchange (int fd, const char *request, char *reply, size_t size,
                       int timeout_ms, pid_t *sender_pid, uid_t *sender_uid);
-int control_check_sender (const char *file, int lock_fd, pid_t pid, uid_t uid);
+int control_check_sender (const char *file, int lock_fd, pid_t listener, pid_t pid,
+                          uid_t uid);
 
 /* The credentials of the process at the other end of socket FD. */
 int control_peer (int fd, pid_t *pid, uid_t *uid);
