@@ -94,15 +94,15 @@ control_listen (const struct writer_lock *lock)
       int other = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
       if (other >= 0 && connect (other, (struct sockaddr *) &addr, len) == 0
           && control_peer (other, &pid, &uid) == 0)
-        md_error_set ("the control socket of %s is taken by process %d (uid %u)",
+        md_error_set ("the control socket named in %s is taken by process %d (uid %u)",
                       file, (int) pid, (unsigned) uid);
       else
-        md_error_set ("the control socket of %s is taken", file);
+        md_error_set ("the control socket named in %s is taken", file);
       if (other >= 0)
         close (other);
     }
     else
-      md_error_set ("cannot bind the control socket of %s: %s", file, strerror (err));
+      md_error_set ("cannot bind the control socket named in %s: %s", file, strerror (err));
     errno = err;
     return -1;
   }
