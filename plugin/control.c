@@ -195,21 +195,14 @@ answer_save (struct client *c, const struct save_outcome *o)
 }
 
 static void
-handle_request (struct client *c)
+handle_request (struct client *c, enum control_request request)
 {
-  char *nl = memchr (c->request, '\n', c->len);
-
-  *nl = '\0';
-  if (nl > c->request && nl[-1] == '\r')
-    nl[-1] = '\0';
-  if (strcmp (c->request, "status") == 0)
+  if (request == CONTROL_REQUEST_STATUS)
     answer_status (c);
-  else if (strcmp (c->request, "save") == 0) {
+  else {
     c->seq = wake_request_save ();
     c->waiting = true;
   }
-  else
-    client_error (c, "unknown request (expected save or status)");
 }
 
 /* Data from a client: its request line, or (while it waits for a save)
@@ -234,10 +227,12 @@ client_readable (struct client *c)
     return;
   }
   c->len += (size_t) n;
-  if (memchr (c->request, '\n', c->len) != NULL)
-    handle_request (c);
-  else if (c->len == sizeof c->request - 1)
-    client_error (c, "request too long (at most 63 bytes)");
+  enum control_request request;
+  int r = control_request_parse (c->request, c->len, &request);
+  if (r == 1)
+    handle_request (c, request);
+  else if (r == -1)
+    client_error (c, md_error ());
 }
 
 static void
@@ -330,12 +325,12 @@ control_main (void *arg)
 }
 
 int
-control_open (const char *path)
+control_open (const char *path, const struct writer_lock *lock)
 {
   file = path;
   for (size_t i = 0; i < MAX_CLIENTS; i++)
     clients[i].fd = -1;
-  listen_fd = control_listen (path);
+  listen_fd = control_listen (lock);
   if (listen_fd == -1) {
     nbdkit_error ("snapshot: %s", md_error ());
     return -1;
@@ -357,6 +352,9 @@ control_start (void)
 
   if (listen_fd < 0 || running)
     return 0;
+  /* After nbdkit's fork: clients see this process as the listener. */
+  if (control_listen_claim (listen_fd) == -1)
+    nbdkit_debug ("control: %s", md_error ());
   atomic_store (&stopping, false);
   err = pthread_create (&thread, NULL, control_main, NULL);
   if (err != 0) {

@@ -8,9 +8,11 @@
 
 #include "store/store.h"
 
-/* .get_ready, before the load: bind and listen for the snapshot PATH.  0, or -1 after
- * nbdkit_error (another process holds FILE's control socket). */
-int control_open (const char *path);
+struct writer_lock;
+/* .get_ready, before the load: bind and listen for the snapshot PATH,
+ * whose writer LOCK we hold (it names the socket).  0, or -1 after
+ * nbdkit_error. */
+int control_open (const char *path, const struct writer_lock *lock);
 /* Start the thread (no-op without control_open).  0, or -1 after
  * nbdkit_error. */
 int control_start (void);

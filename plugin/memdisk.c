@@ -49,12 +49,14 @@ static int
 memdisk_get_ready (void)
 {
   disk = persist_open_disk ();
-  if (disk == NULL)
-    return -1;
-  if (memdisk_config.mlock &&
-      memlock_check (store_size (disk), store_allocated_bytes (disk)) == -1)
-    return -1;
-  return 0;
+  if (disk != NULL && (!memdisk_config.mlock ||
+                       memlock_check (store_size (disk), store_allocated_bytes (disk)) == 0))
+    return 0;
+  /* nbdkit exits without .unload when .get_ready fails: let go of FILE's
+   * control socket and writer lock (and its lock file) now. */
+  persist_stop (NULL);
+  persist_unload ();
+  return -1;
 }
 
 static int

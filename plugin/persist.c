@@ -29,15 +29,17 @@ prepare_to_write (const char *path)
 {
   pid_t holder;
 
-  if (writer_lock_take (&lock, path, &holder) == -1) {
+  if (writer_lock_take (&lock, path, runas_saving_uid (), &holder) == -1) {
     if (errno == EWOULDBLOCK)
       nbdkit_error ("snapshot: %s; refusing to start a second writer", md_error ());
+    else if (errno == EPERM)
+      nbdkit_error ("snapshot: %s", md_error ());
     else
       nbdkit_error ("snapshot: cannot write the folder of %s (saves would fail): %s",
                     path, md_error ());
     return -1;
   }
-  if (control_open (path) == -1 || control_start () == -1)
+  if (control_open (path, &lock) == -1 || control_start () == -1)
     return -1;
   startcheck_remove_stale (path);
   return startcheck_folder_writable (path);
@@ -75,8 +77,8 @@ persist_start (struct store *disk)
   /* nbdkit has switched to -u and -g by now: were the checks for them? */
   if (runas_verify () == -1)
     return -1;
-  /* After nbdkit's fork: the lock file names the server, not its parent. */
-  if (writer_lock_update_pid (&lock) == -1)
+  /* After nbdkit's fork: the kernel names this process as the holder. */
+  if (writer_lock_claim (&lock) == -1)
     nbdkit_debug ("snapshot: %s", md_error ());
   control_set_disk (disk);
   if (control_start () == -1)

@@ -23,7 +23,7 @@ save_usage (FILE *out)
            "more save.\n"
            "\n"
            "      --json           print a JSON object\n"
-           "  -t, --timeout=SECS   give up after SECS seconds (default 0: wait)\n"
+           "  -t, --timeout=SECS   give up after SECS seconds (default 600; 0: wait)\n"
            "  -h, --help           show this help\n"
            "\n"
            "Exit status: 0 saved, 1 the save failed (the server's error is\n"
@@ -106,7 +106,7 @@ print_json (const char *file, const char *reply, bool ok)
 int
 cmd_save (int argc, char **argv)
 {
-  struct tool_server_args args = { .timeout_ms = -1 };
+  struct tool_server_args args = { .timeout_ms = TOOL_SAVE_TIMEOUT_MS };
   int r = tool_parse_server_args ("save", argc, argv, save_usage, &args);
   if (r != -1)
     return r;

@@ -16,22 +16,24 @@ tool_ask_server (const char *file, const char *request, int timeout_ms,
                  char *reply, size_t size)
 {
   pid_t pid;
-  int fd = control_connect (file, &pid);
 
-  if (fd == -1) {
-    int err = errno;
+  if (control_ask (file, request, reply, size, timeout_ms, &pid) == 0)
+    return TOOL_EXIT_OK;
+  switch (errno) {
+  case ECONNREFUSED: case ENOENT:
     tool_error ("%s", md_error ());
-    return err == ECONNREFUSED || err == ENOENT ? TOOL_EXIT_USAGE : TOOL_EXIT_FAILURE;
-  }
-  if (control_exchange (fd, request, reply, size, timeout_ms) == -1) {
-    /* Not PID: SO_PEERCRED names the process that called listen(), which
-     * for a daemonized nbdkit is its parent, gone since the fork. */
+    return TOOL_EXIT_USAGE;
+  case EACCES: case EPERM:       /* a stranger, or no lock file */
+    tool_error ("%s", md_error ());
+    return TOOL_EXIT_FAILURE;
+  case ETIMEDOUT:
+    tool_error ("%s: the server: %s (it may still be working; --timeout=0 waits "
+                "for ever)", file, md_error ());
+    return TOOL_EXIT_FAILURE;
+  default:
     tool_error ("%s: the server: %s", file, md_error ());
-    close (fd);
     return TOOL_EXIT_FAILURE;
   }
-  close (fd);
-  return TOOL_EXIT_OK;
 }
 
 /* The output's writer lock, held until the tool exits (the kernel would
@@ -51,9 +53,13 @@ tool_lock_output (const char *path)
 
   if (strcmp (path, "-") == 0 || output_lock.fd >= 0)
     return 0;
-  if (writer_lock_take (&output_lock, path, &holder) == 0) {
+  if (writer_lock_take (&output_lock, path, geteuid (), &holder) == 0) {
     atexit (release_output_lock);
     return 0;
+  }
+  if (errno == EPERM) {           /* another user's lock file, or no file */
+    tool_error ("%s; not written", md_error ());
+    return -1;
   }
   if (errno == EWOULDBLOCK) {
     tool_error ("%s; not written (stop that server first, or let it save: "

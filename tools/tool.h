@@ -33,6 +33,10 @@ int tool_ask_server (const char *file, const char *request, int timeout_ms,
  * (control/lock.h) until the tool exits, so that no server writes PATH
  * meanwhile; -1 after saying which process holds it. */
 int tool_lock_output (const char *path);
+/* The default --timeout of the commands that wait for a save (save,
+ * reset): long enough for a save of hundreds of GiB, short enough that a
+ * server that never answers cannot hang a script (docs/memdisk-tool.pod). */
+#define TOOL_SAVE_TIMEOUT_MS (10 * 60 * 1000)
 /* The arguments of the commands that ask a server (save, status):
  * [--json] [--timeout=SECS] FILE. */
 struct tool_server_args {

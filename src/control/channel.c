@@ -1,5 +1,5 @@
-/* The control channel's socket naming, peer checks and messages (see
- * channel.h). */
+/* The control channel's socket naming, the checks of both ends and the
+ * messages (see channel.h). */
 #include <errno.h>
 #include <inttypes.h>
 #include <libgen.h>
@@ -17,54 +17,34 @@
 #include "common/monoclock.h"
 #include "control/channel.h"
 #include "control/lock.h"
-
-/* FNV-1a, 64 bits: names a base name in the socket's name, so that the
- * name stays short whatever the length of FILE's path. */
-static uint64_t
-name_hash (const char *s)
-{
-  uint64_t h = UINT64_C (0xcbf29ce484222325);
-
-  for (; *s; s++) {
-    h ^= (unsigned char) *s;
-    h *= UINT64_C (0x100000001b3);
-  }
-  return h;
-}
+#include "files/trust.h"
 
 int
-control_address (const char *file, struct sockaddr_un *addr, socklen_t *len)
+control_address (const char *name, struct sockaddr_un *addr, socklen_t *len)
 {
-  char *dir_copy = strdup (file), *name_copy = strdup (file);
-  struct stat st;
-  int n, r = -1;
+  int n;
 
-  if (dir_copy == NULL || name_copy == NULL) {
-    md_error_set ("out of memory");
-    goto out;
-  }
-  const char *folder = dirname (dir_copy);
-  if (stat (folder, &st) == -1) {
-    md_error_set ("%s: %s", folder, strerror (errno));
-    goto out;
-  }
   memset (addr, 0, sizeof *addr);
   addr->sun_family = AF_UNIX;
   /* sun_path[0] = '\0': an abstract name, which no folder holds. */
-  n = snprintf (addr->sun_path + 1, sizeof addr->sun_path - 1,
-                "memdisk-control/%" PRIx64 "/%" PRIx64 "/%016" PRIx64,
-                (uint64_t) st.st_dev, (uint64_t) st.st_ino,
-                name_hash (basename (name_copy)));
+  n = snprintf (addr->sun_path + 1, sizeof addr->sun_path - 1, "memdisk-control/%s", name);
   if (n < 0 || (size_t) n >= sizeof addr->sun_path - 1) {
     md_error_set ("control socket name too long");
-    goto out;
+    return -1;
   }
   *len = (socklen_t) (offsetof (struct sockaddr_un, sun_path) + 1 + (size_t) n);
-  r = 0;
- out:
-  free (dir_copy);
-  free (name_copy);
-  return r;
+  return 0;
+}
+
+int
+control_listen_claim (int fd)
+{
+  /* listen() again records the caller's credentials for SO_PEERCRED. */
+  if (listen (fd, 16) == -1) {
+    md_error_set ("listen: %s", strerror (errno));
+    return -1;
+  }
+  return 0;
 }
 
 int
@@ -88,41 +68,24 @@ control_peer_trusted (uid_t peer, uid_t self)
   return peer == self || peer == 0;
 }
 
-/* Whether nobody accepts connections on ADDR any more. */
-static bool
-name_is_dead (const struct sockaddr_un *addr, socklen_t len)
-{
-  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  bool dead;
-
-  if (fd == -1)
-    return false;
-  dead = connect (fd, (const struct sockaddr *) addr, len) == -1 && errno == ECONNREFUSED;
-  close (fd);
-  return dead;
-}
-
 int
-control_listen (const char *file)
+control_listen (const struct writer_lock *lock)
 {
+  const char *file = lock->path;
   struct sockaddr_un addr;
   socklen_t len;
   int fd;
 
-  if (control_address (file, &addr, &len) == -1)
+  if (control_address (lock->name, &addr, &len) == -1)
     return -1;
   fd = socket (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd == -1) {
     md_error_set ("socket: %s", strerror (errno));
     return -1;
   }
-  /* A server that was just killed may still hold the name for a moment
-   * (its last threads are exiting): nobody accepts on it then. */
-  int r, tries = 0;
-  while ((r = bind (fd, (struct sockaddr *) &addr, len)) == -1 && errno == EADDRINUSE
-         && tries++ < 100 && name_is_dead (&addr, len))
-    nanosleep (&(struct timespec) { .tv_nsec = 20000000 }, NULL);
-  if (r == -1) {
+  /* A new random name at every start: taken only by a process that could
+   * read the lock file, or by chance. */
+  if (bind (fd, (struct sockaddr *) &addr, len) == -1) {
     int err = errno;
     close (fd);
     if (err == EADDRINUSE) {
@@ -132,15 +95,15 @@ control_listen (const char *file)
       int other = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
       if (other >= 0 && connect (other, (struct sockaddr *) &addr, len) == 0
           && control_peer (other, &pid, &uid) == 0)
-        md_error_set ("the control socket of %s is taken by process %d (uid %u)",
+        md_error_set ("the control socket named in %s is taken by process %d (uid %u)",
                       file, (int) pid, (unsigned) uid);
       else
-        md_error_set ("the control socket of %s is taken", file);
+        md_error_set ("the control socket named in %s is taken", file);
       if (other >= 0)
         close (other);
     }
     else
-      md_error_set ("cannot bind the control socket of %s: %s", file, strerror (err));
+      md_error_set ("cannot bind the control socket named in %s: %s", file, strerror (err));
     errno = err;
     return -1;
   }
@@ -152,37 +115,74 @@ control_listen (const char *file)
   return fd;
 }
 
-/* Root may also use another user's server: the one whose user holds
- * FILE's lock file, which a squatter of the socket name cannot have
- * made unless it could write FILE's folder anyway. */
-static bool
-root_trusts_lock_owner (const char *file, uid_t server)
+/* The owner of the file FILE's links lead to, or of its folder while it
+ * does not exist: the user whose server may write it. */
+static int
+file_owner (const char *file, uid_t *owner)
 {
+  char *resolved = snap_trust_resolve (file);
   struct stat st;
-  char *path;
-  bool trusted;
+  int r;
 
-  if (geteuid () != 0 || (path = writer_lock_path (file)) == NULL)
-    return false;
-  trusted = lstat (path, &st) == 0 && S_ISREG (st.st_mode) && st.st_uid == server;
-  free (path);
-  return trusted;
+  if (resolved == NULL)
+    return -1;
+  r = stat (resolved, &st);
+  if (r == -1 && errno == ENOENT)
+    r = stat (dirname (resolved), &st);
+  free (resolved);
+  if (r == 0)
+    *owner = st.st_uid;
+  return r;
+}
+
+/* Whether a server running as UID may answer for FILE: ours, root's, or
+ * one of the user who owns FILE (its server must: files/trust.h). */
+static bool
+uid_may_answer (const char *file, uid_t uid)
+{
+  uid_t owner;
+
+  return control_peer_trusted (uid, geteuid ())
+         || (file_owner (file, &owner) == 0 && uid == owner);
 }
 
 int
-control_connect (const char *file, pid_t *server_pid)
+control_connect (const char *file, int *lock_fd, pid_t *listener)
 {
+  char name[WRITER_LOCK_NAME_LEN + 1];
   struct sockaddr_un addr;
+  struct stat st;
   socklen_t len;
+  pid_t pid;
   uid_t uid;
   int fd, err;
 
-  if (control_address (file, &addr, &len) == -1)
+  *lock_fd = writer_lock_open (file, &st);
+  if (*lock_fd == -1) {
+    if (errno == ENOENT)
+      md_error_set ("no server is writing %s", file);
     return -1;
+  }
+  /* No token: a writer that is not a server (convert, create), or one
+   * that has not written it yet. */
+  if (!writer_lock_read_name (*lock_fd, name)) {
+    md_error_set ("no server is writing %s", file);
+    err = ECONNREFUSED;
+    goto fail;
+  }
+  if (control_address (name, &addr, &len) == -1) {
+    err = EINVAL;
+    goto fail;
+  }
   fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd == -1) {
-    md_error_set ("socket: %s", strerror (errno));
-    return -1;
+  /* Before anything can be sent to us: the kernel then attaches the
+   * sender's credentials to every byte of the answer. */
+  if (fd == -1 || setsockopt (fd, SOL_SOCKET, SO_PASSCRED, &(int) { 1 }, sizeof (int)) == -1) {
+    err = errno;
+    md_error_set ("socket: %s", strerror (err));
+    if (fd >= 0)
+      close (fd);
+    goto fail;
   }
   if (connect (fd, (struct sockaddr *) &addr, len) == -1) {
     err = errno;
@@ -191,23 +191,80 @@ control_connect (const char *file, pid_t *server_pid)
     else
       md_error_set ("cannot reach the server of %s: %s", file, strerror (err));
     close (fd);
-    errno = err;
-    return -1;
+    goto fail;
   }
-  if (control_peer (fd, server_pid, &uid) == -1) {
+  /* The listener's user (the answer's sender is checked later): a
+   * stranger is refused before we wait for it. */
+  if (control_peer (fd, &pid, &uid) == -1) {
+    err = errno;
     close (fd);
-    return -1;
+    goto fail;
   }
-  /* Anyone can bind an abstract name: talk only to ourselves or root. */
-  if (!control_peer_trusted (uid, geteuid ()) && !root_trusts_lock_owner (file, uid)) {
+  /* The listener, if it holds FILE's lock now: its answer is proven even
+   * if it exits before we check (a server answers, then exits). */
+  *listener = writer_lock_held_by (*lock_fd, pid) ? pid : 0;
+  if (!uid_may_answer (file, uid)) {
     md_error_set ("the control socket of %s is held by process %d of uid %u, "
-                  "neither you nor root: not trusted", file, (int) *server_pid,
-                  (unsigned) uid);
+                  "neither you, root nor the owner of %s: not trusted", file, (int) pid,
+                  (unsigned) uid, file);
     close (fd);
+    err = EACCES;
+    goto fail;
+  }
+  return fd;
+ fail:
+  close (*lock_fd);
+  *lock_fd = -1;
+  errno = err;
+  return -1;
+}
+
+int
+control_check_sender (const char *file, int lock_fd, pid_t listener, pid_t pid, uid_t uid)
+{
+  if (pid <= 0) {
+    md_error_set ("the answer about %s came without the sender's credentials: not trusted",
+                  file);
     errno = EACCES;
     return -1;
   }
-  return fd;
+  if (pid != listener && !writer_lock_held_by (lock_fd, pid)) {
+    md_error_set ("the answer about %s came from process %d, which does not hold its "
+                  "writer lock: not trusted", file, (int) pid);
+    errno = EACCES;
+    return -1;
+  }
+  if (!uid_may_answer (file, uid)) {
+    md_error_set ("the answer about %s came from process %d of uid %u, neither you, "
+                  "root nor the owner of %s: not trusted", file, (int) pid,
+                  (unsigned) uid, file);
+    errno = EACCES;
+    return -1;
+  }
+  return 0;
+}
+
+int
+control_ask (const char *file, const char *request, char *reply, size_t size,
+             int timeout_ms, pid_t *server_pid)
+{
+  pid_t listener;
+  int lock_fd, fd = control_connect (file, &lock_fd, &listener);
+  uid_t uid;
+  int r, err;
+
+  if (fd == -1)
+    return -1;
+  r = control_exchange (fd, request, reply, size, timeout_ms, server_pid, &uid);
+  if (r == 0)
+    r = control_check_sender (file, lock_fd, listener, *server_pid, uid);
+  err = errno;
+  close (fd);
+  close (lock_fd);
+  if (r == -1)
+    reply[0] = '\0';
+  errno = err;
+  return r;
 }
 
 void
@@ -276,13 +333,86 @@ control_reply_get (const char *text, const char *key, char *value, size_t size)
 }
 
 int
-control_exchange (int fd, const char *request, char *reply, size_t size, int timeout_ms)
+control_request_parse (const char *buf, size_t len, enum control_request *request)
+{
+  const char *nl = memchr (buf, '\n', len);
+
+  if (nl == NULL) {
+    if (len < CONTROL_REQUEST_MAX - 1)
+      return 0;
+    md_error_set ("request too long (at most %d bytes)", CONTROL_REQUEST_MAX - 1);
+    return -1;
+  }
+  size_t line = (size_t) (nl - buf);
+  if (line > 0 && buf[line - 1] == '\r')
+    line--;
+  for (int r = CONTROL_REQUEST_SAVE; r <= CONTROL_REQUEST_STATUS; r++) {
+    const char *name = control_request_name ((enum control_request) r);
+    if (line == strlen (name) && memcmp (buf, name, line) == 0) {
+      *request = (enum control_request) r;
+      return 1;
+    }
+  }
+  md_error_set ("unknown request (expected save or status)");
+  return -1;
+}
+
+const char *
+control_request_name (enum control_request request)
+{
+  return request == CONTROL_REQUEST_SAVE ? "save" : "status";
+}
+
+bool
+control_reply_complete (const char *buf, size_t len)
+{
+  if (len == 1 && buf[0] == '\n')
+    return true;
+  return len >= 2 && memmem (buf, len, "\n\n", 2) != NULL;
+}
+
+/* recv into BUF, with the credentials the kernel attached (SO_PASSCRED):
+ * *PID and *UID, or 0 and -1 when none came. */
+static ssize_t
+recv_with_sender (int fd, void *buf, size_t size, pid_t *pid, uid_t *uid)
+{
+  union {
+    struct cmsghdr align;
+    char space[CMSG_SPACE (sizeof (struct ucred))];
+  } control;
+  struct iovec iov = { .iov_base = buf, .iov_len = size };
+  struct msghdr msg = {
+    .msg_iov = &iov, .msg_iovlen = 1,
+    .msg_control = control.space, .msg_controllen = sizeof control.space,
+  };
+  ssize_t n = recvmsg (fd, &msg, MSG_CMSG_CLOEXEC);
+
+  *pid = 0;
+  *uid = (uid_t) -1;
+  if (n <= 0)
+    return n;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR (&msg); c != NULL; c = CMSG_NXTHDR (&msg, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS
+        && c->cmsg_len == CMSG_LEN (sizeof (struct ucred))) {
+      struct ucred cred;
+      memcpy (&cred, CMSG_DATA (c), sizeof cred);
+      *pid = cred.pid;
+      *uid = cred.uid;
+    }
+  return n;
+}
+
+int
+control_exchange (int fd, const char *request, char *reply, size_t size, int timeout_ms,
+                  pid_t *sender_pid, uid_t *sender_uid)
 {
   char line[CONTROL_REQUEST_MAX];
   int64_t deadline = timeout_ms < 0 ? -1 : md_monotonic_ms () + timeout_ms;
   size_t got = 0;
   int n = snprintf (line, sizeof line, "%s\n", request);
 
+  *sender_pid = 0;
+  *sender_uid = (uid_t) -1;
   if (n < 0 || (size_t) n >= sizeof line || size < 2) {
     md_error_set ("request too long");
     errno = EINVAL;
@@ -314,7 +444,9 @@ control_exchange (int fd, const char *request, char *reply, size_t size, int tim
     }
     if (r == 0)
       continue;
-    ssize_t k = recv (fd, reply + got, size - 1 - got, 0);
+    pid_t pid;
+    uid_t uid;
+    ssize_t k = recv_with_sender (fd, reply + got, size - 1 - got, &pid, &uid);
     if (k == -1 && errno == EINTR)
       continue;
     if (k == -1) {
@@ -322,9 +454,18 @@ control_exchange (int fd, const char *request, char *reply, size_t size, int tim
                     strerror (send_errno ? send_errno : errno));
       return -1;
     }
+    /* Every chunk from one sender, or from nobody we know. */
+    if (k > 0 && got == 0) {
+      *sender_pid = pid;
+      *sender_uid = uid;
+    }
+    else if (k > 0 && (pid != *sender_pid || uid != *sender_uid)) {
+      *sender_pid = 0;
+      *sender_uid = (uid_t) -1;
+    }
     got += (size_t) k;
     reply[got] = '\0';
-    if ((got == 1 && reply[0] == '\n') || (got >= 2 && strstr (reply, "\n\n") != NULL))
+    if (control_reply_complete (reply, got))
       return 0;
     if (k == 0 && send_errno != 0) {
       md_error_set ("cannot send the request: %s", strerror (send_errno));

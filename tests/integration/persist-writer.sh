@@ -42,11 +42,9 @@ nbdkit_stop reader2
 /usr/bin/python3 - "$snap" "$MEMDISK_TOOL" <<'PY' || fail "hostile clients: see above"
 import os, socket, subprocess, sys, time
 snap, tool = sys.argv[1:]
-st = os.stat(os.path.dirname(snap))
-h = 0xcbf29ce484222325
-for b in os.path.basename(snap).encode():
-    h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
-name = b"\0memdisk-control/%x/%x/%016x" % (st.st_dev, st.st_ino, h)
+# The server's socket name: the token in FILE's lock file.
+with open(os.path.join(os.path.dirname(snap), "." + os.path.basename(snap) + ".lock"), "rb") as f:
+    name = b"\0memdisk-control/" + f.readline().strip()
 def conn():
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(name)
@@ -110,14 +108,37 @@ chmod 0711 "$MD_TMP"
 cp -- "$MEMDISK_TOOL" "$MD_TMP/memdisk-tool"
 cp -- "$MEMDISK_PLUGIN" "$MD_TMP/plugin.so"
 chmod 0755 "$MD_TMP/memdisk-tool" "$MD_TMP/plugin.so"
-# nobody asks root's server: the server refuses it.
+# nobody asks root's server: nobody may not read the lock file that names
+# its socket...
 status=0; out=$(as_nobody "$MD_TMP/memdisk-tool" save "$snap" 2>&1) || status=$?
 ((status == 1)) || fail "nobody's save on root's server: exit $status: $out"
-[[ $out == *"permission denied: uid $(id -u nobody) is neither this server's user nor root"* ]] ||
+[[ $out == *"cannot open the lock file $MD_TMP/.disk.snap.lock: permission denied (only its owner, root (uid 0), and root may ask the server of $snap)"* ]] ||
   fail "nobody's save on root's server says: $out"
 status=0; out=$(as_nobody "$MD_TMP/memdisk-tool" status "$snap" 2>&1) || status=$?
 ((status == 1)) && [[ $out == *"permission denied"* ]] || fail "nobody's status on root's server: exit $status: $out"
-# nobody's own server: nobody may, root may (it runs as the lock file's owner).
+# ... and told the name, the server refuses it.
+name=$(head -n 1 "$MD_TMP/.disk.snap.lock")
+for request in save status; do
+  out=$(as_nobody /usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(b"\0memdisk-control/" + sys.argv[1].encode())
+try:
+    s.sendall(sys.argv[2].encode() + b"\n")
+except BrokenPipeError:
+    pass                    # refused at once: the answer is there already
+s.settimeout(10)
+data = b""
+while not data.endswith(b"\n\n"):
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    data += chunk
+print(data.decode())' "$name" "$request") || fail "nobody could not reach root's server with its name"
+  [[ $out == *"result error"*"permission denied: uid $(id -u nobody) is neither this server's user nor root"* ]] ||
+    fail "root's server answered nobody's $request with: $out"
+done
+# nobody's own server: nobody may, root may (it runs as FILE's owner).
 mkdir -m 0755 "$MD_TMP/nobodys"
 chown nobody:nogroup "$MD_TMP/nobodys"
 nsnap=$MD_TMP/nobodys/disk.snap
