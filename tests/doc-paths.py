@@ -8,8 +8,10 @@ is gone on purpose):
   - every path below src/, plugin/, tools/, tests/, docs/ or .ci/ exists
     ("pages.[ch]", "cmd-*.c" and "{format,read,write}/" are patterns: one
     file or folder must match);
+  - every file named alone ("pages.c", "cowpool.[ch]") is a file of src/,
+    plugin/, tools/ or tests/, in some folder;
   - every backquoted C-like name with an underscore (`snapstore_save`,
-    `snap_lazy_fault ()`, `struct cow_record`, `PAGE_IN_FILE`) is a word of
+    `snap_lazy_fault ()`, `struct cow_record`, `PAGE_IN_FILE`, `slots[i]`) is a word of
     some source, script or build file of the tree;
   - docs/design.md's map ("Where things are") names files that exist, and
     every .c and .h file of src/, plugin/ and tools/ has its line there;
@@ -31,8 +33,9 @@ import subprocess
 import sys
 
 PATH = re.compile(r"(?<![\w./@-])((?:src|plugin|tools|tests|docs|\.ci)/[\w.\-\[\]{},*/]*)")
+FILE_NAME = re.compile(r"(?<![\w./*-])([\w-]+\.(?:c|h|\[ch\]))(?!\w)")
 TICKED = re.compile(r"`([^`\n]+)`")
-C_NAME = re.compile(r"^(?:struct |enum )?([A-Za-z_][A-Za-z0-9_]*)(?:\s*\(.*\))?$")
+C_NAME = re.compile(r"^(?:struct |enum )?([A-Za-z_][A-Za-z0-9_]*)(?:\[[^\]]*\])?(?:\s*\(.*\))?$")
 WORD_FILES = ("src", "plugin", "tools", "tests", ".ci", "CMakeLists.txt", "debian",
               "systemd", "docs")
 SOURCE_EXT = (".c", ".h", ".py", ".sh", ".txt", ".pod", ".md", "")
@@ -45,6 +48,9 @@ EXTERNAL = {
     "SCHED_BATCH": "Linux's scheduling policy, tried and measured",
     "read_lock": "nbdkit's per-connection lock in its request loop",
     "serialize_requests": "nbdkit's thread model, named as --dump-plugin shows it",
+    "memory.c": "nbdkit's memory plugin, the anchor the plugin is compared with",
+    "foo.c": "an example in the text", "foo.h": "an example in the text",
+    "A.c": "an example in the text", "B.h": "an example in the text",
 }
 
 
@@ -111,8 +117,23 @@ def test_names(root):
     return names
 
 
+def file_names(root):
+    names = set()
+    for top in ("src", "plugin", "tools", "tests"):
+        for _, _, files in os.walk(os.path.join(root, top)):
+            names.update(files)
+    return names
+
+
 def check_names(root, doc, lines, words, tests, problems):
+    files = file_names(root)
     for number, line in lines:
+        for name in FILE_NAME.findall(line):
+            if name in EXTERNAL:
+                continue
+            alternatives = [name[:-4] + "c", name[:-4] + "h"] if name.endswith("]") else [name]
+            if not any(a in files for a in alternatives):
+                problems.append(f"{doc}:{number}: no file {name} in the tree")
         for path in PATH.findall(line):
             path = path.rstrip(".,:;")
             if path in tests:
