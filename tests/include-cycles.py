@@ -29,6 +29,8 @@ def modules(root):
     """Every .c and .h file below FOLDERS, as {path: module}."""
     files = {}
     for folder in FOLDERS:
+        if not os.path.isdir(os.path.join(root, folder)):
+            sys.exit(f"include-cycles: no folder {os.path.join(root, folder)}")
         for dirpath, _, names in os.walk(os.path.join(root, folder)):
             for name in names:
                 if name.endswith((".c", ".h")):

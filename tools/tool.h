@@ -134,7 +134,7 @@ int tool_detect_format (int fd, const char *name, enum tool_file_format *format)
 /* Progress on stderr, updated in place a few times a second:
  * "NAME: 42% 1.2 GiB of 2 GiB, 310 MiB/s, 0:03 left".  Shown only when
  * ENABLED (the user asked for it) and stderr is a terminal, so a log or a
- * pipe never fills with carriage returns.  Thread-safe. */
+ * pipe never fills with carriage returns.  Thread-safe.  (tool-progress.c) */
 struct tool_progress;
 struct tool_progress *tool_progress_new (bool enabled, const char *name, uint64_t total);
 void tool_progress_add (struct tool_progress *progress, uint64_t done);

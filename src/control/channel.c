@@ -402,6 +402,36 @@ recv_with_sender (int fd, void *buf, size_t size, pid_t *pid, uid_t *uid)
   return n;
 }
 
+/* Wait until FD is readable or DEADLINE (md_monotonic_ms, -1 for none)
+ * passes: 1 when readable, 0 at the deadline (ETIMEDOUT) and -1 on an
+ * error, each failure with its message set. */
+static int
+wait_readable (int fd, int64_t deadline, int timeout_ms)
+{
+  for (;;) {
+    int wait = -1;
+    if (deadline >= 0) {
+      int64_t left = deadline - md_monotonic_ms ();
+      if (left <= 0) {
+        md_error_set ("no answer within %d ms", timeout_ms);
+        errno = ETIMEDOUT;
+        return 0;
+      }
+      wait = left > 1000000 ? 1000000 : (int) left;
+    }
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+    int r = poll (&pfd, 1, wait);
+    if (r == -1 && errno == EINTR)
+      continue;
+    if (r == -1) {
+      md_error_set ("poll: %s", strerror (errno));
+      return -1;
+    }
+    if (r > 0)
+      return 1;
+  }
+}
+
 int
 control_exchange (int fd, const char *request, char *reply, size_t size, int timeout_ms,
                   pid_t *sender_pid, uid_t *sender_uid)
@@ -424,26 +454,9 @@ control_exchange (int fd, const char *request, char *reply, size_t size, int tim
   if (send (fd, line, (size_t) n, MSG_NOSIGNAL) != n)
     send_errno = errno ? errno : EIO;
   for (;;) {
-    int wait = -1;
-    if (deadline >= 0) {
-      int64_t left = deadline - md_monotonic_ms ();
-      if (left <= 0) {
-        md_error_set ("no answer within %d ms", timeout_ms);
-        errno = ETIMEDOUT;
-        return -1;
-      }
-      wait = left > 1000000 ? 1000000 : (int) left;
-    }
-    struct pollfd pfd = { .fd = fd, .events = POLLIN };
-    int r = poll (&pfd, 1, wait);
-    if (r == -1 && errno == EINTR)
-      continue;
-    if (r == -1) {
-      md_error_set ("poll: %s", strerror (errno));
+    int r = wait_readable (fd, deadline, timeout_ms);
+    if (r <= 0)
       return -1;
-    }
-    if (r == 0)
-      continue;
     pid_t pid;
     uid_t uid;
     ssize_t k = recv_with_sender (fd, reply + got, size - 1 - got, &pid, &uid);

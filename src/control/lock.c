@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/username.h"
 #include "control/lock.h"
 #include "files/trust.h"
 
@@ -110,30 +110,16 @@ set_busy_error (const char *file, pid_t holder)
   errno = EWOULDBLOCK;
 }
 
-/* "nobody (uid 65534)" in BUF. */
-static const char *
-owner_name (uid_t uid, char buf[128])
-{
-  struct passwd pw, *found = NULL;
-  char strings[1024];
-
-  if (getpwuid_r (uid, &pw, strings, sizeof strings, &found) == 0 && found != NULL)
-    snprintf (buf, 128, "%.80s (uid %u)", pw.pw_name, (unsigned) uid);
-  else
-    snprintf (buf, 128, "uid %u", (unsigned) uid);
-  return buf;
-}
-
 /* Refuse what ST describes at the lock file's name PATH.  -1, errno EPERM. */
 static int
 refuse_lock_file (const char *path, const struct stat *st, uid_t owner)
 {
-  char has[128], wants[128];
+  char has[MD_USER_NAME_SIZE], wants[MD_USER_NAME_SIZE];
   const char *type = snap_trust_file_type (st->st_mode);
 
   md_error_set ("the lock file %s is %s owned by %s; a writer lock needs a regular file "
                 "owned by %s: not used (remove it if nothing of its owner writes this "
-                "snapshot)", path, type, owner_name (st->st_uid, has), owner_name (owner, wants));
+                "snapshot)", path, type, md_user_name (st->st_uid, has), md_user_name (owner, wants));
   errno = EPERM;
   return -1;
 }
@@ -336,9 +322,9 @@ writer_lock_open (const char *file, struct stat *st)
     err = EPERM;
   }
   else if (err == EACCES && lstat (path, st) == 0) {
-    char owner[128];
+    char owner[MD_USER_NAME_SIZE];
     md_error_set ("cannot open the lock file %s: permission denied (only its owner, %s, "
-                  "and root may ask the server of %s)", path, owner_name (st->st_uid, owner),
+                  "and root may ask the server of %s)", path, md_user_name (st->st_uid, owner),
                   file);
   }
   else

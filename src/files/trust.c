@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/username.h"
 #include "files/trust.h"
 
 const char *
@@ -40,27 +40,13 @@ snap_fd_clear_nonblock (int fd)
   return 0;
 }
 
-/* "nobody (uid 65534)" in BUF. */
-static const char *
-user_name (uid_t uid, char buf[128])
-{
-  struct passwd pw, *found = NULL;
-  char strings[1024];
-
-  if (getpwuid_r (uid, &pw, strings, sizeof strings, &found) == 0 && found != NULL)
-    snprintf (buf, 128, "%.80s (uid %u)", pw.pw_name, (unsigned) uid);
-  else
-    snprintf (buf, 128, "uid %u", (unsigned) uid);
-  return buf;
-}
-
 /* A folder on the path of FILE: owned by root or UID, and not writable by
  * its group or others unless sticky. */
 static int
 check_folder (const char *folder, const char *file, uid_t uid)
 {
   struct stat st;
-  char owner[128], saver[128];
+  char owner[MD_USER_NAME_SIZE], saver[MD_USER_NAME_SIZE];
 
   if (stat (folder, &st) == -1) {
     md_error_set ("cannot check the folder %s of %s: %s", folder, file, strerror (errno));
@@ -69,7 +55,7 @@ check_folder (const char *folder, const char *file, uid_t uid)
   if (st.st_uid != 0 && st.st_uid != uid) {
     md_error_set ("the folder %s is owned by %s, who could replace %s: use a "
                   "folder owned by %s or by root", folder,
-                  user_name (st.st_uid, owner), file, user_name (uid, saver));
+                  md_user_name (st.st_uid, owner), file, md_user_name (uid, saver));
     return -1;
   }
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0) {
@@ -205,7 +191,7 @@ walk_up (struct walk *w)
 static int
 walk_check_link (struct walk *w, const struct stat *st, size_t before)
 {
-  char owner[128], user[128];
+  char owner[MD_USER_NAME_SIZE], user[MD_USER_NAME_SIZE];
 
   if (!w->check)
     return 0;
@@ -213,7 +199,7 @@ walk_check_link (struct walk *w, const struct stat *st, size_t before)
     md_error_set ("%s is a symbolic link owned by %s: a link that another "
                   "user than %s or root owns is not followed (it could lead "
                   "anywhere, and be changed at any time)", w->done,
-                  user_name (st->st_uid, owner), user_name (w->uid, user));
+                  md_user_name (st->st_uid, owner), md_user_name (w->uid, user));
     return -1;
   }
   w->done[before] = '\0';
@@ -358,7 +344,7 @@ int
 snap_trust_check (const char *path, uid_t uid, char **resolved, bool *exists)
 {
   struct stat st;
-  char owner[128], saver[128];
+  char owner[MD_USER_NAME_SIZE], saver[MD_USER_NAME_SIZE];
 
   *resolved = snap_trust_resolve_for (path, uid);
   if (*resolved == NULL)
@@ -375,8 +361,8 @@ snap_trust_check (const char *path, uid_t uid, char **resolved, bool *exists)
                     "file may be a disk planted for this server, a save would "
                     "hand that user the data, and in a sticky folder it could "
                     "not even replace the file; chown it to %s, or move it away",
-                    *resolved, user_name (st.st_uid, owner),
-                    user_name (uid, saver), user_name (uid, saver));
+                    *resolved, md_user_name (st.st_uid, owner),
+                    md_user_name (uid, saver), md_user_name (uid, saver));
       goto fail;
     }
   }

@@ -197,10 +197,7 @@ snapstore_save (struct store *store, const char *path, const struct snap_write_o
     result = &ignored;
   /* As snap_write_file would, for a save that fails before it (no instant
    * could be taken). */
-  result->stats = (struct snap_write_stats) { 0 };
-  result->replaced = SNAP_REPLACE_UNTOUCHED;
-  result->previous_bad = false;
-  result->kept_fd = -1;
+  snap_write_result_clear (result);
   previous_check_fit (previous, store, options, &why);
   int r = save_once (store, path, options, pages_done, previous, previous != NULL, result,
                      &epoch);

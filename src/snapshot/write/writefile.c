@@ -36,9 +36,7 @@ snap_write_file (const char *path, const struct snap_write_options *options,
 
   if (result == NULL)
     result = &ignored;
-  result->stats = (struct snap_write_stats) { 0 };
-  result->previous_bad = false;
-  result->kept_fd = -1;
+  snap_write_result_clear (result);
   if (snap_tmpfile_create (&tmp, path) == -1)
     tmp.state = SNAP_REPLACE_UNTOUCHED;
   else if (snap_write_fd (tmp.fd, options, next_page, opaque, result) == -1

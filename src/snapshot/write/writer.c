@@ -179,10 +179,7 @@ snap_write_fd (int fd, const struct snap_write_options *options,
 
   if (result == NULL)
     result = &ignored;
-  result->stats = (struct snap_write_stats) { 0 };
-  result->replaced = SNAP_REPLACE_UNTOUCHED;
-  result->previous_bad = false;
-  result->kept_fd = -1;
+  snap_write_result_clear (result);
   if (snap_writer_check_options (options, &level) == -1
       || snap_meta_creation_time (&meta.creation_time) == -1)
     return -1;

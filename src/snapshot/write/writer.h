@@ -87,6 +87,17 @@ struct snap_write_result {
                                     fsynced and renamed phases */
 };
 
+/* RESULT before a write: nothing written, PATH untouched, no file kept
+ * (the timeline is the caller's). */
+static inline void
+snap_write_result_clear (struct snap_write_result *result)
+{
+  result->stats = (struct snap_write_stats) { 0 };
+  result->replaced = SNAP_REPLACE_UNTOUCHED;
+  result->previous_bad = false;
+  result->kept_fd = -1;
+}
+
 /* Whether PREVIOUS's frames are the ones this writer makes with OPTIONS
  * (docs/snapshot-format.md section 4): format 2, this writer's region
  * size, and the same page size, virtual size, level and zstd version.
