@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "httpconfig.h"
 #include "common/threads.h"
 #include "store/store.h"
 
@@ -44,7 +45,8 @@ const char memdisk_config_help[] =
   "snapshot-load-threads=<N>\n"
   "                         Background threads of a lazy load, 0..256\n"
   "                         (default: snapshot-threads; 0: none, pages load\n"
-  "                         only when touched or saved).";
+  "                         only when touched or saved).\n"
+  HTTPCONFIG_HELP;
 
 #define DEFAULT_SNAPSHOT_LEVEL 1
 #define MAX_SNAPSHOT_LEVEL 19
@@ -87,6 +89,8 @@ parse_snapshot (const char *value)
     nbdkit_error ("snapshot: the file name is empty");
     return -1;
   }
+  if (httpconfig_is_url (value))
+    return httpconfig_snapshot (value);
   /* nbdkit changes directory to / when it daemonizes. */
   memdisk_config.snapshot = nbdkit_absolute_path (value);
   return memdisk_config.snapshot ? 0 : -1;
@@ -215,6 +219,9 @@ memdisk_config_key (const char *key, const char *value)
   if (strcmp (key, "allocator") == 0)
     return parse_allocator (value);
 
+  int r = httpconfig_key (key, value);
+  if (r != 1)
+    return r;
   nbdkit_error ("unknown parameter '%s' (see nbdkit memdisk --help)", key);
   return -1;
 }
@@ -241,7 +248,13 @@ memdisk_config_complete (void)
     nbdkit_error ("snapshot-interval needs snapshot=FILE");
     return -1;
   }
-  return 0;
+  return httpconfig_complete ();
+}
+
+const char *
+memdisk_config_snapshot_source (void)
+{
+  return memdisk_config.snapshot_url ? memdisk_config.snapshot_url : memdisk_config.snapshot;
 }
 
 void
@@ -249,4 +262,5 @@ memdisk_config_unload (void)
 {
   free (memdisk_config.snapshot);
   memdisk_config.snapshot = NULL;
+  httpconfig_unload ();
 }

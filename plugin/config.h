@@ -12,7 +12,9 @@
 struct memdisk_config {
   uint64_t size;                /* size=: the disk's virtual size in bytes */
   bool size_given;
-  char *snapshot;               /* snapshot=: absolute path, or NULL */
+  char *snapshot;               /* snapshot=: absolute path, or NULL; for a
+                                 * URL, the URL as shown (no credentials) */
+  char *snapshot_url;           /* snapshot=URL: the URL itself, or NULL */
   bool snapshot_readonly;       /* snapshot-readonly=: load, never write */
   unsigned snapshot_interval;   /* snapshot-interval=: seconds, 0 = off */
   int snapshot_level;           /* snapshot-level=: zstd level */
@@ -28,6 +30,10 @@ struct memdisk_config {
 
 /* The parsed parameters; valid after memdisk_config_complete succeeds. */
 extern struct memdisk_config memdisk_config;
+
+/* What opens the snapshot: the URL with its credentials, or the path.
+ * Never for a message: those name memdisk_config.snapshot. */
+const char *memdisk_config_snapshot_source (void);
 
 /* The text `nbdkit memdisk --help` shows: one entry per parameter. */
 extern const char memdisk_config_help[];

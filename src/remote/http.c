@@ -266,7 +266,7 @@ read_range (struct md_http *h, struct transfer *t)
   CURL *c = borrow_handle (h);
 
   if (c == NULL) {
-    md_error_set ("%s: cannot make a libcurl handle", h->shown);
+    md_error_set ("cannot make a libcurl handle");
     return -1;
   }
   for (unsigned attempt = 0;; attempt++) {
@@ -280,7 +280,7 @@ read_range (struct md_http *h, struct transfer *t)
     pause = pause * 2 < MAX_PAUSE_MS ? pause * 2 : MAX_PAUSE_MS;
   }
   return_handle (h, c);
-  md_error_set ("%s: bytes %llu-%llu: %s%s", h->shown, (unsigned long long) t->first,
+  md_error_set ("bytes %llu-%llu: %s%s", (unsigned long long) t->first,
                 (unsigned long long) (t->first + t->len - 1), cause,
                 retry ? " (after every try)" : "");
   errno = EIO;                  /* a read error: the reader may try again later */
@@ -295,7 +295,7 @@ md_http_read_at (struct md_http *h, void *buf, size_t len, uint64_t offset)
   if (len == 0)
     return 0;
   if (offset > h->size || len > h->size - offset) {
-    md_error_set ("%s: bytes %llu-%llu: past the end of the file (%llu bytes)", h->shown,
+    md_error_set ("bytes %llu-%llu: past the end of the file (%llu bytes)",
                   (unsigned long long) offset, (unsigned long long) (offset + len - 1),
                   (unsigned long long) h->size);
     errno = 0;
@@ -340,8 +340,7 @@ learn_file (struct md_http *h)
   if (read_range (h, &t) == -1)
     return -1;
   if (t.response.range_total == UINT64_MAX) {
-    md_error_set ("%s: the server does not say the file's size (Content-Range: bytes 0-0/*)",
-                  h->shown);
+    md_error_set ("the server does not say the file's size (Content-Range: bytes 0-0/*)");
     return -1;
   }
   h->size = t.response.range_total;
@@ -370,7 +369,7 @@ md_http_open (const char *url, const struct md_http_options *options)
   pthread_mutex_init (&h->lock, NULL);
   pthread_cond_init (&h->idle_cond, NULL);
   if (take_options (h, options ? options : &default_options) == -1) {
-    md_error_set ("%s: out of memory", h->shown);
+    md_error_set ("opening a URL: out of memory");
     md_http_close (h);
     return NULL;
   }

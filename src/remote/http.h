@@ -10,7 +10,8 @@
  * transfer is cut at its first byte, the file is never downloaded into
  * memory), a 4xx answer, and a file that changed on the server (its ETag
  * or Last-Modified differs from the first answer's).  Messages name the
- * URL as md_url_shown shows it: never its credentials. */
+ * bytes and the cause, never the URL: the caller names it, as
+ * md_http_shown shows it (never its credentials). */
 #ifndef MEMDISK_REMOTE_HTTP_H
 #define MEMDISK_REMOTE_HTTP_H
 
@@ -42,7 +43,7 @@ uint64_t md_http_size (const struct md_http *http);
 const char *md_http_shown (const struct md_http *http);
 
 /* Read LEN bytes at OFFSET into BUF (any thread, concurrently).  0, or -1
- * with md_error set to the cause ("bytes A-B of URL: ..."). */
+ * with md_error set to the cause ("bytes A-B: ..."). */
 int md_http_read_at (struct md_http *http, void *buf, size_t len, uint64_t offset);
 
 /* The options a process uses for every URL it opens (the plugin's
