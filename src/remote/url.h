@@ -12,6 +12,10 @@
  * rather than a path. */
 bool md_url_is_http (const char *name);
 
+/* The length of NAME's "SCHEME://" (RFC 3986's scheme characters), 0 when
+ * NAME does not start with one. */
+size_t md_url_scheme_length (const char *name);
+
 /* NAME without its userinfo, query string and fragment, into OUT (always
  * NUL-terminated, cut at OUT_SIZE - 1 bytes). */
 void md_url_shown (const char *name, char *out, size_t out_size);
