@@ -18,14 +18,12 @@
 #include "common/error.h"
 #include "remote/http.h"
 #include "remote/httpparse.h"
-#include "remote/url.h"
 
 #define MAX_CONNECTIONS 64
 #define MAX_PAUSE_MS 5000
 
 struct md_http {
   char *url;
-  char shown[1024];
   struct md_http_options options;
   struct curl_slist *headers;
   uint64_t size;                /* UINT64_MAX until the first answer */
@@ -217,26 +215,27 @@ try_range (CURL *c, struct transfer *t, char *cause, size_t cause_size, bool *re
 static CURL *
 borrow_handle (struct md_http *h)
 {
-  CURL *c = NULL;
-  bool make = false;
+  CURL *idle = NULL;
 
   pthread_mutex_lock (&h->lock);
   while (h->idle_count == 0 && h->made >= h->options.connections)
     pthread_cond_wait (&h->idle_cond, &h->lock);
   if (h->idle_count > 0)
-    c = h->idle[--h->idle_count];
-  else {
-    h->made++;
-    make = true;
-  }
+    idle = h->idle[--h->idle_count];
+  else
+    h->made++;                  /* a place for a new one, made below */
   pthread_mutex_unlock (&h->lock);
-  if (make && (c = make_handle (h)) == NULL) {
+  if (idle != NULL)
+    return idle;
+
+  CURL *made = make_handle (h);
+  if (made == NULL) {
     pthread_mutex_lock (&h->lock);
     h->made--;
     pthread_cond_signal (&h->idle_cond);
     pthread_mutex_unlock (&h->lock);
   }
-  return c;
+  return made;
 }
 
 static void
@@ -253,8 +252,11 @@ pause_ms (long ms)
 {
   struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
 
-  while (nanosleep (&ts, &ts) == -1 && errno == EINTR)
-    continue;
+  int r;
+
+  do
+    r = nanosleep (&ts, &ts);   /* a signal: sleep what is left */
+  while (r == -1 && errno == EINTR);
 }
 
 static int
@@ -364,7 +366,6 @@ md_http_open (const char *url, const struct md_http_options *options)
     md_error_set ("opening a URL: out of memory");
     return NULL;
   }
-  md_url_shown (url, h->shown, sizeof h->shown);
   h->size = UINT64_MAX;
   pthread_mutex_init (&h->lock, NULL);
   pthread_cond_init (&h->idle_cond, NULL);
@@ -398,10 +399,4 @@ uint64_t
 md_http_size (const struct md_http *h)
 {
   return h->size;
-}
-
-const char *
-md_http_shown (const struct md_http *h)
-{
-  return h->shown;
 }

@@ -11,7 +11,7 @@
  * memory), a 4xx answer, and a file that changed on the server (its ETag
  * or Last-Modified differs from the first answer's).  Messages name the
  * bytes and the cause, never the URL: the caller names it, as
- * md_http_shown shows it (never its credentials). */
+ * md_url_shown (remote/url.h) shows it, without its credentials. */
 #ifndef MEMDISK_REMOTE_HTTP_H
 #define MEMDISK_REMOTE_HTTP_H
 
@@ -39,8 +39,6 @@ struct md_http *md_http_open (const char *url, const struct md_http_options *opt
 void md_http_close (struct md_http *http);
 
 uint64_t md_http_size (const struct md_http *http);
-/* The URL as messages show it (md_url_shown). */
-const char *md_http_shown (const struct md_http *http);
 
 /* Read LEN bytes at OFFSET into BUF (any thread, concurrently).  0, or -1
  * with md_error set to the cause ("bytes A-B: ..."). */

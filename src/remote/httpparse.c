@@ -39,9 +39,10 @@ md_http_parse_content_range (const char *value, size_t len, uint64_t *first,
     p++;
   while (end > p && is_space (end[-1]))
     end--;
-  if (end - p < 6 || strncasecmp (p, "bytes", 5) != 0 || p[5] != ' ')
+  static const char unit[] = "bytes ";
+  if ((size_t) (end - p) < sizeof unit - 1 || strncasecmp (p, unit, sizeof unit - 1) != 0)
     return -1;
-  p += 6;
+  p += sizeof unit - 1;
   while (p < end && *p == ' ')
     p++;
   if (parse_decimal (&p, end, first) == -1 || p == end || *p++ != '-'
@@ -60,17 +61,17 @@ md_http_parse_content_range (const char *value, size_t len, uint64_t *first,
 static int
 parse_status_line (const char *line, size_t len)
 {
-  size_t i = 5;
-
   if (len < 5 || strncmp (line, "HTTP/", 5) != 0)
     return -1;
-  while (i < len && line[i] != ' ')
-    i++;
-  if (len - i < 4 || line[i + 1] < '1' || line[i + 1] > '5'
-      || line[i + 2] < '0' || line[i + 2] > '9' || line[i + 3] < '0' || line[i + 3] > '9'
-      || (len - i > 4 && !is_space (line[i + 4])))
+  /* The status: the three digits after the version and one space. */
+  const char *space = memchr (line, ' ', len);
+  if (space == NULL)
     return -1;
-  return (line[i + 1] - '0') * 100 + (line[i + 2] - '0') * 10 + (line[i + 3] - '0');
+  const char *code = space + 1, *end = line + len;
+  if (end - code < 3 || code[0] < '1' || code[0] > '5' || code[1] < '0' || code[1] > '9'
+      || code[2] < '0' || code[2] > '9' || (end - code > 3 && !is_space (code[3])))
+    return -1;
+  return (code[0] - '0') * 100 + (code[1] - '0') * 10 + (code[2] - '0');
 }
 
 /* The value of header NAME in LINE, trimmed, or NULL. */
