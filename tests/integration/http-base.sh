@@ -4,7 +4,8 @@
 # fault proxy (http_fault_proxy.py) where a check needs one:
 #   - every byte read through the URL is the fixture's (nbdcopy, cmp with
 #     memdisk-tool convert of the snapshot to raw); writes stay in memory
-#     and read back; a SIGUSR1 writes nothing; info and verify take the URL;
+#     and read back; a SIGUSR1 writes nothing; info, verify, map and diff
+#     take the URL;
 #   - what a URL refuses: snapshot-load=eager, snapshot-interval;
 #   - the network as it is: 503s and dropped connections are tried again;
 #     a frame spoilt once on the way is fetched again, one spoilt every
@@ -62,6 +63,8 @@ nbdkit_stop plain
 "$MEMDISK_TOOL" info "$snap" | sed "s|^file: .*|file: $url|" | cmp - "$MD_TMP/info.url" ||
   fail "memdisk-tool info of the URL differs from the file's: $(cat "$MD_TMP/info.url")"
 "$MEMDISK_TOOL" verify "$url" | grep -q ': OK: ' || fail "memdisk-tool verify $url failed"
+cmp <("$MEMDISK_TOOL" map "$url") <("$MEMDISK_TOOL" map "$snap") || fail "memdisk-tool map of the URL differs"
+"$MEMDISK_TOOL" diff "$url" "$snap" >"$MD_TMP/diff.out" || fail "memdisk-tool diff: $(cat "$MD_TMP/diff.out")"
 
 # --- what a URL refuses ---
 persist_expect_refusal snapshot="$url" snapshot-load=eager -- "snapshot-load=eager" "lazily only"
@@ -143,6 +146,7 @@ nbdcopy -- "$(nbdkit_uri cred)" "$MD_TMP/cred.img"
 cmp "$MD_TMP/cred.img" "$MD_TMP/expected.img" || fail "the disk read with a bearer token differs"
 nbdkit_stop cred
 "$MEMDISK_TOOL" info "$private" >"$MD_TMP/tool.out" 2>&1 || true
+"$MEMDISK_TOOL" diff "$private" "$snap" >>"$MD_TMP/tool.out" 2>&1 || true
 for secret in s3cr3t-t0ken pa55word qs-secret; do
   ! grep -q "$secret" "$(nbdkit_log cred)" "$MD_TMP/tool.out" ||
     fail "a credential ($secret) is in a log line: $(grep -h "$secret" "$(nbdkit_log cred)" "$MD_TMP/tool.out" | head -3)"
