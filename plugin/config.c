@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "config.h"
-#include "httpconfig.h"
 #include "common/threads.h"
 #include "store/store.h"
 
@@ -46,7 +45,23 @@ const char memdisk_config_help[] =
   "                         Background threads of a lazy load, 0..256\n"
   "                         (default: snapshot-threads; 0: none, pages load\n"
   "                         only when touched or saved).\n"
-  HTTPCONFIG_HELP;
+  "snapshot=<URL>           (or snapshot=+FILE holding the URL) Serve the\n"
+  "                         snapshot at an http:// or https:// URL: lazy load,\n"
+  "                         frames fetched by range requests and checked;\n"
+  "                         writes stay in memory, never saved to the URL.\n"
+  "snapshot-http-header=<HEADER>\n"
+  "                         (repeatable; or +FILE) A header sent with every\n"
+  "                         request, e.g. 'Authorization: Bearer TOKEN'.\n"
+  "snapshot-http-cafile=<FILE>\n"
+  "                         CA certificates for https (default: the system's).\n"
+  "snapshot-http-connections=<N>\n"
+  "                         Range requests at once, 1..64 (default 4).\n"
+  "snapshot-http-timeout=<SECS>\n"
+  "                         Connect timeout, and how long a transfer may stall\n"
+  "                         (default 10 and 30).\n"
+  "snapshot-http-retries=<N>\n"
+  "                         Tries again after a connection error, a timeout or\n"
+  "                         a 5xx answer, 0..20 (default 4).";
 
 #define DEFAULT_SNAPSHOT_LEVEL 1
 #define MAX_SNAPSHOT_LEVEL 19
@@ -89,8 +104,6 @@ parse_snapshot (const char *value)
     nbdkit_error ("snapshot: the file name is empty");
     return -1;
   }
-  if (httpconfig_is_url (value))
-    return httpconfig_snapshot (value);
   /* nbdkit changes directory to / when it daemonizes. */
   memdisk_config.snapshot = nbdkit_absolute_path (value);
   return memdisk_config.snapshot ? 0 : -1;
@@ -219,9 +232,6 @@ memdisk_config_key (const char *key, const char *value)
   if (strcmp (key, "allocator") == 0)
     return parse_allocator (value);
 
-  int r = httpconfig_key (key, value);
-  if (r != 1)
-    return r;
   nbdkit_error ("unknown parameter '%s' (see nbdkit memdisk --help)", key);
   return -1;
 }
@@ -248,7 +258,7 @@ memdisk_config_complete (void)
     nbdkit_error ("snapshot-interval needs snapshot=FILE");
     return -1;
   }
-  return httpconfig_complete ();
+  return 0;
 }
 
 const char *
@@ -262,5 +272,11 @@ memdisk_config_unload (void)
 {
   free (memdisk_config.snapshot);
   memdisk_config.snapshot = NULL;
-  httpconfig_unload ();
+}
+
+int
+memdisk_config_parse_number (const char *key, const char *value, unsigned min, unsigned max,
+                             unsigned *result)
+{
+  return parse_snapshot_number (key, value, min, max, result);
 }

@@ -42,6 +42,10 @@ extern const char memdisk_config_help[];
  * nbdkit_error() with a message naming the parameter. */
 int memdisk_config_key (const char *key, const char *value);
 int memdisk_config_complete (void);
+/* A number of KEY from MIN to MAX, for the parameters parsed elsewhere
+ * (httpconfig.c): 0, or -1 after nbdkit_error. */
+int memdisk_config_parse_number (const char *key, const char *value, unsigned min,
+                                 unsigned max, unsigned *result);
 /* .unload: free what parsing allocated. */
 void memdisk_config_unload (void);
 

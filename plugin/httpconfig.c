@@ -2,6 +2,7 @@
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,8 +18,8 @@ static struct md_http_options options = {
 static char *headers[MD_HTTP_MAX_HEADERS];
 static char *cafile;
 
-bool
-httpconfig_is_url (const char *value)
+static bool
+is_url (const char *value)
 {
   return value[0] == '+' || md_url_is_http (value);
 }
@@ -38,10 +39,15 @@ read_secret (const char *key, const char *value)
   return secret;
 }
 
-int
-httpconfig_snapshot (const char *value)
+static int
+parse_url (const char *value)
 {
   char shown[1024];
+
+  if (memdisk_config.snapshot) {
+    nbdkit_error ("snapshot: given more than once");
+    return -1;
+  }
   char *url = read_secret ("snapshot", value);
 
   if (url == NULL)
@@ -56,18 +62,6 @@ httpconfig_snapshot (const char *value)
   memdisk_config.snapshot = strdup (shown);
   if (memdisk_config.snapshot == NULL) {
     nbdkit_error ("snapshot: out of memory");
-    return -1;
-  }
-  return 0;
-}
-
-static int
-parse_count (const char *key, const char *value, unsigned min, unsigned max, unsigned *out)
-{
-  if (nbdkit_parse_unsigned (key, value, out) == -1)
-    return -1;
-  if (*out < min || *out > max) {
-    nbdkit_error ("%s: %u is out of range (%u to %u)", key, *out, min, max);
     return -1;
   }
   return 0;
@@ -100,6 +94,8 @@ httpconfig_key (const char *key, const char *value)
 {
   unsigned n;
 
+  if (strcmp (key, "snapshot") == 0)
+    return is_url (value) ? parse_url (value) : 1;
   if (strcmp (key, "snapshot-http-header") == 0)
     return add_header (key, value);
   if (strcmp (key, "snapshot-http-cafile") == 0) {
@@ -109,11 +105,11 @@ httpconfig_key (const char *key, const char *value)
     return cafile ? 0 : -1;
   }
   if (strcmp (key, "snapshot-http-connections") == 0)
-    return parse_count (key, value, 1, 64, &options.connections);
+    return memdisk_config_parse_number (key, value, 1, 64, &options.connections);
   if (strcmp (key, "snapshot-http-retries") == 0)
-    return parse_count (key, value, 0, 20, &options.retries);
+    return memdisk_config_parse_number (key, value, 0, 20, &options.retries);
   if (strcmp (key, "snapshot-http-timeout") == 0) {
-    if (parse_count (key, value, 1, 3600, &n) == -1)
+    if (memdisk_config_parse_number (key, value, 1, 3600, &n) == -1)
       return -1;
     options.connect_timeout_s = options.low_speed_time_s = n;
     return 0;
