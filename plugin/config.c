@@ -44,7 +44,24 @@ const char memdisk_config_help[] =
   "snapshot-load-threads=<N>\n"
   "                         Background threads of a lazy load, 0..256\n"
   "                         (default: snapshot-threads; 0: none, pages load\n"
-  "                         only when touched or saved).";
+  "                         only when touched or saved).\n"
+  "snapshot=<URL>           (or snapshot=+FILE holding the URL) Serve the\n"
+  "                         snapshot at an http:// or https:// URL: lazy load,\n"
+  "                         frames fetched by range requests and checked;\n"
+  "                         writes stay in memory, never saved to the URL.\n"
+  "snapshot-http-header=<HEADER>\n"
+  "                         (repeatable; or +FILE) A header sent with every\n"
+  "                         request, e.g. 'Authorization: Bearer TOKEN'.\n"
+  "snapshot-http-cafile=<FILE>\n"
+  "                         CA certificates for https (default: the system's).\n"
+  "snapshot-http-connections=<N>\n"
+  "                         Range requests at once, 1..64 (default 4).\n"
+  "snapshot-http-timeout=<SECS>\n"
+  "                         Connect timeout, and how long a transfer may stall\n"
+  "                         (default 10 and 30).\n"
+  "snapshot-http-retries=<N>\n"
+  "                         Tries again after a connection error, a timeout or\n"
+  "                         a 5xx answer, 0..20 (default 4).";
 
 #define DEFAULT_SNAPSHOT_LEVEL 1
 #define MAX_SNAPSHOT_LEVEL 19
@@ -244,9 +261,22 @@ memdisk_config_complete (void)
   return 0;
 }
 
+const char *
+memdisk_config_snapshot_source (void)
+{
+  return memdisk_config.snapshot_url ? memdisk_config.snapshot_url : memdisk_config.snapshot;
+}
+
 void
 memdisk_config_unload (void)
 {
   free (memdisk_config.snapshot);
   memdisk_config.snapshot = NULL;
+}
+
+int
+memdisk_config_parse_number (const char *key, const char *value, unsigned min, unsigned max,
+                             unsigned *result)
+{
+  return parse_snapshot_number (key, value, min, max, result);
 }

@@ -12,7 +12,9 @@
 struct memdisk_config {
   uint64_t size;                /* size=: the disk's virtual size in bytes */
   bool size_given;
-  char *snapshot;               /* snapshot=: absolute path, or NULL */
+  char *snapshot;               /* snapshot=: absolute path, or NULL; for a
+                                 * URL, the URL as shown (no credentials) */
+  char *snapshot_url;           /* snapshot=URL: the URL itself, or NULL */
   bool snapshot_readonly;       /* snapshot-readonly=: load, never write */
   unsigned snapshot_interval;   /* snapshot-interval=: seconds, 0 = off */
   int snapshot_level;           /* snapshot-level=: zstd level */
@@ -29,6 +31,10 @@ struct memdisk_config {
 /* The parsed parameters; valid after memdisk_config_complete succeeds. */
 extern struct memdisk_config memdisk_config;
 
+/* What opens the snapshot: the URL with its credentials, or the path.
+ * Never for a message: those name memdisk_config.snapshot. */
+const char *memdisk_config_snapshot_source (void);
+
 /* The text `nbdkit memdisk --help` shows: one entry per parameter. */
 extern const char memdisk_config_help[];
 
@@ -36,6 +42,10 @@ extern const char memdisk_config_help[];
  * nbdkit_error() with a message naming the parameter. */
 int memdisk_config_key (const char *key, const char *value);
 int memdisk_config_complete (void);
+/* A number of KEY from MIN to MAX, for the parameters parsed elsewhere
+ * (httpconfig.c): 0, or -1 after nbdkit_error. */
+int memdisk_config_parse_number (const char *key, const char *value, unsigned min,
+                                 unsigned max, unsigned *result);
 /* .unload: free what parsing allocated. */
 void memdisk_config_unload (void);
 

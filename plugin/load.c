@@ -60,7 +60,7 @@ load_file (const char *path, struct snapstore_previous *previous)
     disk = snapstore_load (path, min_size, memdisk_config.snapshot_threads, &file_size,
                            saves ? previous : NULL);
   else
-    disk = lazyload_open (path, min_size, &file_size);
+    disk = lazyload_open (memdisk_config_snapshot_source (), min_size, &file_size);
   if (disk == NULL) {
     nbdkit_error ("snapshot: cannot load %s: %s", path, md_error ());
     return NULL;
@@ -85,7 +85,8 @@ load_disk (const char *path, struct snapstore_previous *previous, const char **o
   struct stat st;
   struct store *disk;
 
-  if (stat (path, &st) == 0) {
+  /* A URL is opened, not looked for: an error says what the server said. */
+  if (memdisk_config.snapshot_url != NULL || stat (path, &st) == 0) {
     *origin = "load";
     return startcheck_memory (path) == -1 ? NULL : load_file (path, previous);
   }

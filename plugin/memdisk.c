@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "common/error.h"
+#include "httpconfig.h"
 #include "lazyload.h"
 #include "memlock.h"
 #include "persist.h"
@@ -92,6 +93,7 @@ memdisk_unload (void)
     store_destroy (disk);
   disk = NULL;
   lazyload_free ();             /* after the store, whose fault hook it is */
+  httpconfig_unload ();
   memdisk_config_unload ();
   /* A failed exit save must not end in "exit 0": nbdkit returns
    * EXIT_SUCCESS after .unload whatever happened, so end the process here
@@ -246,14 +248,30 @@ memdisk_extents (void *handle, uint32_t count, uint64_t offset,
  * KNOWN ISSUES WITH NBDKIT 1.32 in the man page. */
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 
+/* The parameters: a snapshot at a URL's (httpconfig.c) first, the others
+ * (config.c). */
+static int
+memdisk_parameter (const char *key, const char *value)
+{
+  int r = httpconfig_key (key, value);
+
+  return r != 1 ? r : memdisk_config_key (key, value);
+}
+
+static int
+memdisk_parameters_done (void)
+{
+  return memdisk_config_complete () == -1 ? -1 : httpconfig_complete ();
+}
+
 static struct nbdkit_plugin plugin = {
   .name              = "memdisk",
   .longname          = "nbdkit memdisk: sparse RAM disk plugin",
   .version           = MEMDISK_VERSION,
   .description       = "A sparse RAM disk, like the memory plugin.",
   .magic_config_key  = "size",
-  .config            = memdisk_config_key,
-  .config_complete   = memdisk_config_complete,
+  .config            = memdisk_parameter,
+  .config_complete   = memdisk_parameters_done,
   .config_help       = memdisk_config_help,
   .dump_plugin       = memdisk_dump_plugin,
   .get_ready         = memdisk_get_ready,

@@ -26,6 +26,9 @@ startcheck_path (void)
 
   if (runas_init () == -1)
     return -1;
+  /* A URL is no path: nothing on this machine to check. */
+  if (memdisk_config.snapshot_url != NULL)
+    return 0;
   /* A file that is only read needs no owner: it is never replaced. */
   if (memdisk_config.snapshot_readonly) {
     resolved = snap_trust_resolve (given);
@@ -96,7 +99,7 @@ startcheck_memory (const char *path)
 
   if (!memdisk_config.snapshot_memory_check)
     return 0;
-  reader = snap_reader_open (path);
+  reader = snap_reader_open (memdisk_config_snapshot_source ());
   if (reader == NULL) {
     nbdkit_error ("snapshot: cannot load %s: %s", path, md_error ());
     return -1;

@@ -264,13 +264,16 @@ cmd_diff (int argc, char **argv)
   if (o.json && o.quiet)
     return tool_usage_error ("diff", "--json and --quiet do not go together");
 
-  struct diff_side a = { .path = argv[optind] }, b = { .path = argv[optind + 1] };
+  /* A URL is named without its credentials in what diff prints. */
+  char shown_a[1024], shown_b[1024];
+  struct diff_side a = { .path = tool_shown_name (argv[optind], shown_a, sizeof shown_a) };
+  struct diff_side b = { .path = tool_shown_name (argv[optind + 1], shown_b, sizeof shown_b) };
   int status = DIFF_TROUBLE;
   o.a = a.path;
   o.b = b.path;
-  a.reader = tool_open_snapshot (a.path);
+  a.reader = tool_open_snapshot (argv[optind]);
   if (a.reader != NULL)
-    b.reader = tool_open_snapshot (b.path);
+    b.reader = tool_open_snapshot (argv[optind + 1]);
   if (a.reader != NULL && b.reader != NULL)
     status = diff_run (&a, &b, &o);
   free (a.buf);

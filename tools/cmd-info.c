@@ -120,8 +120,9 @@ cmd_info (int argc, char **argv)
   if (status != -1)
     return status;
 
-  struct info in = { .path = path };
-  struct snap_reader *reader = tool_open_snapshot (in.path);
+  char shown[1024];
+  struct info in = { .path = tool_shown_name (path, shown, sizeof shown) };
+  struct snap_reader *reader = tool_open_snapshot (path);
   if (reader == NULL)
     return TOOL_EXIT_FAILURE;
   in.meta = snap_reader_metadata (reader);

@@ -52,12 +52,14 @@ cmd_verify (int argc, char **argv)
   if (argc - optind != 1)
     return tool_usage_error ("verify", "expected one FILE");
   const char *path = argv[optind];
+  char buf[1024];
+  const char *shown = tool_shown_name (path, buf, sizeof buf);
 
   struct snap_reader *reader = tool_open_snapshot (path);
   if (reader == NULL)
     return TOOL_EXIT_FAILURE;
   if (snap_reader_verify (reader, threads) == -1) {
-    tool_error ("%s: %s", path, md_error ());
+    tool_error ("%s: %s", shown, md_error ());
     snap_reader_close (reader);
     return TOOL_EXIT_FAILURE;
   }
@@ -66,7 +68,7 @@ cmd_verify (int argc, char **argv)
   const struct snap_index *ix = snap_reader_index (reader);
   char disk[32], data[32], file[32];
   printf ("%s: OK: format %u.%u, %s disk, %s of data in %zu frame%s, %s file, "
-          "digest %016" PRIx64 "\n", tool_safe_text (path), m->version_major, m->version_minor,
+          "digest %016" PRIx64 "\n", tool_safe_text (shown), m->version_major, m->version_minor,
           tool_format_size (m->virtual_size, disk),
           tool_format_size (m->allocated_size, data), ix->frame_count,
           ix->frame_count == 1 ? "" : "s",

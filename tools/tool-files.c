@@ -11,10 +11,11 @@
 
 #include "common/error.h"
 #include "common/fullio.h"
-#include "snapshot/format/format.h"
-#include "snapshot/read/reader.h"
 #include "files/replace.h"
 #include "files/trust.h"
+#include "remote/url.h"
+#include "snapshot/format/format.h"
+#include "snapshot/read/reader.h"
 #include "tool.h"
 
 int
@@ -99,13 +100,23 @@ tool_open_input (const char *path)
   return fd;
 }
 
+const char *
+tool_shown_name (const char *path, char *buf, size_t size)
+{
+  if (!md_url_is_http (path))
+    return path;
+  md_url_shown (path, buf, size);
+  return buf;
+}
+
 struct snap_reader *
 tool_open_snapshot (const char *path)
 {
   struct snap_reader *reader = snap_reader_open (path);
+  char shown[1024];
 
   if (reader == NULL)
-    tool_error ("%s: %s", path, md_error ());
+    tool_error ("%s: %s", tool_shown_name (path, shown, sizeof shown), md_error ());
   return reader;
 }
 

@@ -121,6 +121,9 @@ int tool_check_new_output (const char *path, bool force);
  * why. */
 int tool_open_input (const char *path);
 
+/* PATH as messages and output show it: a URL without its userinfo and
+ * query string (remote/url.h), in BUF; a path as it is. */
+const char *tool_shown_name (const char *path, char *buf, size_t size);
 /* Open the snapshot PATH and validate its structure (footer, metadata,
  * index; no data frame is read).  NULL after printing "PATH: problem". */
 struct snap_reader *tool_open_snapshot (const char *path);

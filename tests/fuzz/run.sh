@@ -24,7 +24,8 @@ clang=${CLANG:-clang}
 sources=(snapshot/format/cbor snapshot/format/digest snapshot/format/index
          snapshot/format/metadata snapshot/format/touchorder
          snapshot/read/loader snapshot/read/reader snapshot/read/decoder
-         snapshot/read/readat files/trust
+         snapshot/read/readat snapshot/read/urlsource files/trust
+         remote/url remote/http remote/httpparse
          common/threads common/fullio
          common/iszero common/error)
 files=()
@@ -34,7 +35,7 @@ for s in "${sources[@]}"; do files+=("$src/$s.c"); done
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
   -fno-omit-frame-pointer -I"$src" \
   "$here/fuzz_snapread.c" "${files[@]}" \
-  $(pkg-config --cflags --libs libzstd libcbor libxxhash) -lpthread \
+  $(pkg-config --cflags --libs libzstd libcbor libxxhash libcurl) -lpthread \
   -o "$work/fuzz_snapread"
 
 echo "fuzzing the snapshot reader for ${duration}s (work dir $work)"

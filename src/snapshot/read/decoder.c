@@ -234,7 +234,7 @@ snap_reader_pass_frame_bytes (const struct snap_reader *r, size_t k, void *buf,
   for (uint64_t done = 0; done < f->compressed_size;) {
     size_t n = f->compressed_size - done < buf_size ? (size_t) (f->compressed_size - done)
                                                     : buf_size;
-    if (snap_read_at (r->fd, buf, n, f->offset + done, what) == -1) {
+    if (snap_read_at (&r->source, buf, n, f->offset + done, what) == -1) {
       *source_bad = true;
       return -1;
     }
@@ -296,10 +296,15 @@ snap_reader_decode_frame (struct snap_reader *r, size_t k, struct snap_frame_dec
 
   char what[64];
   snprintf (what, sizeof what, "frame %zu", k);
-  errno = 0;
-  if (snap_read_at (r->fd, d->in, in_len, f->offset, what) == -1)
-    return errno != 0 ? NULL : frame_damaged ();   /* a read error, or the end of the file */
-  uint64_t computed = snap_xxh64 (d->in, in_len, 0);
+  uint64_t computed = 0;
+  for (int tries = r->source.refetch ? 2 : 1; tries > 0; tries--) {
+    errno = 0;
+    if (snap_read_at (&r->source, d->in, in_len, f->offset, what) == -1)
+      return errno != 0 ? NULL : frame_damaged ();   /* a read error, or the end of the file */
+    computed = snap_xxh64 (d->in, in_len, 0);
+    if (snap_checksum_matches (f->checksum, computed))
+      break;
+  }
   if (!snap_checksum_matches (f->checksum, computed)) {
     md_error_set ("frame %zu at byte %llu: checksum mismatch (index says "
                   "%016llx, computed %016llx)", k, at,

@@ -48,6 +48,7 @@
 
 #include "common/error.h"
 #include "common/futex.h"
+#include "remote/url.h"
 #include "snapshot/format/touchorder.h"
 #include "snapshot/read/decoder.h"
 #include "snapshot/read/decoderpool.h"
@@ -366,9 +367,12 @@ snap_lazy_open (const char *path, uint64_t min_size, struct store **store,
 {
   struct snap_lazy *lazy = calloc (1, sizeof *lazy);
   const struct snap_metadata *meta;
+  char shown[1024];
 
   *store = NULL;
-  if (lazy == NULL || (lazy->path = strdup (path)) == NULL) {
+  /* Messages name a URL without its credentials. */
+  md_url_shown (path, shown, sizeof shown);
+  if (lazy == NULL || (lazy->path = strdup (md_url_is_http (path) ? shown : path)) == NULL) {
     free (lazy);
     md_error_set ("opening a snapshot: out of memory");
     return NULL;

@@ -11,9 +11,10 @@
 #include "snapshot/format/digest.h"
 #include "snapshot/format/index.h"
 #include "snapshot/format/metadata.h"
+#include "snapshot/read/readat.h"
 
 struct snap_reader {
-  int fd;
+  struct snap_source source;    /* the file's bytes: a descriptor or a transport */
   bool own_fd;
   uint64_t file_size;
   struct snap_metadata meta;
@@ -31,5 +32,12 @@ struct snap_reader {
   struct snap_digest seq_digest;        /* in the file's form */
   struct snap_digest seq_composed;      /* in the form this program writes */
 };
+
+/* Validate the fixed parts of the file SOURCE reads, FILE_SIZE bytes
+ * long.  The reader owns SOURCE's transport (closed by snap_reader_close,
+ * or at once when opening fails), never its descriptor.  NULL with
+ * md_error set. */
+struct snap_reader *snap_reader_open_source (const struct snap_source *source,
+                                             uint64_t file_size);
 
 #endif

@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "common/xxh64.h"
 #include "files/trust.h"
+#include "remote/url.h"
 #include "snapshot/format/digest.h"
 #include "snapshot/format/format.h"
 #include "snapshot/read/decoder.h"
@@ -45,7 +46,7 @@ check_header (struct snap_reader *r)
 {
   unsigned char h[SNAP_HEADER_SIZE];
 
-  if (snap_read_at (r->fd, h, sizeof h, 0, "header") == -1)
+  if (snap_read_at (&r->source, h, sizeof h, 0, "header") == -1)
     return -1;
   if (snap_get_le32 (h) == SNAP_ZSTD_MAGIC) {
     md_error_set ("header at byte 0: this is a plain zstd file, not a memdisk "
@@ -99,7 +100,7 @@ check_footer (struct snap_reader *r, struct footer *ft)
   const unsigned long long at = r->file_size - SNAP_FOOTER_SIZE;
 
   ft->offset = at;
-  if (snap_read_at (r->fd, f, sizeof f, at, "footer") == -1)
+  if (snap_read_at (&r->source, f, sizeof f, at, "footer") == -1)
     return -1;
   if (snap_get_le32 (f) != SNAP_SKIPPABLE_MAGIC
       || snap_get_le32 (f + 4) != SNAP_FOOTER_PAYLOAD_SIZE
@@ -155,7 +156,7 @@ read_part (struct snap_reader *r, uint64_t offset, uint64_t size, uint64_t check
 {
   unsigned char h[SNAP_SKIPPABLE_HEADER_SIZE];
 
-  if (snap_read_at (r->fd, h, sizeof h, offset, what) == -1)
+  if (snap_read_at (&r->source, h, sizeof h, offset, what) == -1)
     return NULL;
   if (snap_get_le32 (h) != SNAP_SKIPPABLE_MAGIC || snap_get_le32 (h + 4) != size) {
     md_error_set ("%s at byte %llu: bad frame header (expected a skippable "
@@ -170,7 +171,7 @@ read_part (struct snap_reader *r, uint64_t offset, uint64_t size, uint64_t check
                   (unsigned long long) offset, (unsigned long long) size);
     return NULL;
   }
-  if (snap_read_at (r->fd, payload, size, offset + sizeof h, what) == -1)
+  if (snap_read_at (&r->source, payload, size, offset + sizeof h, what) == -1)
     goto fail;
   uint64_t computed = snap_xxh64 (payload, size, 0);
   if (!snap_checksum_matches (checksum, computed)) {
@@ -223,30 +224,20 @@ read_metadata_and_index (struct snap_reader *r, const struct footer *ft)
 }
 
 struct snap_reader *
-snap_reader_open_fd (int fd)
+snap_reader_open_source (const struct snap_source *source, uint64_t file_size)
 {
   struct snap_reader *r = calloc (1, sizeof *r);
-  struct stat st;
   struct footer ft;
 
   if (r == NULL) {
+    if (source->remote_close != NULL)
+      source->remote_close (source->remote);
     md_error_set ("opening a snapshot: out of memory");
     return NULL;
   }
-  r->fd = fd;
+  r->source = *source;
   snap_index_init (&r->index);
-  if (fstat (fd, &st) == -1) {
-    md_error_set ("cannot stat the file: %s", strerror (errno));
-    goto fail;
-  }
-  /* A snapshot is a regular file: a FIFO or a device has no footer to
-   * find, and reading one may block for ever. */
-  if (!S_ISREG (st.st_mode)) {
-    md_error_set ("is %s, not a snapshot (a snapshot is a regular file)",
-                  snap_trust_file_type (st.st_mode));
-    goto fail;
-  }
-  r->file_size = (uint64_t) st.st_size;
+  r->file_size = file_size;
   if (r->file_size < SNAP_MIN_FILE_SIZE) {
     md_error_set ("the file is %llu bytes, too small to be a memdisk snapshot "
                   "(at least %u bytes)", (unsigned long long) r->file_size,
@@ -264,12 +255,35 @@ fail:
 }
 
 struct snap_reader *
+snap_reader_open_fd (int fd)
+{
+  const struct snap_source source = { .fd = fd };
+  struct stat st;
+
+  if (fstat (fd, &st) == -1) {
+    md_error_set ("cannot stat the file: %s", strerror (errno));
+    return NULL;
+  }
+  /* A snapshot is a regular file: a FIFO or a device has no footer to
+   * find, and reading one may block for ever. */
+  if (!S_ISREG (st.st_mode)) {
+    md_error_set ("is %s, not a snapshot (a snapshot is a regular file)",
+                  snap_trust_file_type (st.st_mode));
+    return NULL;
+  }
+  return snap_reader_open_source (&source, (uint64_t) st.st_size);
+}
+
+struct snap_reader *
 snap_reader_open (const char *path)
 {
   /* O_NONBLOCK: opening a FIFO must not wait for a writer; the type is
    * checked before anything is read. */
-  int fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  int fd;
 
+  if (md_url_is_http (path))
+    return snap_reader_open_url (path);
+  fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd == -1) {
     md_error_set ("cannot open: %s", strerror (errno));
     return NULL;
@@ -300,7 +314,9 @@ snap_reader_close (struct snap_reader *r)
   if (r == NULL)
     return;
   if (r->own_fd)
-    close (r->fd);
+    close (r->source.fd);
+  if (r->source.remote_close != NULL)
+    r->source.remote_close (r->source.remote);
   snap_index_free (&r->index);
   snap_frame_decoder_free (r->seq_decoder);
   free (r);
@@ -327,16 +343,20 @@ snap_reader_file_size (const struct snap_reader *r)
 int
 snap_reader_fd (const struct snap_reader *r)
 {
-  return r->fd;
+  return r->source.fd;
 }
 
 void
 snap_reader_close_file (struct snap_reader *r)
 {
   if (r->own_fd) {
-    close (r->fd);
+    close (r->source.fd);
     r->own_fd = false;
-    r->fd = -1;
+    r->source.fd = -1;
+  }
+  if (r->source.remote_close != NULL) {
+    r->source.remote_close (r->source.remote);
+    r->source = (struct snap_source) { .fd = -1 };
   }
 }
 

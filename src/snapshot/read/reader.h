@@ -24,8 +24,14 @@
 
 struct snap_reader;
 
-/* Open PATH and validate its structure.  NULL with md_error set. */
+/* Open PATH and validate its structure.  NULL with md_error set.  An
+ * http:// or https:// URL is opened with snap_reader_open_url. */
 struct snap_reader *snap_reader_open (const char *path);
+/* The same for a file on a web server, read by range requests with the
+ * process's HTTP options (remote/http.h): the header, footer, metadata
+ * and index now, each frame when it is read.  Messages name the URL
+ * without its credentials (md_url_shown).  (urlsource.c) */
+struct snap_reader *snap_reader_open_url (const char *url);
 /* The same on an open file; FD stays the caller's and must stay open
  * until snap_reader_close. */
 struct snap_reader *snap_reader_open_fd (int fd);
