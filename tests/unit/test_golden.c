@@ -254,7 +254,7 @@ load_golden (const struct golden_disk *d, const char *name, uint16_t major)
   uint64_t file_size = 0, stored = 0;
   unsigned char *want = malloc (d->page_size), *got = malloc (d->page_size);
   const char *path = golden_file (name);
-  struct store *st = snapstore_load (path, 0, 2, &file_size, NULL);
+  struct store *st = snapstore_load (path, 0, 0, 2, &file_size, NULL);
 
   if (st == NULL)
     fail_msg ("snapstore_load %s: %s", path, md_error ());

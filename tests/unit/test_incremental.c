@@ -30,7 +30,7 @@
 #include "snapshot/storefile.h"
 #include "test_snaphelp.h"
 
-#define REGION STORE_REGION_SIZE
+#define REGION STORE_DEFAULT_REGION_SIZE
 #define DISK (24 * (uint64_t) REGION + 5000)
 
 static uint64_t rng = 20261201;
@@ -237,7 +237,7 @@ test_loaded_previous (void **state)
   change_disk (st, 40);
   assert_int_equal (save_store (st, path, &o), 0);
   store_destroy (st);
-  st = snapstore_load (path, 0, 2, &size, &previous);
+  st = snapstore_load (path, 0, 0, 2, &size, &previous);
   assert_non_null (st);
   assert_non_null (previous.reader);
   change_disk (st, 2);
@@ -246,11 +246,11 @@ test_loaded_previous (void **state)
   snapstore_previous_close (&previous);
   store_destroy (st);
 
-  st = snapstore_load (GOLDEN_DIR "/v1.0-mixed-4k.snap", 0, 2, &size, &previous);
+  st = snapstore_load (GOLDEN_DIR "/v1.0-mixed-4k.snap", 0, 0, 2, &size, &previous);
   assert_non_null (st);
   c = save_and_compare (st, path, &previous, 3);
   assert_int_equal (c.regions_copied, 0);
-  assert_string_equal (c.full_why, "it is not of this format version and region size");
+  assert_string_equal (c.full_why, "it is not of this format version");
   c = save_and_compare (st, path, &previous, 3);
   assert_int_equal (c.regions_compressed, 0);
   snapstore_previous_close (&previous);
@@ -300,7 +300,7 @@ test_lazy_previous (void **state)
   assert_int_equal (save_store (st, path, &o), 0);
   store_destroy (st);
 
-  struct snap_lazy *lazy = snap_lazy_open (path, 0, &st, &size);
+  struct snap_lazy *lazy = snap_lazy_open (path, 0, 0, &st, &size);
   assert_non_null (lazy);
   size_t frames = snap_lazy_frame_count (lazy);
   assert_true (frames >= 8);
@@ -392,7 +392,7 @@ test_lazy_previous_damaged (void **state)
     change_disk (st, 120);
     assert_int_equal (save_store (st, path, &o), 0);
     store_destroy (st);
-    struct snap_lazy *lazy = snap_lazy_open (path, 0, &st, &size);
+    struct snap_lazy *lazy = snap_lazy_open (path, 0, 0, &st, &size);
     assert_non_null (lazy);
     damage_frame (path, lazy, 3);
     size_t len;

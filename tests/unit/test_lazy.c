@@ -83,7 +83,7 @@ test_open_serves_before_loading (void **state)
   const char *path = save_original (orig, "a.snap");
   uint64_t vsize;
   struct snap_lazy_progress p;
-  struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
+  struct snap_lazy *lazy = snap_lazy_open (path, 0, 0, &lazy_store, &vsize);
 
   assert_non_null (lazy);
   assert_int_equal (vsize, SIZE);
@@ -221,7 +221,7 @@ test_many_threads_fault (void **state)
   for (unsigned run = 0; run < 2; run++) {
     struct store *lazy_store;
     uint64_t vsize;
-    struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
+    struct snap_lazy *lazy = snap_lazy_open (path, 0, 0, &lazy_store, &vsize);
     struct reader_arg args[THREADS];
     pthread_t tids[THREADS], background, front;
     struct snap_lazy_progress p;
@@ -279,7 +279,7 @@ test_client_front (void **state)
   const char *path = save_original (orig, "front.snap");
   uint64_t vsize;
   struct snap_lazy_progress p;
-  struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
+  struct snap_lazy *lazy = snap_lazy_open (path, 0, 0, &lazy_store, &vsize);
   unsigned char got[PAGE];
 
   assert_non_null (lazy);
@@ -354,7 +354,7 @@ test_fault_wakes_waiter (void **state)
   struct store *orig = make_original (), *lazy_store;
   const char *path = save_original (orig, "wake.snap");
   uint64_t vsize;
-  struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
+  struct snap_lazy *lazy = snap_lazy_open (path, 0, 0, &lazy_store, &vsize);
   unsigned char got[PAGE];
 
   assert_non_null (lazy);
@@ -398,7 +398,7 @@ test_save_while_in_file (void **state)
   const char *copy = scratch_path ("c-copy.snap");
   struct snap_write_options o = { .level = 1, .threads = 2 };
   uint64_t vsize;
-  struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
+  struct snap_lazy *lazy = snap_lazy_open (path, 0, 0, &lazy_store, &vsize);
 
   assert_non_null (lazy);
   /* A partial write to a page not loaded yet keeps its other bytes. */
@@ -409,7 +409,7 @@ test_save_while_in_file (void **state)
   /* The save decodes the frames still in the file. */
   assert_int_equal (save_store (lazy_store, copy, &o), 0);
   assert_int_equal (open_and_verify (copy), 0);
-  again = snapstore_load (copy, 0, 2, &vsize, NULL);
+  again = snapstore_load (copy, 0, 0, 2, &vsize, NULL);
   assert_non_null (again);
   assert_stores_equal (orig, again);
   store_destroy (again);
@@ -445,7 +445,7 @@ test_touch_order (void **state)
   const char *path = save_original (orig, "touch.snap");
   const char *saved = scratch_path ("touch-saved.snap");
   uint64_t vsize, order[SNAP_MAX_TOUCH_ORDER];
-  struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
+  struct snap_lazy *lazy = snap_lazy_open (path, 0, 0, &lazy_store, &vsize);
   unsigned char mark[10] = { 0xcc };
 
   assert_non_null (lazy);
@@ -475,7 +475,7 @@ test_touch_order (void **state)
   snap_lazy_free (lazy);
 
   /* The next load: 7, 2, 9 first, but 2 a client already faulted in. */
-  lazy = snap_lazy_open (saved, 0, &store2, &vsize);
+  lazy = snap_lazy_open (saved, 0, 0, &store2, &vsize);
   assert_non_null (lazy);
   assert_int_equal (snap_reader_metadata (snap_lazy_reader (lazy))->touch_order_count, 3);
   assert_int_equal (snap_lazy_prefetch_count (lazy), 3);
@@ -516,7 +516,7 @@ test_touch_order_bounded (void **state)
     assert_int_equal (store_write (orig, buf, PAGE, r * (4u << 20) + 3 * PAGE), 0);
   }
   assert_int_equal (save_store (orig, path, &o), 0);
-  struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
+  struct snap_lazy *lazy = snap_lazy_open (path, 0, 0, &lazy_store, &vsize);
   assert_non_null (lazy);
   for (uint64_t r = regions; r-- > 0;)       /* from the end, to see the order */
     client_reads_region (lazy_store, r);
@@ -552,7 +552,7 @@ test_damaged_middle_frame (void **state)
   write_file (path, file, len);
   free (file);
 
-  struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
+  struct snap_lazy *lazy = snap_lazy_open (path, 0, 0, &lazy_store, &vsize);
   assert_non_null (lazy);       /* the structure is fine */
   unsigned char buf[PAGE];
   errno = 0;
@@ -622,7 +622,7 @@ test_read_error_retried (void **state)
   struct store *orig = make_original (), *lazy_store;
   const char *path = save_original (orig, "e.snap");
   uint64_t vsize;
-  struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
+  struct snap_lazy *lazy = snap_lazy_open (path, 0, 0, &lazy_store, &vsize);
   unsigned char buf[PAGE], want[PAGE];
 
   assert_non_null (lazy);
@@ -681,7 +681,7 @@ test_structure_damage_refused (void **state)
   file[len - 20] ^= 1;          /* the footer */
   write_file (path, file, len);
   free (file);
-  assert_null (snap_lazy_open (path, 0, &lazy_store, &vsize));
+  assert_null (snap_lazy_open (path, 0, 0, &lazy_store, &vsize));
   assert_null (lazy_store);
   assert_error_contains ("footer");
   store_destroy (orig);
