@@ -3,7 +3,9 @@
  * decoded once, every byte the saved one), saves while frames are still
  * in the file, a damaged middle frame (EIO naming file, frame and byte;
  * other frames serve; a save fails instead of dropping its pages), and a
- * read error, which is not damage (the next request tries again).
+ * read error, which is not damage (the next request tries again).  All
+ * of it at regions of 256 KiB, 1 MiB and 4 MiB (the disk holds at least
+ * ten of each; test_incremental loads lazily at a page and at 64 MiB).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,12 +34,17 @@
 #define SIZE ((uint64_t) 40 << 20)    /* 40 MiB, about 24 MiB of it data */
 #define THREADS 8
 
-/* The original: runs of data and holes, so frames (1024 pages of 4 KiB
- * each, by count) span holes. */
+/* The region size of the stores under test: main runs the tests once per
+ * size. */
+static uint32_t region_now = STORE_DEFAULT_REGION_SIZE;
+#define REGION ((uint64_t) region_now)
+
+/* The original: runs of data and holes, so frames (a region each) span
+ * holes. */
 static struct store *
 make_original (void)
 {
-  struct store *s = store_create (SIZE, PAGE);
+  struct store *s = store_create_regions (SIZE, PAGE, region_now);
   unsigned char buf[PAGE];
 
   assert_non_null (s);
@@ -418,13 +425,13 @@ test_save_while_in_file (void **state)
   store_destroy (orig);
 }
 
-/* Read one page of region R (4 MiB regions, 4 KiB pages) as a client. */
+/* Read one page of region R (4 KiB pages) as a client. */
 static void
 client_reads_region (struct store *s, uint64_t r)
 {
   unsigned char got[PAGE];
 
-  assert_int_equal (store_read (s, got, PAGE, r * (4u << 20) + 3 * PAGE), 0);
+  assert_int_equal (store_read (s, got, PAGE, r * REGION + 3 * PAGE), 0);
 }
 
 static size_t
@@ -449,7 +456,7 @@ test_touch_order (void **state)
   unsigned char mark[10] = { 0xcc };
 
   assert_non_null (lazy);
-  assert_int_equal (snap_lazy_frame_count (lazy), 10);      /* region k is frame k */
+  assert_int_equal (snap_lazy_frame_count (lazy), SIZE / REGION);   /* region k is frame k */
   assert_int_equal (touch_order_of (lazy, order), 0);
   assert_int_equal (snap_lazy_next_prefetch_frame (lazy), SNAP_LAZY_NO_FRAME);
   client_reads_region (lazy_store, 7);
@@ -457,8 +464,11 @@ test_touch_order (void **state)
   client_reads_region (lazy_store, 7);                      /* again: once */
   assert_int_equal (snap_lazy_load_frame (lazy, 3), 0);     /* the loader: not a touch */
   client_reads_region (lazy_store, 3);                      /* loaded: no fault */
+  /* A data page of region 9 (make_original: page p holds data when p % 10
+   * < 6). */
+  const uint64_t first9 = 9 * REGION / PAGE;
   assert_int_equal (store_write (lazy_store, mark, sizeof mark,
-                                 9 * (4u << 20) + 4 * PAGE + 5), 0);   /* a data page */
+                                 (first9 + (10 - first9 % 10) % 10) * PAGE + 5), 0);
   assert_int_equal (touch_order_of (lazy, order), 3);
   assert_int_equal (order[0], 7);
   assert_int_equal (order[1], 2);
@@ -503,8 +513,8 @@ test_touch_order_bounded (void **state)
 {
   (void) state;
   const uint64_t regions = SNAP_MAX_TOUCH_ORDER + 76;
-  const uint64_t size = regions * (4u << 20);
-  struct store *orig = store_create (size, PAGE), *lazy_store;
+  const uint64_t size = regions * REGION;
+  struct store *orig = store_create_regions (size, PAGE, region_now), *lazy_store;
   const char *path = scratch_path ("touch-many.snap");
   struct snap_write_options o = { .level = 1, .threads = 2 };
   unsigned char buf[PAGE];
@@ -513,7 +523,7 @@ test_touch_order_bounded (void **state)
   assert_non_null (orig);
   for (uint64_t r = 0; r < regions; r++) {
     fill_page (buf, r, PAGE, 5);
-    assert_int_equal (store_write (orig, buf, PAGE, r * (4u << 20) + 3 * PAGE), 0);
+    assert_int_equal (store_write (orig, buf, PAGE, r * REGION + 3 * PAGE), 0);
   }
   assert_int_equal (save_store (orig, path, &o), 0);
   struct snap_lazy *lazy = snap_lazy_open (path, 0, 0, &lazy_store, &vsize);
@@ -702,5 +712,13 @@ main (void)
     cmocka_unit_test (test_read_error_retried),
     cmocka_unit_test (test_structure_damage_refused),
   };
-  return cmocka_run_group_tests (tests, scratch_group_setup, scratch_group_teardown);
+  static const uint32_t region_sizes[] = { 262144, 1048576, STORE_DEFAULT_REGION_SIZE };
+  int r = 0;
+
+  for (size_t i = 0; i < sizeof region_sizes / sizeof region_sizes[0]; i++) {
+    region_now = region_sizes[i];
+    printf ("regions of %u bytes\n", region_now);
+    r |= cmocka_run_group_tests (tests, scratch_group_setup, scratch_group_teardown);
+  }
+  return r;
 }
