@@ -150,7 +150,9 @@ test_equivalence_over_rounds (void **state)
 
   assert_int_equal (setenv ("SOURCE_DATE_EPOCH", "1700000000", 1), 0);
   for (size_t p = 0; p < sizeof page_sizes / sizeof page_sizes[0]; p++) {
-    if (page_sizes[p] > REGION)
+    /* Every page size at the default region size; the smallest (the most
+     * pages and regions) at the others, which keeps the run short. */
+    if (page_sizes[p] > REGION || (REGION != STORE_DEFAULT_REGION_SIZE && p > 0))
       continue;
     struct store *st = new_store (page_sizes[p]);
     struct snapstore_previous previous = { 0 };
