@@ -27,6 +27,10 @@ const char memdisk_config_help[] =
   "                         since the last save (default 0: off).\n"
   "snapshot-level=<N>       zstd compression level of saves, 1..19\n"
   "                         (default 1).\n"
+  "snapshot-region-size=<SIZE>\n"
+  "                         Region of the disk per data frame of a save: a\n"
+  "                         power of two from the page size to 64M (default:\n"
+  "                         the loaded file's, else 4M).\n"
   "snapshot-threads=<N>     Threads that compress and decompress snapshots\n"
   "                         (default: online CPUs).\n"
   "snapshot-memory-check=<BOOL>\n"
@@ -90,6 +94,26 @@ parse_size (const char *value)
   }
   memdisk_config.size = (uint64_t) size;
   memdisk_config.size_given = true;
+  return 0;
+}
+
+/* snapshot-region-size=: a power of two from the smallest page size to
+ * 64 MiB (whether it holds a page of the disk's size is checked when the
+ * store is made: the page size may come from the snapshot file). */
+static int
+parse_region_size (const char *key, const char *value)
+{
+  int64_t size = nbdkit_parse_size (value);
+
+  if (size == -1) {
+    nbdkit_error ("%s: invalid value '%s'", key, value);
+    return -1;
+  }
+  if (!md_region_size_valid ((uint64_t) size, MD_MIN_PAGE_SIZE)) {
+    nbdkit_error ("%s: '%s' is not a power of two from 4K to 64M", key, value);
+    return -1;
+  }
+  memdisk_config.snapshot_region_size = (uint32_t) size;
   return 0;
 }
 
@@ -224,6 +248,8 @@ memdisk_config_key (const char *key, const char *value)
     return parse_snapshot_number (key, value, 0, MAX_SNAPSHOT_THREADS,
                                   &memdisk_config.snapshot_load_threads);
   }
+  if (strcmp (key, "snapshot-region-size") == 0)
+    return parse_region_size (key, value);
   if (strcmp (key, "snapshot-threads") == 0)
     return parse_snapshot_number (key, value, 1, MAX_SNAPSHOT_THREADS,
                                   &memdisk_config.snapshot_threads);

@@ -19,6 +19,8 @@ struct memdisk_config {
   unsigned snapshot_interval;   /* snapshot-interval=: seconds, 0 = off */
   int snapshot_level;           /* snapshot-level=: zstd level */
   unsigned snapshot_threads;    /* snapshot-threads=: 0 = online CPUs */
+  uint32_t snapshot_region_size; /* snapshot-region-size=: bytes; 0 = the
+                                  * loaded file's, else the default */
   bool snapshot_memory_check;   /* snapshot-memory-check=: compare the
                                  * snapshot's pages with free memory */
   bool mlock;                   /* mlock=: keep the disk out of swap */

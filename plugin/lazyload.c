@@ -66,7 +66,8 @@ lazyload_open (const char *path, uint64_t min_size, uint64_t *file_virtual_size)
       return NULL;
     }
   }
-  lazy = snap_lazy_open (path, min_size, &disk, file_virtual_size);
+  lazy = snap_lazy_open (path, min_size, memdisk_config.snapshot_region_size, &disk,
+                         file_virtual_size);
   if (lazy == NULL) {
     free (threads);
     threads = NULL;

@@ -16,10 +16,13 @@
 struct store *
 load_new_disk (void)
 {
-  struct store *disk = store_create (memdisk_config.size, STORE_DEFAULT_PAGE_SIZE);
+  const uint32_t region_size = memdisk_config.snapshot_region_size;
+  struct store *disk = store_create_regions (memdisk_config.size, STORE_DEFAULT_PAGE_SIZE,
+                                             region_size != 0 ? region_size
+                                                              : STORE_DEFAULT_REGION_SIZE);
 
   if (disk == NULL)
-    nbdkit_error ("%s", md_error ());
+    nbdkit_error ("%s%s", region_size != 0 ? "snapshot-region-size: " : "", md_error ());
   return disk;
 }
 
@@ -57,12 +60,16 @@ load_file (const char *path, struct snapstore_previous *previous)
    * first save copies the unchanged regions' frames from it, loaded or
    * not, never decompressing them). */
   if (eager)
-    disk = snapstore_load (path, min_size, memdisk_config.snapshot_threads, &file_size,
-                           saves ? previous : NULL);
+    disk = snapstore_load (path, min_size, memdisk_config.snapshot_region_size,
+                           memdisk_config.snapshot_threads, &file_size, saves ? previous : NULL);
   else
     disk = lazyload_open (memdisk_config_snapshot_source (), min_size, &file_size);
   if (disk == NULL) {
-    nbdkit_error ("snapshot: cannot load %s: %s", path, md_error ());
+    if (memdisk_config.snapshot_region_size != 0)
+      nbdkit_error ("snapshot: cannot load %s with snapshot-region-size=%" PRIu32 ": %s",
+                    path, memdisk_config.snapshot_region_size, md_error ());
+    else
+      nbdkit_error ("snapshot: cannot load %s: %s", path, md_error ());
     return NULL;
   }
   if (check_size (disk, path, file_size) == -1) {

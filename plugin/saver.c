@@ -70,9 +70,9 @@ keep_eager_touch_order (const struct snap_reader *reader)
 {
   const struct snap_metadata *meta = snap_reader_metadata (reader);
 
-  /* In this writer's regions only (a file of another region size counts
-   * in other units). */
-  if (meta->region_size != SNAP_REGION_SIZE)
+  /* In the saves' regions only (a file of another region size counts in
+   * other units). */
+  if (meta->region_size != snap_store_region_size (meta, memdisk_config.snapshot_region_size))
     return;
   memcpy (eager_touch_order, meta->touch_order,
           meta->touch_order_count * sizeof *eager_touch_order);

@@ -25,6 +25,7 @@ struct convert {
   int level;
   unsigned threads;
   uint64_t page_size;
+  uint32_t region_size;         /* 0: the input snapshot's, else the default */
   bool progress;
   bool verbose;
   bool force;
@@ -35,7 +36,8 @@ convert_usage (FILE *out)
 {
   fprintf (out,
            "Usage: memdisk-tool convert [-O raw|snapshot] [-l LEVEL] [-T THREADS] [-p]\n"
-           "                            [-v] [-f] [--page-size=SIZE] IN OUT\n"
+           "                            [-v] [-f] [--page-size=SIZE] [--region-size=SIZE]\n"
+           "                            IN OUT\n"
            "\n"
            "Convert a raw disk image to a snapshot, a snapshot to a raw image, or a\n"
            "snapshot to a snapshot (recompress).  IN's format is detected from its\n"
@@ -56,6 +58,9 @@ convert_usage (FILE *out)
            "  -f, --force              replace OUT if it exists\n"
            "      --page-size=SIZE     page size of a new snapshot from a raw image\n"
            "                           (a power of two from 4K to 1M; default 32K)\n"
+           "      --region-size=SIZE   region of the disk per data frame of a snapshot\n"
+           "                           (a power of two from the page size to 64M;\n"
+           "                           default: IN's when it is a snapshot, else 4M)\n"
            "  -h, --help               show this help\n"
            "\n"
            "Exit status: 0 on success, 1 on failure, 2 on a usage error.\n");
@@ -83,11 +88,13 @@ raw_feed_next (void *opaque, uint64_t *page_index, void *buf)
 /* Write a snapshot to c->out (or stdout) from NEXT_PAGE. */
 static int
 write_snapshot (const struct convert *c, uint64_t virtual_size, uint32_t page_size,
-                snap_next_page_fn next_page, void *opaque, struct snap_write_stats *stats)
+                uint32_t region_size, snap_next_page_fn next_page, void *opaque,
+                struct snap_write_stats *stats)
 {
   struct snap_write_options options = {
     .virtual_size = virtual_size,
     .page_size = page_size,
+    .region_size = c->region_size != 0 ? c->region_size : region_size,
     .level = c->level,
     .threads = c->threads,
     .creator = "memdisk-tool " MEMDISK_VERSION,
@@ -130,7 +137,7 @@ raw_to_snapshot (const struct convert *c, int in_fd)
     return -1;
   }
   feed.progress = tool_progress_new (c->progress, c->in, feed.source.size);
-  r = write_snapshot (c, feed.source.size, (uint32_t) c->page_size, raw_feed_next,
+  r = write_snapshot (c, feed.source.size, (uint32_t) c->page_size, 0, raw_feed_next,
                       &feed, &stats);
   tool_progress_finish (feed.progress, r == 0);
   if (r == 0)
@@ -168,7 +175,8 @@ snapshot_to_snapshot (const struct convert *c, struct snap_reader *reader)
   struct snap_write_stats stats;
   int r;
 
-  r = write_snapshot (c, m->virtual_size, m->page_size, snapshot_feed_next, &feed, &stats);
+  r = write_snapshot (c, m->virtual_size, m->page_size,
+                      snap_store_region_size (m, 0), snapshot_feed_next, &feed, &stats);
   tool_progress_finish (feed.progress, r == 0);
   if (r == 0)
     print_summary (c, m->virtual_size, stats.allocated_bytes, stats.file_bytes,
@@ -246,7 +254,7 @@ fail:
 static int
 parse_args (int argc, char **argv, struct convert *c)
 {
-  enum { OPT_PAGE_SIZE = 256 };
+  enum { OPT_PAGE_SIZE = 256, OPT_REGION_SIZE };
   static const struct option longopts[] = {
     { "output-format", required_argument, NULL, 'O' },
     { "level", required_argument, NULL, 'l' },
@@ -255,6 +263,7 @@ parse_args (int argc, char **argv, struct convert *c)
     { "verbose", no_argument, NULL, 'v' },
     { "force", no_argument, NULL, 'f' },
     { "page-size", required_argument, NULL, OPT_PAGE_SIZE },
+    { "region-size", required_argument, NULL, OPT_REGION_SIZE },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -291,6 +300,10 @@ parse_args (int argc, char **argv, struct convert *c)
       break;
     case OPT_PAGE_SIZE:
       if (tool_parse_page_size ("convert", optarg, &c->page_size) == -1)
+        return TOOL_EXIT_USAGE;
+      break;
+    case OPT_REGION_SIZE:
+      if (tool_parse_region_size ("convert", optarg, &c->region_size) == -1)
         return TOOL_EXIT_USAGE;
       break;
     case 'h':

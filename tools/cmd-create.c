@@ -14,7 +14,8 @@ static void
 create_usage (FILE *out)
 {
   fprintf (out,
-           "Usage: memdisk-tool create -s SIZE [--page-size=SIZE] [-f] FILE\n"
+           "Usage: memdisk-tool create -s SIZE [--page-size=SIZE] [--region-size=SIZE]\n"
+           "                           [-f] FILE\n"
            "\n"
            "Write a snapshot of an empty (all zero) disk of SIZE bytes to FILE;\n"
            "'-' writes to stdout.  nbdkit memdisk snapshot=FILE then serves it.\n"
@@ -24,6 +25,9 @@ create_usage (FILE *out)
            "  -s, --size=SIZE       the disk's virtual size, up to 2^63-1 (required)\n"
            "      --page-size=SIZE  page size (a power of two from 4K to 1M;\n"
            "                        default 32K)\n"
+           "      --region-size=SIZE  region of the disk per data frame, for the\n"
+           "                        server's saves (a power of two from the page\n"
+           "                        size to 64M; default 4M)\n"
            "  -f, --force           replace FILE if it exists\n"
            "  -h, --help            show this help\n"
            "\n"
@@ -42,15 +46,17 @@ no_pages (void *opaque, uint64_t *page_index, void *buf)
 int
 cmd_create (int argc, char **argv)
 {
-  enum { OPT_PAGE_SIZE = 256 };
+  enum { OPT_PAGE_SIZE = 256, OPT_REGION_SIZE };
   static const struct option longopts[] = {
     { "size", required_argument, NULL, 's' },
     { "page-size", required_argument, NULL, OPT_PAGE_SIZE },
+    { "region-size", required_argument, NULL, OPT_REGION_SIZE },
     { "force", no_argument, NULL, 'f' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
   uint64_t size = 0, page_size = STORE_DEFAULT_PAGE_SIZE;
+  uint32_t region_size = 0;
   bool size_given = false, force = false;
   int c;
 
@@ -64,6 +70,10 @@ cmd_create (int argc, char **argv)
       break;
     case OPT_PAGE_SIZE:
       if (tool_parse_page_size ("create", optarg, &page_size) == -1)
+        return TOOL_EXIT_USAGE;
+      break;
+    case OPT_REGION_SIZE:
+      if (tool_parse_region_size ("create", optarg, &region_size) == -1)
         return TOOL_EXIT_USAGE;
       break;
     case 'f':
@@ -90,6 +100,7 @@ cmd_create (int argc, char **argv)
   struct snap_write_options options = {
     .virtual_size = size,
     .page_size = (uint32_t) page_size,
+    .region_size = region_size,
     .creator = "memdisk-tool " MEMDISK_VERSION,
   };
   int r;

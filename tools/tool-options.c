@@ -115,6 +115,21 @@ tool_parse_page_size (const char *command, const char *arg, uint64_t *page_size)
 }
 
 int
+tool_parse_region_size (const char *command, const char *arg, uint32_t *region_size)
+{
+  uint64_t size;
+
+  if (tool_parse_size (arg, "region size", &size) == -1)
+    return -1;
+  if (!md_region_size_valid (size, MD_MIN_PAGE_SIZE)) {
+    tool_usage_error (command, "region size %s is not a power of two from 4K to 64M", arg);
+    return -1;
+  }
+  *region_size = (uint32_t) size;
+  return 0;
+}
+
+int
 tool_parse_timeout (const char *arg, int *timeout_ms)
 {
   char *end;

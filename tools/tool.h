@@ -82,6 +82,10 @@ int tool_parse_size (const char *arg, const char *what, uint64_t *size);
 /* COMMAND's --page-size value: a size (as tool_parse_size) that is a
  * power of two from 4K to 1M.  0, or -1 after printing what is wrong. */
 int tool_parse_page_size (const char *command, const char *arg, uint64_t *page_size);
+/* COMMAND's --region-size value: a size that is a power of two from 4K to
+ * 64M (whether it holds a page is the writer's check).  -1 after a usage
+ * error. */
+int tool_parse_region_size (const char *command, const char *arg, uint32_t *region_size);
 
 /* BYTES in plain words ("512 bytes", "32 KiB", "1.5 GiB"), in BUF. */
 const char *tool_format_size (uint64_t bytes, char buf[32]);

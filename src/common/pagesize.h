@@ -20,4 +20,19 @@ md_page_size_valid (uint64_t page_size)
          && (page_size & (page_size - 1)) == 0;
 }
 
+/* Region sizes.  A region is the unit of the store's change tracking and
+ * of a snapshot's data frames (docs/snapshot-format.md section 4): a
+ * power of two from a page (at least MD_MIN_PAGE_SIZE) to
+ * MD_MAX_REGION_SIZE, the most a data frame may hold. */
+#define MD_MAX_REGION_SIZE (64u * 1024u * 1024u)
+
+/* Whether REGION_SIZE is a power of two from max(PAGE_SIZE,
+ * MD_MIN_PAGE_SIZE) to MD_MAX_REGION_SIZE. */
+static inline bool
+md_region_size_valid (uint64_t region_size, uint32_t page_size)
+{
+  return region_size >= MD_MIN_PAGE_SIZE && region_size >= page_size
+         && region_size <= MD_MAX_REGION_SIZE && (region_size & (region_size - 1)) == 0;
+}
+
 #endif

@@ -131,6 +131,7 @@ save_once (struct store *store, const char *path, const struct snap_write_option
   *epoch = store_snapshot_epoch (src.snap);
   opts.virtual_size = store_size (store);
   opts.page_size = store_page_size (store);
+  opts.region_size = store_region_size (store);
   opts.keep_fd = keep_fd;
   const struct snap_reader *from = previous_reader (previous);
   if (from != NULL) {
@@ -138,7 +139,7 @@ save_once (struct store *store, const char *path, const struct snap_write_option
     src.previous = snap_reader_index (from);
     src.lazy = previous->lazy;
     src.since = previous->epoch;
-    src.pages_per_region = STORE_REGION_SIZE / opts.page_size;
+    src.pages_per_region = opts.region_size / opts.page_size;
     src.disk_pages = snap_page_count (opts.virtual_size, opts.page_size);
   }
   r = snap_write_file (path, &opts, next_page_or_copy, &src, result);
@@ -178,6 +179,7 @@ previous_check_fit (struct snapstore_previous *previous, const struct store *sto
 
   probe.virtual_size = store_size (store);
   probe.page_size = store_page_size (store);
+  probe.region_size = store_region_size (store);
   if (previous_reader (previous) != NULL
       && !snap_write_can_copy (previous_reader (previous), &probe, why))
     snapstore_previous_close (previous);
@@ -192,7 +194,6 @@ snapstore_save (struct store *store, const char *path, const struct snap_write_o
   const char *why = "no previous file";
   uint64_t epoch = 0;
 
-  _Static_assert (STORE_REGION_SIZE == SNAP_REGION_SIZE, "a store region is a frame");
   if (result == NULL)
     result = &ignored;
   /* As snap_write_file would, for a save that fails before it (no instant
@@ -236,7 +237,7 @@ load_page_dest (void *opaque, uint64_t page_index)
 }
 
 struct store *
-snapstore_load (const char *path, uint64_t min_size, unsigned threads,
+snapstore_load (const char *path, uint64_t min_size, uint32_t region_size, unsigned threads,
                 uint64_t *file_virtual_size, struct snapstore_previous *previous)
 {
   struct snap_reader *reader;
@@ -248,8 +249,8 @@ snapstore_load (const char *path, uint64_t min_size, unsigned threads,
     return NULL;
   meta = snap_reader_metadata (reader);
   *file_virtual_size = meta->virtual_size;
-  store = store_create (meta->virtual_size > min_size ? meta->virtual_size : min_size,
-                        meta->page_size);
+  store = store_create_regions (meta->virtual_size > min_size ? meta->virtual_size : min_size,
+                                meta->page_size, snap_store_region_size (meta, region_size));
   if (store == NULL)
     goto fail;
   if (snap_reader_load (reader, threads, load_page_dest, store) == -1)

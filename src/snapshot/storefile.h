@@ -66,13 +66,15 @@ int snapstore_save (struct store *store, const char *path,
                     struct snapstore_save_counts *counts, struct snap_write_result *result);
 
 /* Load the snapshot PATH into a new store of the snapshot's page size and
- * of max(its virtual size, MIN_SIZE) bytes, decompressing on THREADS
+ * of max(its virtual size, MIN_SIZE) bytes, with regions of REGION_SIZE
+ * bytes (0: the file's; snap_store_region_size), decompressing on THREADS
  * threads (0: online CPUs); *FILE_VIRTUAL_SIZE is set to the snapshot's
  * virtual size.  The new store is marked unchanged.  With PREVIOUS (not
  * NULL) the file stays open in it, for incremental saves.  Returns NULL
  * with md_error set when PATH is unreadable or damaged (the message names
  * what is wrong and where). */
-struct store *snapstore_load (const char *path, uint64_t min_size, unsigned threads,
+struct store *snapstore_load (const char *path, uint64_t min_size, uint32_t region_size,
+                              unsigned threads,
                               uint64_t *file_virtual_size,
                               struct snapstore_previous *previous);
 

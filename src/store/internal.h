@@ -8,7 +8,8 @@
  *                                          cow[4096]   ──► struct cow_record or NULL
  *                                          written_epoch[4096]
  *                                          lock[4096]
- *                                          regions[]   (stamps of the 4 MiB regions it covers)
+ *                                          regions[]   (stamps of the regions it covers, or
+ *                                                       one for its part of a larger region)
  *
  *   struct cow_record (only while a snapshot runs, only for pages it has
  *   not visited yet and that changed since its instant)
@@ -73,7 +74,8 @@
 /* What a running snapshot keeps of one page (cow.c). */
 struct cow_record;
 
-/* Change tracking per region of STORE_REGION_SIZE bytes (regions.c).
+/* Change tracking per region of the store's region size (regions.c); a
+ * region larger than a leaf has one stamp in each of its leaves.
  * EPOCH: the epoch of the latest change to the region; EPOCH_AT_SNAP: the
  * value EPOCH had before the first change of the current epoch, which is
  * the value at the instant of a snapshot that began that epoch.  Written
@@ -92,7 +94,7 @@ struct leaf {
   struct cow_record *cow[FANOUT];      /* lock[i]: what the running snapshot keeps of the page */
   uint64_t written_epoch[FANOUT];      /* lock[i]: epoch of the last change to this slot */
   _Atomic uint32_t lock[FANOUT];       /* reader/writer spinlock of this slot */
-  struct region_stamp regions[];       /* store->regions_per_leaf stamps */
+  struct region_stamp regions[];       /* FANOUT >> store->stamp_shift stamps */
 };
 
 struct inner {
@@ -120,6 +122,7 @@ struct store {
   unsigned page_shift;
   unsigned inner_levels;               /* inner levels above the leaves */
   unsigned region_shift;               /* log2 of the pages per region */
+  unsigned stamp_shift;                /* log2 of the pages per stamp: min(region_shift, LEVEL_BITS) */
   size_t leaf_size;                    /* with its region stamps */
   _Atomic (void *) root;
 
@@ -280,7 +283,7 @@ static inline void
 region_stamp (const struct store *store, struct leaf *leaf, uint64_t page_index,
               uint64_t epoch)
 {
-  struct region_stamp *st = &leaf->regions[(page_index & SLOT_MASK) >> store->region_shift];
+  struct region_stamp *st = &leaf->regions[(page_index & SLOT_MASK) >> store->stamp_shift];
   uint64_t previous = atomic_load_explicit (&st->epoch, memory_order_relaxed);
 
   if (previous == epoch)

@@ -1,5 +1,13 @@
-/* Change tracking per region, for incremental saves: which 4 MiB regions
- * of the disk changed since the instant of an earlier snapshot (or load).
+/* Change tracking per region, for incremental saves: which regions of the
+ * disk (the store's region size, a power of two from a page to 64 MiB)
+ * changed since the instant of an earlier snapshot (or load).
+ *
+ * Where the stamps are: a leaf covers 4096 pages.  A region of at most
+ * that many pages lies in one leaf, which has a stamp for each region it
+ * covers; a larger region spans several whole leaves, and each has one
+ * stamp for its part.  Such a region is unchanged iff every part is (a
+ * missing leaf is a part never written), which is exact since each stamp
+ * is; the I/O path stamps the page's part as it stamps a small region.
  *
  * Every modifying request stamps the region of each page it changes with
  * its epoch (region_stamp in internal.h), before it changes the page, and
@@ -22,6 +30,12 @@
  * stands for store_load_epoch: every stamp is 0 then (epochs start at 1).
  */
 #include "store/internal.h"
+
+uint32_t
+store_region_size (const struct store *store)
+{
+  return store->page_size << store->region_shift;
+}
 
 uint64_t
 store_region_count (const struct store *store)
@@ -47,37 +61,51 @@ store_snapshot_position (const struct store_snapshot *snap)
   return snap->next_index;
 }
 
-bool
-store_snapshot_region_unchanged (const struct store_snapshot *snap, uint64_t region,
-                                 uint64_t since)
+/* Whether the stamp of the part of a region that starts at page FIRST
+ * (in one leaf) was below SINCE at SNAP's instant. */
+static bool
+part_unchanged (const struct store_snapshot *snap, uint64_t first, uint64_t since)
 {
   struct store *store = snap->store;
-  uint64_t first = region << store->region_shift;
   struct leaf *leaf = store_leaf_find (store, first, false, NULL);
 
   /* No leaf now, none at the instant (nodes are never freed): nothing was
    * ever written there. */
   if (leaf == NULL)
     return true;
-  const struct region_stamp *st = &leaf->regions[(first & SLOT_MASK) >> store->region_shift];
+  const struct region_stamp *st = &leaf->regions[(first & SLOT_MASK) >> store->stamp_shift];
   uint64_t stamp = atomic_load_explicit (&st->epoch, memory_order_acquire);
   if (stamp >= snap->epoch)
     stamp = atomic_load_explicit (&st->epoch_at_snap, memory_order_relaxed);
   return stamp < since;
 }
 
-void
-store_snapshot_skip_region (struct store_snapshot *snap, uint64_t region)
+bool
+store_snapshot_region_unchanged (const struct store_snapshot *snap, uint64_t region,
+                                 uint64_t since)
 {
-  struct store *store = snap->store;
+  const struct store *store = snap->store;
+  uint64_t first = region << store->region_shift;
   uint64_t end = (region + 1) << store->region_shift;
-  uint64_t hole_pages;
 
   if (end > store->npages)
     end = store->npages;
-  struct leaf *leaf = store_leaf_find (store, snap->next_index, false, &hole_pages);
-  /* As the walk does for each page, without the copy: take what was kept
-   * and move the cursor past the page before the lock is released. */
+  /* One part per leaf: at most 4 (64 MiB of 4 KiB pages). */
+  for (uint64_t part = first; part < end;
+       part += UINT64_C (1) << store->stamp_shift)
+    if (!part_unchanged (snap, part, since))
+      return false;
+  return true;
+}
+
+/* Move the walk past the pages of LEAF (NULL: a missing subtree) below
+ * END, as the walk does for each page, without the copy: take what was
+ * kept and move the cursor past the page before the lock is released. */
+static void
+skip_pages (struct store_snapshot *snap, struct leaf *leaf, uint64_t end)
+{
+  struct store *store = snap->store;
+
   while (snap->next_index < end) {
     uint64_t index = snap->next_index;
     struct cow_record *cow = NULL;
@@ -98,6 +126,22 @@ store_snapshot_skip_region (struct store_snapshot *snap, uint64_t region)
       snap->next_index = end;
       atomic_store (&store->snap_cursor, end);
     }
+  }
+}
+
+void
+store_snapshot_skip_region (struct store_snapshot *snap, uint64_t region)
+{
+  struct store *store = snap->store;
+  uint64_t end = (region + 1) << store->region_shift;
+
+  if (end > store->npages)
+    end = store->npages;
+  /* Leaf by leaf: a region may span several. */
+  while (snap->next_index < end) {
+    uint64_t leaf_end = (snap->next_index | SLOT_MASK) + 1;
+    struct leaf *leaf = store_leaf_find (store, snap->next_index, false, NULL);
+    skip_pages (snap, leaf, leaf_end < end ? leaf_end : end);
   }
 }
 

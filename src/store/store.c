@@ -18,6 +18,12 @@
 struct store *
 store_create (uint64_t size, uint32_t page_size)
 {
+  return store_create_regions (size, page_size, STORE_DEFAULT_REGION_SIZE);
+}
+
+struct store *
+store_create_regions (uint64_t size, uint32_t page_size, uint32_t region_size)
+{
   struct store *store;
   uint64_t max_index;
   unsigned index_bits;
@@ -25,6 +31,12 @@ store_create (uint64_t size, uint32_t page_size)
   if (!md_page_size_valid (page_size)) {
     md_error_set ("page size %" PRIu32 " is not a power of two between %u and %u",
                   page_size, MD_MIN_PAGE_SIZE, MD_MAX_PAGE_SIZE);
+    errno = EINVAL;
+    return NULL;
+  }
+  if (!md_region_size_valid (region_size, page_size)) {
+    md_error_set ("region size %" PRIu32 " is not a power of two from the page size (%"
+                  PRIu32 " bytes) to 64 MiB", region_size, page_size);
     errno = EINVAL;
     return NULL;
   }
@@ -52,11 +64,13 @@ store_create (uint64_t size, uint32_t page_size)
   store->inner_levels = index_bits > LEVEL_BITS
                         ? (index_bits - 1) / LEVEL_BITS : 0;
 
-  /* A region is whole pages, within one leaf (a leaf spans 4096 pages of
-   * at least 4 KiB: 16 MiB or more). */
-  store->region_shift = (unsigned) __builtin_ctz (STORE_REGION_SIZE) - store->page_shift;
+  /* A region is whole pages.  A leaf keeps a stamp per region it covers,
+   * or one for its part of a region that spans several leaves
+   * (regions.c). */
+  store->region_shift = (unsigned) __builtin_ctz (region_size) - store->page_shift;
+  store->stamp_shift = store->region_shift < LEVEL_BITS ? store->region_shift : LEVEL_BITS;
   store->leaf_size = sizeof (struct leaf)
-                     + (FANOUT >> store->region_shift) * sizeof (struct region_stamp);
+                     + (FANOUT >> store->stamp_shift) * sizeof (struct region_stamp);
   /* Epochs start at 1: a region stamp of 0 means "not changed since the
    * store was made (or loaded)". */
   atomic_init (&store->epoch, 1);

@@ -36,6 +36,10 @@ struct store;
  * bytes (a power of two in MD_MIN_PAGE_SIZE .. MD_MAX_PAGE_SIZE).
  * Returns NULL with md_error() set on bad arguments or ENOMEM. */
 struct store *store_create (uint64_t size, uint32_t page_size);
+/* store_create with regions (the unit of change tracking, below) of
+ * REGION_SIZE bytes: a power of two from the page size to 64 MiB
+ * (md_region_size_valid); store_create takes STORE_DEFAULT_REGION_SIZE. */
+struct store *store_create_regions (uint64_t size, uint32_t page_size, uint32_t region_size);
 void store_destroy (struct store *store);
 
 /* Start the thread that faults page memory in before first writes need
@@ -115,16 +119,17 @@ bool store_snapshot_had_changes (const struct store_snapshot *snap);
  * pages they replaced or freed. */
 uint64_t store_snapshot_preserved_bytes (const struct store_snapshot *snap);
 
-/* Change tracking by region: region R is the STORE_REGION_SIZE bytes from
- * R * STORE_REGION_SIZE (whole pages of any page size), the unit of a
- * snapshot file's data frames.  Exact: a region counts as unchanged only
+/* Change tracking by region: region R is the store's region size of bytes
+ * from R * region size (whole pages), the unit of a snapshot file's data
+ * frames.  Exact: a region counts as unchanged only
  * if no write, zero or trim touched it (regions.c).
  *
  * An epoch names an instant: store_snapshot_epoch, the instant of a
  * snapshot (the file it writes holds exactly what was changed before it);
  * store_load_epoch, called after loading and before any client I/O, the
  * instant the loaded file stands for. */
-#define STORE_REGION_SIZE (4u * 1024u * 1024u)
+#define STORE_DEFAULT_REGION_SIZE (4u * 1024u * 1024u)
+uint32_t store_region_size (const struct store *store);
 uint64_t store_region_count (const struct store *store);
 uint64_t store_snapshot_epoch (const struct store_snapshot *snap);
 uint64_t store_load_epoch (const struct store *store);

@@ -9,8 +9,11 @@
 # snapshot once (cached next to it).  With BENCH_BIG=1 (the default) the
 # start-to-ready figures are also taken for a disk of four copies of
 # IMAGE side by side (about 4.4 GiB allocated for the fixture), built and
-# converted once into the cache; BENCH_BIG=0 skips it.  Prints figures
-# and ratios; asserts nothing.
+# converted once into the cache; BENCH_BIG=0 skips it.  The first read of
+# an unloaded frame (2) is also taken for IMAGE converted at each level of
+# BENCH_LEVELS (default "1 3") and region size of BENCH_REGION_SIZES
+# (default "256K 1M 4M"), each converted once into the cache, with its file
+# size.  Prints figures and ratios; asserts nothing.
 set -euo pipefail
 export PATH=/usr/bin:/bin:/usr/sbin:/sbin:$PATH
 
@@ -43,6 +46,19 @@ if [[ ${BENCH_BIG:-1} != 0 ]]; then
     trap - EXIT
   fi
 fi
+# The snapshots of section 2's table: IMAGE at each level and region size.
+frame_snaps=()
+for level in ${BENCH_LEVELS:-1 3}; do
+  for region in ${BENCH_REGION_SIZES:-256K 1M 4M}; do
+    s=$cache/$(basename "$image" .img)-l$level-r$region.snap
+    if [[ ! -s $s || $s -ot $image ]]; then
+      echo "lazy-load: converting $image to $s ..." >&2
+      "$MEMDISK_TOOL" convert --force -l "$level" --region-size "$region" "$image" "$s" >&2
+    fi
+    frame_snaps+=("$s")
+  done
+done
+export BENCH_FRAME_SNAPS="${frame_snaps[*]}"
 work=$(mktemp -d "${TMPDIR:-/tmp}/memdisk-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 exec /usr/bin/python3 "$here/lazy_load.py" "$snap" "$work" "$here/../integration/persist_snapfile.py" \

@@ -7,7 +7,9 @@ lazy_load.py SNAP WORK-DIR SNAPFILE-PY [BIG-SNAP].
    goal holds at any size);
 2. the first read (4 KiB) of a page whose frame is not loaded, with
    snapshot-load-threads=0: median and max over up to 100 frames, next to
-   a read of a page already loaded;
+   a read of a page already loaded; then the same for each snapshot of
+   BENCH_FRAME_SNAPS (space-separated: the image at other levels and
+   region sizes), with its level, region size and file size;
 3. start until the background load has ended (the server's -v log line,
    polled every 5 ms) against an eager start;
 4. start + `nbdcopy URI null:` of the whole disk, lazy against eager,
@@ -115,28 +117,51 @@ if big_snap:
     ready_times(big_snap)
 
 # 2. first read of an unloaded frame
-frames = [l.split() for l in subprocess.run(["/usr/bin/python3", snapfile, "frames", snap],
-                                            capture_output=True, text=True).stdout.splitlines()]
-page_size = int(next(l for l in info.splitlines() if l.startswith("page size")).split("(")[1].split()[0])
-random.seed(1)
-chosen = random.sample(frames, min(100, len(frames)))
-p, _, _ = start(*(lazy_ro + ["snapshot-load-threads=0"]))
-h = nbd.NBD()
-h.connect_uri(uri)
-first, again = [], []
-for f in chosen:
-    off = int(f[3]) * page_size
-    t0 = time.monotonic()
-    h.pread(4096, off)
-    first.append(time.monotonic() - t0)
-    t0 = time.monotonic()
-    h.pread(4096, off)
-    again.append(time.monotonic() - t0)
-h.shutdown()
-stop(p)
+def first_reads(path):
+    """(first reads, reads again) of up to 100 random unloaded frames of
+    PATH, in seconds, by a server with no background loader."""
+    frames = [l.split() for l in subprocess.run(["/usr/bin/python3", snapfile, "frames", path],
+                                                capture_output=True, text=True).stdout.splitlines()]
+    text = subprocess.run([tool, "info", path], capture_output=True, text=True).stdout
+    page_size = int(next(l for l in text.splitlines()
+                         if l.startswith("page size")).split("(")[1].split()[0])
+    random.seed(1)
+    chosen = random.sample(frames, min(100, len(frames)))
+    p, _, _ = start(plugin, "snapshot=" + path, "snapshot-readonly=true",
+                    "snapshot-load-threads=0", cached=path)
+    h = nbd.NBD()
+    h.connect_uri(uri)
+    first, again = [], []
+    for f in chosen:
+        off = int(f[3]) * page_size
+        t0 = time.monotonic()
+        h.pread(4096, off)
+        first.append(time.monotonic() - t0)
+        t0 = time.monotonic()
+        h.pread(4096, off)
+        again.append(time.monotonic() - t0)
+    h.shutdown()
+    stop(p)
+    return first, again
+
+
+first, again = first_reads(snap)
 print("\n2. first 4 KiB read of a frame not loaded (%d frames, ms):" % len(first))
 print("   median %.2f, max %.2f (goal <= 5); the same page again: median %.3f"
       % (statistics.median(first) * 1000, max(first) * 1000, statistics.median(again) * 1000))
+frame_snaps = os.environ.get("BENCH_FRAME_SNAPS", "").split()
+if frame_snaps:
+    print("\n2b. the same by level and region size (ms; file bytes):")
+    print("   %-5s %-14s %8s %8s %8s %12s" % ("level", "region size", "median", "max", "again",
+                                              "file bytes"))
+    for path in frame_snaps:
+        text = subprocess.run([tool, "info", path], capture_output=True, text=True).stdout
+        field = {l.split(":")[0]: l.split(":", 1)[1].strip() for l in text.splitlines() if ":" in l}
+        first, again = first_reads(path)
+        print("   %-5s %-14s %8.2f %8.2f %8.3f %12d"
+              % (field["compression level"], field["region size"].split(" (")[0],
+                 statistics.median(first) * 1000, max(first) * 1000,
+                 statistics.median(again) * 1000, os.path.getsize(path)))
 
 # 3. background load vs eager: until the server logs the end of the
 # background load (-v), polled in its log file every 5 ms (cheaper than

@@ -53,7 +53,7 @@ refused (int fd, const char **why)
     }
     snap_reader_close (reader);
   }
-  store = snapstore_load (path, 0, 1, &virtual_size, NULL);
+  store = snapstore_load (path, 0, 0, 1, &virtual_size, NULL);
   if (store != NULL) {
     *why = ok ? "load" : "verify and load";
     ok = false;

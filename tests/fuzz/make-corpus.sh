@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerate the seed corpus: small valid snapshots covering the format's
 # shapes (empty, one page, many runs, several frames, every page size
-# extreme, a partial last page, regions far apart).  Deterministic:
+# extreme, a partial last page, regions far apart, regions of one page:
+# format 2.1).  Deterministic:
 # SOURCE_DATE_EPOCH is fixed.  The v1.0-*.snap seeds, format 1.0 files
 # made by the writer before format 2.0, are kept as they are (the reader
 # still reads 1.0); control-bytes-creator.snap is 1.0 too (made by
@@ -16,8 +17,9 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export SOURCE_DATE_EPOCH=0
 
-seed() {  # NAME PAGE_SIZE: convert $tmp/raw into corpus/NAME.snap
-  "$tool" convert --page-size="$2" -l 1 -T 1 "$tmp/raw" "$here/corpus/$1.snap"
+seed() {  # NAME PAGE_SIZE [REGION_SIZE]: convert $tmp/raw into corpus/NAME.snap
+  "$tool" convert --page-size="$2" --region-size="${3:-4M}" -l 1 -T 1 "$tmp/raw" \
+    "$here/corpus/$1.snap"
 }
 
 find "$here/corpus" -name '*.snap' ! -name 'v1.0-*' -delete
@@ -40,6 +42,12 @@ for off in 4096 12582912 12587008 37748736; do
   printf 'region%d' "$off" | dd of="$tmp/raw" bs=1 seek="$off" conv=notrunc status=none
 done
 seed sparse-regions 32K
+# Regions of one 4 KiB page (format 2.1), some of them empty.
+rm "$tmp/raw"; truncate -s 256K "$tmp/raw"
+for off in 0 4100 8192 65536 200000; do
+  printf 'page%d' "$off" | dd of="$tmp/raw" bs=1 seek="$off" conv=notrunc status=none
+done
+seed page-regions 4K 4K
 # The same with a touch order (metadata "touch-order"): regions with a
 # frame and one (5) without.
 cp "$here/corpus/sparse-regions.snap" "$here/corpus/touch-order.snap"

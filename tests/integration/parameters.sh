@@ -24,6 +24,7 @@ grep -q '\[size=\]<SIZE>' <<<"$help" || fail "--help does not document size="
 grep -q '^snapshot-memory-check=<BOOL>' <<<"$help" || fail "--help does not document snapshot-memory-check="
 grep -q '^snapshot-load=<MODE>' <<<"$help" || fail "--help does not document snapshot-load="
 grep -q '^snapshot-load-threads=<N>' <<<"$help" || fail "--help does not document snapshot-load-threads="
+grep -q '^snapshot-region-size=<SIZE>' <<<"$help" || fail "--help does not document snapshot-region-size="
 
 # expect_size ARGS... SIZE: the plugin accepts ARGS and serves SIZE bytes.
 expect_size ()

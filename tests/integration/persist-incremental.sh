@@ -16,6 +16,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/persist_lib.sh"
+source "$(dirname "$0")/incremental_lib.sh"
 require_commands nbdsh
 [[ -x ${MEMDISK_TOOL:-} ]] || fail "MEMDISK_TOOL is not set (run the tests with ctest)"
 tool () { "$MEMDISK_TOOL" "$@"; }
@@ -49,48 +50,6 @@ for _ in range(count):
         h.trim(n, off)
 h.shutdown()
 PY
-}
-
-# holds_disk FILE URI: FILE holds the disk the server at URI serves now
-# (nothing writes between the save and this check).
-holds_disk () {
-  rm -f "$MD_TMP/file.img"
-  tool convert -O raw "$1" "$MD_TMP/file.img" || fail "convert of $1 to raw failed"
-  /usr/bin/python3 - "$2" "$MD_TMP/file.img" <<'PY' || fail "$1 does not hold the disk"
-import sys
-import nbd
-h = nbd.NBD()
-h.connect_uri(sys.argv[1])
-size = h.get_size()
-with open(sys.argv[2], "rb") as f:
-    for off in range(0, size, 1 << 22):
-        n = min(1 << 22, size - off)
-        if h.pread(n, off) != f.read(n).ljust(n, b"\0"):
-            sys.exit("the file differs from the disk in the 4 MiB at %d" % off)
-h.shutdown()
-PY
-}
-
-# same_as_full FILE: FILE's parts but the metadata equal those of a convert
-# of FILE at level 3, and the digests agree.
-same_as_full () {
-  tool convert -f -O snapshot -l 3 "$1" "$MD_TMP/full.snap" || fail "convert of $1 failed"
-  /usr/bin/python3 - "$1" "$MD_TMP/full.snap" <<'PY' || fail "$1 is not what a full save writes"
-import struct, sys
-def parts(path):
-    d = open(path, "rb").read()
-    footer = len(d) - 56
-    meta, index = struct.unpack_from("<Q", d, footer + 16)[0], struct.unpack_from("<Q", d, footer + 32)[0]
-    return d[:meta], d[index:footer]        # header + data frames, index frame
-a, b = parts(sys.argv[1]), parts(sys.argv[2])
-if a[0] != b[0]:
-    sys.exit("the data frames differ")
-if a[1] != b[1]:
-    sys.exit("the indexes differ")
-PY
-  [[ $(tool info --json "$1" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["digest"])') == \
-     $(tool info --json "$MD_TMP/full.snap" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["digest"])') ]] ||
-    fail "$1 and its full save have different digests"
 }
 
 memdisk_start disk -v 96M snapshot="$snap" snapshot-threads=2 snapshot-level=3

@@ -30,7 +30,7 @@ completion=$(find "$dest" -path '*/bash-completion/completions/memdisk-tool')
 long_options() {
   "$tool" "$1" --help | grep -Eo -- '^ +(-[A-Za-z], )?--[a-z][a-z-]+' | grep -Eo -- '--[a-z-]+' | sort -u
 }
-[[ $(long_options convert | wc -l) == 8 ]] || fail "convert --help options: $(long_options convert)"
+[[ $(long_options convert | wc -l) == 9 ]] || fail "convert --help options: $(long_options convert)"
 
 # The man page renders, and covers what --help offers.
 MANWIDTH=100 man -l "$page" 2>"$MD_TMP/man.err" | col -b >"$MD_TMP/man.txt" || fail "man -l $page failed"
@@ -76,6 +76,8 @@ check_offers "--help --version " memdisk-tool --
 check_offers "--help --json " memdisk-tool info -
 check_offers "--help --json --quiet " memdisk-tool diff --
 check_offers "--page-size= " memdisk-tool convert --pa
+check_offers "--region-size= " memdisk-tool convert --reg
+check_offers "16M 1M 256K 4K 4M 64K 64M " memdisk-tool create --region-size = ""
 check_offers "raw snapshot " memdisk-tool convert -O ""
 check_offers "128K 16K 1M 256K 32K 4K 512K 64K 8K " memdisk-tool create --page-size = ""
 check_offers "disk.img disk.snap " memdisk-tool info dis

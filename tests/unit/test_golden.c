@@ -18,6 +18,13 @@
  * writer before format 2.0).  They are never regenerated: they stand for
  * the snapshots users have, which must still load and verify, and which a
  * save (or convert) turns into exactly the 2.0 golden files.
+ *
+ * At the other region sizes (a page to 64 MiB) there is no golden file
+ * (the default, 4 MiB, is the golden files'): the same disks written from
+ * the callback on one and three threads, from a store, and from a store
+ * loaded from the 1.0 file are the same bytes; a frame holds one region's
+ * pages; the file loads back and verifies, and says its region size and
+ * the minor version that allows it.
  */
 #include <inttypes.h>
 #include <setjmp.h>
@@ -142,6 +149,19 @@ golden_options (const struct golden_disk *d, unsigned threads)
 }
 
 static void
+write_from_callback_regions (const struct golden_disk *d, const char *path, unsigned threads,
+                             uint32_t region_size)
+{
+  struct golden_source src = { .disk = d };
+  struct snap_write_options o = golden_options (d, threads);
+
+  o.region_size = region_size;
+  assert_int_equal (setenv ("SOURCE_DATE_EPOCH", GOLDEN_EPOCH, 1), 0);
+  if (snap_write_file (path, &o, golden_next, &src, NULL) == -1)
+    fail_msg ("snap_write_file %s: %s", path, md_error ());
+}
+
+static void
 write_from_callback (const struct golden_disk *d, const char *path, unsigned threads)
 {
   struct golden_source src = { .disk = d };
@@ -155,9 +175,9 @@ write_from_callback (const struct golden_disk *d, const char *path, unsigned thr
 /* The golden disk in a store: zero pages are written with data first and
  * then overwritten with zeros, so that they are allocated. */
 static struct store *
-golden_store (const struct golden_disk *d)
+golden_store_regions (const struct golden_disk *d, uint32_t region_size)
 {
-  struct store *st = store_create (d->virtual_size, d->page_size);
+  struct store *st = store_create_regions (d->virtual_size, d->page_size, region_size);
   unsigned char *buf = malloc (d->page_size);
   uint64_t count = snap_page_count (d->virtual_size, d->page_size);
 
@@ -179,6 +199,12 @@ golden_store (const struct golden_disk *d)
   }
   free (buf);
   return st;
+}
+
+static struct store *
+golden_store (const struct golden_disk *d)
+{
+  return golden_store_regions (d, STORE_DEFAULT_REGION_SIZE);
 }
 
 static void
@@ -254,7 +280,7 @@ load_golden (const struct golden_disk *d, const char *name, uint16_t major)
   uint64_t file_size = 0, stored = 0;
   unsigned char *want = malloc (d->page_size), *got = malloc (d->page_size);
   const char *path = golden_file (name);
-  struct store *st = snapstore_load (path, 0, 2, &file_size, NULL);
+  struct store *st = snapstore_load (path, 0, 0, 2, &file_size, NULL);
 
   if (st == NULL)
     fail_msg ("snapstore_load %s: %s", path, md_error ());
@@ -313,6 +339,90 @@ test_golden_1_0_loads_and_converts (void **state)
   }
 }
 
+/* Every frame of the file at PATH holds pages of one region only, in
+ * increasing region order. */
+static void
+assert_frames_in_regions (const char *path, uint32_t region_size, uint32_t page_size)
+{
+  struct snap_reader *r = snap_reader_open (path);
+  const uint64_t per_region = region_size / page_size;
+
+  assert_non_null (r);
+  const struct snap_index *ix = snap_reader_index (r);
+  uint64_t last_region = UINT64_MAX;
+  for (size_t k = 0; k < ix->frame_count; k++) {
+    const struct snap_frame *f = &ix->frames[k];
+    const struct snap_run *first = &ix->runs[f->first_run];
+    const struct snap_run *last = &ix->runs[f->first_run + f->run_count - 1];
+    uint64_t region = first->first_page / per_region;
+    assert_int_equal ((last->first_page + last->page_count - 1) / per_region, region);
+    assert_true (last_region == UINT64_MAX || region > last_region);
+    last_region = region;
+  }
+  snap_reader_close (r);
+}
+
+static void
+test_other_region_sizes (void **state)
+{
+  (void) state;
+  static const uint32_t region_sizes[] = { 4096, 32768, 262144, 1048576, 64u << 20 };
+  for (size_t i = 0; i < sizeof disks / sizeof disks[0]; i++)
+    for (size_t j = 0; j < sizeof region_sizes / sizeof region_sizes[0]; j++) {
+      const struct golden_disk *d = &disks[i];
+      const uint32_t rs = region_sizes[j];
+      if (rs < d->page_size)
+        continue;
+      char *want = strdup (scratch_path ("regions-1.snap"));
+      const char *path = scratch_path ("regions-3.snap");
+      write_from_callback_regions (d, want, 1, rs);
+      write_from_callback_regions (d, path, 3, rs);
+      assert_same_file (path, want);
+      /* From a store of that region size, and from the 1.0 file loaded
+       * into one. */
+      struct snap_write_options o = golden_options (d, 2);
+      struct store *st = golden_store_regions (d, rs);
+      if (save_store (st, path, &o) == -1)
+        fail_msg ("snapstore_save: %s", md_error ());
+      assert_same_file (path, want);
+      store_destroy (st);
+      uint64_t file_size;
+      st = snapstore_load (golden_file (d->name_1_0), 0, rs, 2, &file_size, NULL);
+      assert_non_null (st);
+      assert_int_equal (store_region_size (st), rs);
+      if (save_store (st, path, &o) == -1)
+        fail_msg ("snapstore_save: %s", md_error ());
+      assert_same_file (path, want);
+      store_destroy (st);
+      /* Its regions, its version, and it loads back as the disk. */
+      assert_frames_in_regions (want, rs, d->page_size);
+      struct snap_reader *r = snap_reader_open (want);
+      assert_non_null (r);
+      assert_int_equal (snap_reader_metadata (r)->region_size, rs);
+      assert_int_equal (snap_reader_metadata (r)->version_major, 2);
+      assert_int_equal (snap_reader_metadata (r)->version_minor,
+                        rs < 1048576 ? SNAP_SMALL_REGIONS_MINOR : SNAP_VERSION_MINOR);
+      snap_reader_close (r);
+      assert_int_equal (open_and_verify (want), 0);
+      st = snapstore_load (want, 0, 0, 2, &file_size, NULL);
+      assert_non_null (st);
+      assert_int_equal (store_region_size (st), rs);
+      unsigned char *page = malloc (d->page_size), *got = malloc (d->page_size);
+      for (uint64_t p = 0; p < snap_page_count (d->virtual_size, d->page_size); p++) {
+        uint64_t off = p * d->page_size;
+        uint64_t len = d->virtual_size - off < d->page_size ? d->virtual_size - off
+                                                            : d->page_size;
+        page_contents (page, d, p);
+        assert_int_equal (store_read (st, got, len, off), 0);
+        assert_memory_equal (got, page, len);
+      }
+      free (page);
+      free (got);
+      store_destroy (st);
+      free (want);
+    }
+}
+
 static int
 regenerate (const char *dir)
 {
@@ -340,6 +450,7 @@ main (int argc, char **argv)
     cmocka_unit_test (test_store_writes_golden),
     cmocka_unit_test (test_golden_loads),
     cmocka_unit_test (test_golden_1_0_loads_and_converts),
+    cmocka_unit_test (test_other_region_sizes),
   };
   int r;
 

@@ -104,7 +104,7 @@ test_incremental_saves (void **state)
 
     /* A server started on the file, changed, and stopped: its saves
      * build on the file it loaded. */
-    st = snapstore_load (path, 0, 2, &file_size, &previous);
+    st = snapstore_load (path, 0, 0, 2, &file_size, &previous);
     assert_non_null (st);
     assert_int_equal (file_size, STORE_MAX_SIZE);
     check_holds (st, 2);
@@ -118,7 +118,7 @@ test_incremental_saves (void **state)
     snapstore_previous_close (&previous);
     store_destroy (st);
 
-    st = snapstore_load (path, 0, 2, &file_size, NULL);
+    st = snapstore_load (path, 0, 0, 2, &file_size, NULL);
     assert_non_null (st);
     check_holds (st, 3);
     store_destroy (st);

@@ -3,7 +3,9 @@
  * decoded once, every byte the saved one), saves while frames are still
  * in the file, a damaged middle frame (EIO naming file, frame and byte;
  * other frames serve; a save fails instead of dropping its pages), and a
- * read error, which is not damage (the next request tries again).
+ * read error, which is not damage (the next request tries again).  All
+ * of it at regions of 256 KiB, 1 MiB and 4 MiB (the disk holds at least
+ * ten of each; test_incremental loads lazily at a page and at 64 MiB).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,12 +34,17 @@
 #define SIZE ((uint64_t) 40 << 20)    /* 40 MiB, about 24 MiB of it data */
 #define THREADS 8
 
-/* The original: runs of data and holes, so frames (1024 pages of 4 KiB
- * each, by count) span holes. */
+/* The region size of the stores under test: main runs the tests once per
+ * size. */
+static uint32_t region_now = STORE_DEFAULT_REGION_SIZE;
+#define REGION ((uint64_t) region_now)
+
+/* The original: runs of data and holes, so frames (a region each) span
+ * holes. */
 static struct store *
 make_original (void)
 {
-  struct store *s = store_create (SIZE, PAGE);
+  struct store *s = store_create_regions (SIZE, PAGE, region_now);
   unsigned char buf[PAGE];
 
   assert_non_null (s);
@@ -83,7 +90,7 @@ test_open_serves_before_loading (void **state)
   const char *path = save_original (orig, "a.snap");
   uint64_t vsize;
   struct snap_lazy_progress p;
-  struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
+  struct snap_lazy *lazy = snap_lazy_open (path, 0, 0, &lazy_store, &vsize);
 
   assert_non_null (lazy);
   assert_int_equal (vsize, SIZE);
@@ -221,7 +228,7 @@ test_many_threads_fault (void **state)
   for (unsigned run = 0; run < 2; run++) {
     struct store *lazy_store;
     uint64_t vsize;
-    struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
+    struct snap_lazy *lazy = snap_lazy_open (path, 0, 0, &lazy_store, &vsize);
     struct reader_arg args[THREADS];
     pthread_t tids[THREADS], background, front;
     struct snap_lazy_progress p;
@@ -279,7 +286,7 @@ test_client_front (void **state)
   const char *path = save_original (orig, "front.snap");
   uint64_t vsize;
   struct snap_lazy_progress p;
-  struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
+  struct snap_lazy *lazy = snap_lazy_open (path, 0, 0, &lazy_store, &vsize);
   unsigned char got[PAGE];
 
   assert_non_null (lazy);
@@ -354,7 +361,7 @@ test_fault_wakes_waiter (void **state)
   struct store *orig = make_original (), *lazy_store;
   const char *path = save_original (orig, "wake.snap");
   uint64_t vsize;
-  struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
+  struct snap_lazy *lazy = snap_lazy_open (path, 0, 0, &lazy_store, &vsize);
   unsigned char got[PAGE];
 
   assert_non_null (lazy);
@@ -398,7 +405,7 @@ test_save_while_in_file (void **state)
   const char *copy = scratch_path ("c-copy.snap");
   struct snap_write_options o = { .level = 1, .threads = 2 };
   uint64_t vsize;
-  struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
+  struct snap_lazy *lazy = snap_lazy_open (path, 0, 0, &lazy_store, &vsize);
 
   assert_non_null (lazy);
   /* A partial write to a page not loaded yet keeps its other bytes. */
@@ -409,7 +416,7 @@ test_save_while_in_file (void **state)
   /* The save decodes the frames still in the file. */
   assert_int_equal (save_store (lazy_store, copy, &o), 0);
   assert_int_equal (open_and_verify (copy), 0);
-  again = snapstore_load (copy, 0, 2, &vsize, NULL);
+  again = snapstore_load (copy, 0, 0, 2, &vsize, NULL);
   assert_non_null (again);
   assert_stores_equal (orig, again);
   store_destroy (again);
@@ -418,13 +425,13 @@ test_save_while_in_file (void **state)
   store_destroy (orig);
 }
 
-/* Read one page of region R (4 MiB regions, 4 KiB pages) as a client. */
+/* Read one page of region R (4 KiB pages) as a client. */
 static void
 client_reads_region (struct store *s, uint64_t r)
 {
   unsigned char got[PAGE];
 
-  assert_int_equal (store_read (s, got, PAGE, r * (4u << 20) + 3 * PAGE), 0);
+  assert_int_equal (store_read (s, got, PAGE, r * REGION + 3 * PAGE), 0);
 }
 
 static size_t
@@ -445,11 +452,11 @@ test_touch_order (void **state)
   const char *path = save_original (orig, "touch.snap");
   const char *saved = scratch_path ("touch-saved.snap");
   uint64_t vsize, order[SNAP_MAX_TOUCH_ORDER];
-  struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
+  struct snap_lazy *lazy = snap_lazy_open (path, 0, 0, &lazy_store, &vsize);
   unsigned char mark[10] = { 0xcc };
 
   assert_non_null (lazy);
-  assert_int_equal (snap_lazy_frame_count (lazy), 10);      /* region k is frame k */
+  assert_int_equal (snap_lazy_frame_count (lazy), SIZE / REGION);   /* region k is frame k */
   assert_int_equal (touch_order_of (lazy, order), 0);
   assert_int_equal (snap_lazy_next_prefetch_frame (lazy), SNAP_LAZY_NO_FRAME);
   client_reads_region (lazy_store, 7);
@@ -457,8 +464,11 @@ test_touch_order (void **state)
   client_reads_region (lazy_store, 7);                      /* again: once */
   assert_int_equal (snap_lazy_load_frame (lazy, 3), 0);     /* the loader: not a touch */
   client_reads_region (lazy_store, 3);                      /* loaded: no fault */
+  /* A data page of region 9 (make_original: page p holds data when p % 10
+   * < 6). */
+  const uint64_t first9 = 9 * REGION / PAGE;
   assert_int_equal (store_write (lazy_store, mark, sizeof mark,
-                                 9 * (4u << 20) + 4 * PAGE + 5), 0);   /* a data page */
+                                 (first9 + (10 - first9 % 10) % 10) * PAGE + 5), 0);
   assert_int_equal (touch_order_of (lazy, order), 3);
   assert_int_equal (order[0], 7);
   assert_int_equal (order[1], 2);
@@ -475,7 +485,7 @@ test_touch_order (void **state)
   snap_lazy_free (lazy);
 
   /* The next load: 7, 2, 9 first, but 2 a client already faulted in. */
-  lazy = snap_lazy_open (saved, 0, &store2, &vsize);
+  lazy = snap_lazy_open (saved, 0, 0, &store2, &vsize);
   assert_non_null (lazy);
   assert_int_equal (snap_reader_metadata (snap_lazy_reader (lazy))->touch_order_count, 3);
   assert_int_equal (snap_lazy_prefetch_count (lazy), 3);
@@ -503,8 +513,8 @@ test_touch_order_bounded (void **state)
 {
   (void) state;
   const uint64_t regions = SNAP_MAX_TOUCH_ORDER + 76;
-  const uint64_t size = regions * (4u << 20);
-  struct store *orig = store_create (size, PAGE), *lazy_store;
+  const uint64_t size = regions * REGION;
+  struct store *orig = store_create_regions (size, PAGE, region_now), *lazy_store;
   const char *path = scratch_path ("touch-many.snap");
   struct snap_write_options o = { .level = 1, .threads = 2 };
   unsigned char buf[PAGE];
@@ -513,10 +523,10 @@ test_touch_order_bounded (void **state)
   assert_non_null (orig);
   for (uint64_t r = 0; r < regions; r++) {
     fill_page (buf, r, PAGE, 5);
-    assert_int_equal (store_write (orig, buf, PAGE, r * (4u << 20) + 3 * PAGE), 0);
+    assert_int_equal (store_write (orig, buf, PAGE, r * REGION + 3 * PAGE), 0);
   }
   assert_int_equal (save_store (orig, path, &o), 0);
-  struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
+  struct snap_lazy *lazy = snap_lazy_open (path, 0, 0, &lazy_store, &vsize);
   assert_non_null (lazy);
   for (uint64_t r = regions; r-- > 0;)       /* from the end, to see the order */
     client_reads_region (lazy_store, r);
@@ -552,7 +562,7 @@ test_damaged_middle_frame (void **state)
   write_file (path, file, len);
   free (file);
 
-  struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
+  struct snap_lazy *lazy = snap_lazy_open (path, 0, 0, &lazy_store, &vsize);
   assert_non_null (lazy);       /* the structure is fine */
   unsigned char buf[PAGE];
   errno = 0;
@@ -622,7 +632,7 @@ test_read_error_retried (void **state)
   struct store *orig = make_original (), *lazy_store;
   const char *path = save_original (orig, "e.snap");
   uint64_t vsize;
-  struct snap_lazy *lazy = snap_lazy_open (path, 0, &lazy_store, &vsize);
+  struct snap_lazy *lazy = snap_lazy_open (path, 0, 0, &lazy_store, &vsize);
   unsigned char buf[PAGE], want[PAGE];
 
   assert_non_null (lazy);
@@ -681,7 +691,7 @@ test_structure_damage_refused (void **state)
   file[len - 20] ^= 1;          /* the footer */
   write_file (path, file, len);
   free (file);
-  assert_null (snap_lazy_open (path, 0, &lazy_store, &vsize));
+  assert_null (snap_lazy_open (path, 0, 0, &lazy_store, &vsize));
   assert_null (lazy_store);
   assert_error_contains ("footer");
   store_destroy (orig);
@@ -702,5 +712,13 @@ main (void)
     cmocka_unit_test (test_read_error_retried),
     cmocka_unit_test (test_structure_damage_refused),
   };
-  return cmocka_run_group_tests (tests, scratch_group_setup, scratch_group_teardown);
+  static const uint32_t region_sizes[] = { 262144, 1048576, STORE_DEFAULT_REGION_SIZE };
+  int r = 0;
+
+  for (size_t i = 0; i < sizeof region_sizes / sizeof region_sizes[0]; i++) {
+    region_now = region_sizes[i];
+    printf ("regions of %u bytes\n", region_now);
+    r |= cmocka_run_group_tests (tests, scratch_group_setup, scratch_group_teardown);
+  }
+  return r;
 }

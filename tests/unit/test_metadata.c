@@ -169,6 +169,38 @@ test_touch_order_round_trip (void **state)
   snap_cbor_buffer_free (&b);
 }
 
+/* Which region sizes each version allows: 2.0 from 1 MiB (so that a 2.0
+ * reader, which checks that, refuses the smaller regions of a 2.1 file
+ * instead of misreading it), 2.1 from 4 KiB; always a power of two, at
+ * least the page size, at most 64 MiB. */
+static void
+test_region_size_by_version (void **state)
+{
+  (void) state;
+  static const struct { uint16_t minor; uint32_t region, page; int ok; } cases[] = {
+    { 0, 1u << 20, 4096, 0 }, { 0, 4u << 20, 32768, 0 }, { 0, 64u << 20, 4096, 0 },
+    { 0, 512u << 10, 4096, -1 }, { 0, 4096, 4096, -1 }, { 0, 128u << 20, 4096, -1 },
+    { 1, 4096, 4096, 0 }, { 1, 256u << 10, 32768, 0 }, { 1, 64u << 20, 32768, 0 },
+    { 1, 16384, 32768, -1 }, { 1, 2048, 4096, -1 }, { 1, 3u << 20, 4096, -1 },
+    { 1, 128u << 20, 4096, -1 }, { 2, 8192, 4096, 0 },
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct snap_metadata in = sample_v2 (), out;
+    in.version_minor = cases[i].minor;
+    in.region_size = cases[i].region;
+    in.page_size = cases[i].page;
+    if (round_trip (&in, &out) != cases[i].ok)
+      fail_msg ("format 2.%u, region %u, page %u: want %d", cases[i].minor, cases[i].region,
+                cases[i].page, cases[i].ok);
+    if (cases[i].ok == 0)
+      assert_int_equal (out.region_size, cases[i].region);
+    else if (cases[i].minor == 0 && cases[i].region == 512u << 10)
+      assert_error_contains ("smaller regions need format 2.1");
+    else
+      assert_error_contains ("region-size must be a power of two");
+  }
+}
+
 /* The sample_v2 metadata with "touch-order" holding VALUE (built by PUT). */
 static int
 decode_with_touch_order (void (*put) (struct snap_cbor_buffer *), struct snap_metadata *out,
@@ -278,6 +310,7 @@ main (void)
     cmocka_unit_test (test_rules),
     cmocka_unit_test (test_missing_key),
     cmocka_unit_test (test_touch_order_round_trip),
+    cmocka_unit_test (test_region_size_by_version),
     cmocka_unit_test (test_touch_order_rules),
     cmocka_unit_test (test_creation_time),
   };

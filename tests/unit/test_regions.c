@@ -5,8 +5,10 @@
  * whether the change came before the new snapshot's instant or during its
  * walk; skipping a region stops copy-on-write there and frees what was
  * kept; passing over unchanged regions stops at the first changed one.
- * At several page sizes (4 MiB regions hold 1024 pages of 4 KiB, 4 of
- * 1 MiB).
+ * At several region and page sizes: regions of one page, many regions per
+ * page-table leaf (a leaf spans 4096 pages), and 64 MiB regions of 4 KiB
+ * pages, which span four leaves (a change in any of them changes the
+ * region).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,10 +22,33 @@
 #include "common/error.h"
 #include "store/store.h"
 
-#define REGION STORE_REGION_SIZE
-#define DISK (8 * (uint64_t) REGION + 12345)   /* 9 regions, the last partial */
+/* The region size of the store under test, set by each loop below. */
+static uint64_t region_size_now;
+#define REGION region_size_now
+#define DISK (8 * REGION + REGION / 2 + 17)   /* 9 regions, the last partial */
 
+static const uint32_t region_sizes[] = { 4096, 262144, 1048576, STORE_DEFAULT_REGION_SIZE,
+                                         64u << 20 };
 static const uint32_t page_sizes[] = { 4096, 32768, 1048576 };
+#define NCONFIGS (sizeof region_sizes / sizeof region_sizes[0] \
+                  * (sizeof page_sizes / sizeof page_sizes[0]))
+
+/* Configuration I: a store of DISK bytes with its page and region sizes
+ * (REGION set), or NULL when the page is larger than the region. */
+static struct store *
+config_store (size_t i, uint32_t *page_size)
+{
+  const size_t npage = sizeof page_sizes / sizeof page_sizes[0];
+
+  region_size_now = region_sizes[i / npage];
+  *page_size = page_sizes[i % npage];
+  if (*page_size > REGION)
+    return NULL;
+  struct store *st = store_create_regions (DISK, *page_size, (uint32_t) REGION);
+  assert_non_null (st);
+  assert_int_equal (store_region_size (st), REGION);
+  return st;
+}
 
 static void
 write_byte (struct store *st, uint64_t offset, unsigned char value)
@@ -48,9 +73,11 @@ static void
 test_changes_since (void **state)
 {
   (void) state;
-  for (size_t i = 0; i < sizeof page_sizes / sizeof page_sizes[0]; i++) {
-    struct store *st = store_create (DISK, page_sizes[i]);
-    assert_non_null (st);
+  for (size_t i = 0; i < NCONFIGS; i++) {
+    uint32_t ps;
+    struct store *st = config_store (i, &ps);
+    if (st == NULL)
+      continue;
     const uint64_t loaded = store_load_epoch (st);
 
     /* Before the first snapshot: data in regions 1, 3 and 8. */
@@ -64,7 +91,7 @@ test_changes_since (void **state)
      * region 3; none is at s1's instant. */
     write_byte (st, 7, 4);
     assert_int_equal (store_zero (st, 1, 1 * REGION + 5), 0);
-    assert_int_equal (store_trim (st, page_sizes[i], 3 * REGION), 0);
+    assert_int_equal (store_trim (st, ps, 3 * REGION), 0);
     assert_int_equal (unchanged_set (s1, st, loaded), 0x1FF & ~0x10A);
     const uint64_t e1 = store_snapshot_epoch (s1);
     store_snapshot_end (s1);
@@ -78,14 +105,16 @@ test_changes_since (void **state)
     store_snapshot_end (s2);
 
     /* Nothing since s2; then a zero of a hole in region 5 changes nothing
-     * there, a write to region 5 does. */
+     * there, a write to region 5 does, and one to region 4's last byte (its
+     * last leaf when a region spans several) changes region 4. */
     struct store_snapshot *s3 = store_snapshot_begin (st);
     assert_int_equal (unchanged_set (s3, st, e2), 0x1FF);
     store_snapshot_end (s3);
     assert_int_equal (store_zero (st, REGION, 5 * REGION), 0);
     write_byte (st, 6 * REGION - 1, 9);
+    write_byte (st, 5 * REGION - 1, 10);
     struct store_snapshot *s4 = store_snapshot_begin (st);
-    assert_int_equal (unchanged_set (s4, st, e2), 0x1FF & ~0x20);
+    assert_int_equal (unchanged_set (s4, st, e2), 0x1FF & ~0x30);
     store_snapshot_end (s4);
     store_destroy (st);
   }
@@ -97,13 +126,14 @@ static void
 test_skip_region (void **state)
 {
   (void) state;
-  for (size_t i = 0; i < sizeof page_sizes / sizeof page_sizes[0]; i++) {
-    const uint32_t ps = page_sizes[i];
-    struct store *st = store_create (DISK, ps);
+  for (size_t i = 0; i < NCONFIGS; i++) {
+    uint32_t ps;
+    struct store *st = config_store (i, &ps);
+    if (st == NULL)
+      continue;
     unsigned char *buf = malloc (ps);
     uint64_t page;
 
-    assert_non_null (st);
     assert_non_null (buf);
     for (uint64_t r = 0; r < 3; r++) {
       write_byte (st, r * REGION, (unsigned char) (r + 1));
@@ -113,13 +143,18 @@ test_skip_region (void **state)
     /* Region 0's pages, up to region 1. */
     assert_int_equal (store_snapshot_next_before (snap, REGION / ps, &page, buf), 1);
     assert_int_equal (page, 0);
-    assert_int_equal (store_snapshot_next_before (snap, REGION / ps, &page, buf), 1);
-    assert_int_equal (page, REGION / ps - 1);
+    if (REGION > ps) {
+      assert_int_equal (store_snapshot_next_before (snap, REGION / ps, &page, buf), 1);
+      assert_int_equal (page, REGION / ps - 1);
+    }
     assert_int_equal (store_snapshot_next_before (snap, REGION / ps, &page, buf), 0);
     assert_true (store_snapshot_position (snap) <= REGION / ps);
-    /* A change to region 1 after the instant is kept for the walk ... */
+    /* A change to region 1 after the instant is kept for the walk (in its
+     * first and its last page, which lie in different leaves when the
+     * region spans several) ... */
     write_byte (st, REGION + 1, 0x55);
-    assert_int_equal (store_snapshot_preserved_bytes (snap), 4096);
+    write_byte (st, 2 * REGION - 2, 0x77);
+    assert_int_equal (store_snapshot_preserved_bytes (snap), REGION > 4096 ? 8192 : 4096);
     /* ... until the walk skips the region. */
     store_snapshot_skip_region (snap, 1);
     assert_int_equal (store_snapshot_position (snap), 2 * (REGION / ps));
@@ -129,8 +164,10 @@ test_skip_region (void **state)
     assert_int_equal (store_snapshot_next (snap, &page, buf), 1);
     assert_int_equal (page, 2 * (REGION / ps));
     assert_int_equal (buf[0], 3);
-    assert_int_equal (store_snapshot_next (snap, &page, buf), 1);
-    assert_int_equal (page, 3 * (REGION / ps) - 1);
+    if (REGION > ps) {
+      assert_int_equal (store_snapshot_next (snap, &page, buf), 1);
+      assert_int_equal (page, 3 * (REGION / ps) - 1);
+    }
     assert_int_equal (store_snapshot_next (snap, &page, buf), 0);
     store_snapshot_end (snap);
     /* The client's writes are there. */
@@ -138,6 +175,9 @@ test_skip_region (void **state)
     assert_int_equal (buf[0], 2);
     assert_int_equal (buf[1], 0x55);
     assert_int_equal (buf[2], 0x66);
+    assert_int_equal (store_read (st, buf, 2, 2 * REGION - 2), 0);
+    assert_int_equal (buf[0], 0x77);
+    assert_int_equal (buf[1], 2);
     free (buf);
     store_destroy (st);
   }
@@ -151,14 +191,15 @@ static void
 test_skip_unchanged (void **state)
 {
   (void) state;
-  for (size_t i = 0; i < sizeof page_sizes / sizeof page_sizes[0]; i++) {
-    const uint32_t ps = page_sizes[i];
+  for (size_t i = 0; i < NCONFIGS; i++) {
+    uint32_t ps;
+    struct store *st = config_store (i, &ps);
+    if (st == NULL)
+      continue;
     const uint64_t rpp = REGION / ps;
-    struct store *st = store_create (DISK, ps);
     unsigned char *buf = malloc (ps);
     uint64_t page;
 
-    assert_non_null (st);
     assert_non_null (buf);
     write_byte (st, 2 * REGION, 2);
     write_byte (st, 6 * REGION, 6);
@@ -194,6 +235,21 @@ test_skip_unchanged (void **state)
   }
 }
 
+/* Region sizes the store refuses: not a power of two, below the page,
+ * above 64 MiB. */
+static void
+test_bad_region_size (void **state)
+{
+  (void) state;
+  static const struct { uint32_t region, page; } bad[] = {
+    { 3 << 20, 4096 }, { 16384, 32768 }, { 128u << 20, 4096 }, { 0, 4096 }, { 2048, 4096 },
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    assert_null (store_create_regions (1 << 30, bad[i].page, bad[i].region));
+    assert_non_null (strstr (md_error (), "region size"));
+  }
+}
+
 int
 main (void)
 {
@@ -201,6 +257,7 @@ main (void)
     cmocka_unit_test (test_changes_since),
     cmocka_unit_test (test_skip_region),
     cmocka_unit_test (test_skip_unchanged),
+    cmocka_unit_test (test_bad_region_size),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -59,7 +59,7 @@ test_round_trip (void **state)
   assert_false (store_changed (s));             /* cleared at the instant */
   assert_int_equal (open_and_verify (path), 0);
 
-  l = snapstore_load (path, 0, 2, &file_size, NULL);
+  l = snapstore_load (path, 0, 0, 2, &file_size, NULL);
   if (l == NULL)
     fail_msg ("snapstore_load: %s", md_error ());
   assert_int_equal (file_size, SIZE);
@@ -71,7 +71,7 @@ test_round_trip (void **state)
   store_destroy (l);
 
   /* Asked for a larger disk: the rest reads as zeros. */
-  l = snapstore_load (path, 2 * (uint64_t) SIZE, 1, &file_size, NULL);
+  l = snapstore_load (path, 2 * (uint64_t) SIZE, 0, 1, &file_size, NULL);
   assert_non_null (l);
   assert_int_equal (file_size, SIZE);
   assert_int_equal (store_size (l), 2 * (uint64_t) SIZE);
@@ -112,13 +112,13 @@ test_bad_files_load_nothing (void **state)
   uint64_t file_size;
   size_t len;
 
-  assert_null (snapstore_load (scratch_path ("missing.snap"), 0, 1, &file_size, NULL));
+  assert_null (snapstore_load (scratch_path ("missing.snap"), 0, 0, 1, &file_size, NULL));
   assert_error_contains ("No such file or directory");
   assert_int_equal (save_store (s, path, &o), 0);
   unsigned char *bytes = read_file (path, &len);
   bytes[SNAP_HEADER_SIZE + 20] ^= 0x40;           /* inside the data frame */
   write_file (path, bytes, len);
-  assert_null (snapstore_load (path, 0, 2, &file_size, NULL));
+  assert_null (snapstore_load (path, 0, 0, 2, &file_size, NULL));
   assert_error_contains ("frame 0");
   free (bytes);
   store_destroy (s);

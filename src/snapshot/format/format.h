@@ -55,11 +55,16 @@
 
 /* Section 4: the most a data frame may decompress to. */
 #define SNAP_MAX_FRAME_CONTENT (64u * 1024u * 1024u)
-/* Section 4: format 2.0's regions.  A data frame holds the stored pages of
- * one region of the disk; readers accept these region sizes, this writer
- * uses SNAP_REGION_SIZE. */
-#define SNAP_REGION_SIZE (4u * 1024u * 1024u)
-#define SNAP_MIN_REGION_SIZE (1u * 1024u * 1024u)
+/* Section 4: format 2's regions.  A data frame holds the stored pages of
+ * one region of the disk.  The writer's default is
+ * SNAP_DEFAULT_REGION_SIZE; it takes any size md_region_size_valid
+ * accepts (a page to 64 MiB).  A 2.0 file's regions are 1 MiB at least
+ * (SNAP_MIN_REGION_SIZE_2_0); smaller ones need minor version
+ * SNAP_SMALL_REGIONS_MINOR, so that a 2.0 reader, which checks the 1 MiB
+ * minimum, refuses the file instead of misreading it. */
+#define SNAP_DEFAULT_REGION_SIZE (4u * 1024u * 1024u)
+#define SNAP_MIN_REGION_SIZE_2_0 (1u * 1024u * 1024u)
+#define SNAP_SMALL_REGIONS_MINOR 1
 #define SNAP_MAX_REGION_SIZE SNAP_MAX_FRAME_CONTENT
 /* Format 1.0's writer put this many bytes of stored pages in a frame. */
 #define SNAP_FRAME_TARGET_1_0 (4u * 1024u * 1024u)
@@ -134,12 +139,23 @@ snap_page_count (uint64_t virtual_size, uint32_t page_size)
   return virtual_size / page_size + (virtual_size % page_size != 0);
 }
 
-/* Whether REGION_SIZE is one a 2.0 file may have with pages of PAGE_SIZE. */
+/* Whether REGION_SIZE is one a file of format 2.MINOR may have with pages
+ * of PAGE_SIZE (section 4). */
 static inline int
-snap_region_size_valid (uint64_t region_size, uint32_t page_size)
+snap_region_size_valid (uint64_t region_size, uint32_t page_size, unsigned minor)
 {
-  return region_size >= SNAP_MIN_REGION_SIZE && region_size <= SNAP_MAX_REGION_SIZE
-         && (region_size & (region_size - 1)) == 0 && region_size >= page_size;
+  return md_region_size_valid (region_size, page_size)
+         && (minor >= SNAP_SMALL_REGIONS_MINOR || region_size >= SNAP_MIN_REGION_SIZE_2_0);
+}
+
+/* The minor version the writer writes for regions of REGION_SIZE bytes:
+ * its own, or the first that allows regions that small. */
+static inline unsigned
+snap_write_minor_version (uint32_t region_size)
+{
+  if (region_size < SNAP_MIN_REGION_SIZE_2_0 && SNAP_VERSION_MINOR < SNAP_SMALL_REGIONS_MINOR)
+    return SNAP_SMALL_REGIONS_MINOR;
+  return SNAP_VERSION_MINOR;
 }
 
 /* Whether the first 16 bytes in BUF (LEN bytes) start a snapshot file. */

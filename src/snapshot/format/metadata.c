@@ -182,10 +182,17 @@ decode_v2_keys (struct snap_metadata *meta, uint64_t file_offset, bool seen_regi
                   "\" is missing", (unsigned long long) file_offset);
     return -1;
   }
-  if (!region->is_uint || !snap_region_size_valid (region->value, meta->page_size)) {
-    md_error_set ("metadata at byte %llu: " KEY_REGION_SIZE " must be a power "
-                  "of two from 1 MiB to 64 MiB and at least the page size",
-                  (unsigned long long) region->offset);
+  if (!region->is_uint
+      || !snap_region_size_valid (region->value, meta->page_size, meta->version_minor)) {
+    if (meta->version_minor >= SNAP_SMALL_REGIONS_MINOR)
+      md_error_set ("metadata at byte %llu: " KEY_REGION_SIZE " must be a power "
+                    "of two from 4 KiB to 64 MiB and at least the page size",
+                    (unsigned long long) region->offset);
+    else
+      md_error_set ("metadata at byte %llu: " KEY_REGION_SIZE " must be a power "
+                    "of two from 1 MiB to 64 MiB and at least the page size "
+                    "(smaller regions need format 2.%d or later)",
+                    (unsigned long long) region->offset, SNAP_SMALL_REGIONS_MINOR);
     return -1;
   }
   meta->region_size = (uint32_t) region->value;

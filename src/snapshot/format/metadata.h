@@ -29,6 +29,17 @@ struct snap_metadata {
   uint64_t touch_order[SNAP_MAX_TOUCH_ORDER];
 };
 
+/* The region size of a store that loads a file of META: WANTED when not
+ * 0 (its saves then write WANTED), else the file's, or
+ * SNAP_DEFAULT_REGION_SIZE for a 1.0 file (which has no regions). */
+static inline uint32_t
+snap_store_region_size (const struct snap_metadata *meta, uint32_t wanted)
+{
+  if (wanted != 0)
+    return wanted;
+  return meta->region_size != 0 ? meta->region_size : SNAP_DEFAULT_REGION_SIZE;
+}
+
 /* Append the CBOR map to OUT, with the keys of META's major version (the
  * format 2 keys only when version_major >= 2).  -1 with md_error set when out of memory. */
 int snap_meta_encode (const struct snap_metadata *meta, struct snap_cbor_buffer *out);

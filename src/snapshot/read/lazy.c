@@ -82,9 +82,9 @@ struct snap_lazy {
   _Atomic uint32_t faults;
   _Atomic uint32_t fault_waiters;
 
-  /* The touch order: recorded only when the file's regions are this
-   * writer's (format 2, SNAP_REGION_SIZE), so that the next save's key
-   * counts in the same regions. */
+  /* The touch order: recorded only when the file's regions are the
+   * store's (format 2, the size the next saves write), so that the next
+   * save's key counts in the same regions. */
   bool records_touches;
   _Atomic bool *touched;                /* per frame: a client faulted it */
   struct snap_touch_recorder *recorder;
@@ -362,8 +362,8 @@ snap_lazy_touch_order (const struct snap_lazy *lazy, uint64_t *out)
 /* ---- opening and closing ---- */
 
 struct snap_lazy *
-snap_lazy_open (const char *path, uint64_t min_size, struct store **store,
-                uint64_t *file_virtual_size)
+snap_lazy_open (const char *path, uint64_t min_size, uint32_t region_size,
+                struct store **store, uint64_t *file_virtual_size)
 {
   struct snap_lazy *lazy = calloc (1, sizeof *lazy);
   const struct snap_metadata *meta;
@@ -404,11 +404,15 @@ snap_lazy_open (const char *path, uint64_t min_size, struct store **store,
     md_error_set ("opening a snapshot: out of memory for %zu frames", n);
     goto fail;
   }
-  lazy->records_touches = meta->version_major >= 2 && meta->region_size == SNAP_REGION_SIZE;
+  region_size = snap_store_region_size (meta, region_size);
+  /* Only in the next saves' regions (the store's): another region size
+   * counts in other units. */
+  lazy->records_touches = meta->version_major >= 2 && meta->region_size == region_size;
   if (meta->version_major >= 2 && prefetch_from_touch_order (lazy) == -1)
     goto fail;
-  lazy->store = store_create (meta->virtual_size > min_size ? meta->virtual_size : min_size,
-                              meta->page_size);
+  lazy->store = store_create_regions (meta->virtual_size > min_size ? meta->virtual_size
+                                                                    : min_size,
+                                      meta->page_size, region_size);
   if (lazy->store == NULL)
     goto fail;
   store_set_fault_hook (lazy->store, lazy_fault, lazy);

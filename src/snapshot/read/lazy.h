@@ -26,11 +26,12 @@ struct snap_lazy;
 
 /* Open PATH, check its structure, and make a store of max(its virtual
  * size, MIN_SIZE) bytes whose stored pages are all still in the file
- * (*STORE; the caller owns it and must destroy it before snap_lazy_free).
+ * (*STORE; the caller owns it and must destroy it before snap_lazy_free),
+ * with regions of REGION_SIZE bytes (0: the file's; snap_store_region_size).
  * The store is marked unchanged.  *FILE_VIRTUAL_SIZE is the snapshot's.
  * NULL with md_error set when PATH is unreadable or its structure is
  * damaged. */
-struct snap_lazy *snap_lazy_open (const char *path, uint64_t min_size,
+struct snap_lazy *snap_lazy_open (const char *path, uint64_t min_size, uint32_t region_size,
                                   struct store **store, uint64_t *file_virtual_size);
 /* After store_destroy: closes the file and frees everything. */
 void snap_lazy_free (struct snap_lazy *lazy);

@@ -381,7 +381,7 @@ snap_reader_next_page (void *opaque, uint64_t *page_index, void *buf)
     if (r->seq_decoder == NULL)
       return -1;
     snap_reader_digest_init (r, &r->seq_digest);
-    snap_digest_init_composed (&r->seq_composed, SNAP_REGION_SIZE);
+    snap_digest_init_composed (&r->seq_composed, snap_store_region_size (&r->meta, 0));
     r->seq_frame = 0;
     r->seq_data = NULL;
   }

@@ -56,7 +56,8 @@ void snap_reader_close_file (struct snap_reader *reader);
  * content digest has been checked); -1 with md_error set.  One thread. */
 int snap_reader_next_page (void *reader, uint64_t *page_index, void *buf);
 /* Once snap_reader_next_page has returned 0: the content digest in the form
- * this program writes (format 2.0's, regions of SNAP_REGION_SIZE), whatever
+ * this program writes (format 2: composed, in the file's regions, or the
+ * default region size for a 1.0 file), whatever
  * the file's version, so that files of different versions compare.  For a
  * file this program wrote, it is the metadata's. */
 uint64_t snap_reader_comparable_digest (const struct snap_reader *reader);

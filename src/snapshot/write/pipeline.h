@@ -60,6 +60,7 @@ struct writer {
   int fd;
   uint32_t page_size;
   uint64_t virtual_size;
+  uint32_t region_size;         /* bytes of disk per frame */
   size_t frame_pages;           /* pages per region: the most a frame holds */
   int level;
   const struct snap_reader *previous;   /* where copied frames come from */

@@ -24,7 +24,7 @@ snap_write_bytes (int fd, const void *buf, size_t len)
 }
 
 int
-snap_write_header (int fd, uint64_t *file_offset)
+snap_write_header (int fd, unsigned minor, uint64_t *file_offset)
 {
   unsigned char h[SNAP_HEADER_SIZE] = { 0 };
 
@@ -32,7 +32,7 @@ snap_write_header (int fd, uint64_t *file_offset)
   snap_put_le32 (h + 4, SNAP_HEADER_PAYLOAD_SIZE);
   memcpy (h + SNAP_HEADER_OFF_SIGNATURE, SNAP_HEADER_SIGNATURE, SNAP_SIGNATURE_SIZE);
   snap_put_le16 (h + SNAP_HEADER_OFF_MAJOR, SNAP_VERSION_MAJOR);
-  snap_put_le16 (h + SNAP_HEADER_OFF_MINOR, SNAP_VERSION_MINOR);
+  snap_put_le16 (h + SNAP_HEADER_OFF_MINOR, (uint16_t) minor);
   snap_put_le32 (h + SNAP_HEADER_OFF_FEATURES, 0);
   snap_put_le64 (h + SNAP_HEADER_OFF_CHECKSUM,
                  snap_fixed_part_checksum (h, SNAP_HEADER_OFF_CHECKSUM));

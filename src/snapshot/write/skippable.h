@@ -14,8 +14,8 @@
 /* All LEN bytes of BUF to FD ("writing the snapshot: CAUSE"). */
 int snap_write_bytes (int fd, const void *buf, size_t len);
 
-/* The header; the file starts with it (*FILE_OFFSET becomes its size). */
-int snap_write_header (int fd, uint64_t *file_offset);
+/* The header of format 2.MINOR; the file starts with it (*FILE_OFFSET becomes its size). */
+int snap_write_header (int fd, unsigned minor, uint64_t *file_offset);
 
 /* The metadata META, the index INDEX and the footer, after the last data
  * frame. */

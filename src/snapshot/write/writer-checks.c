@@ -52,6 +52,11 @@ snap_writer_check_options (const struct snap_write_options *o, int *level)
                   "from 4096 to 1048576", o->page_size);
     return -1;
   }
+  if (!md_region_size_valid (snap_write_region_size (o), o->page_size)) {
+    md_error_set ("writing a snapshot: region size %u is not a power of two "
+                  "from the page size (%u) to 64 MiB", o->region_size, o->page_size);
+    return -1;
+  }
   *level = o->level == 0 ? ZSTD_CLEVEL_DEFAULT : o->level;
   if (*level < ZSTD_minCLevel () || *level > ZSTD_maxCLevel ()) {
     md_error_set ("writing a snapshot: compression level %d is outside "
@@ -68,7 +73,8 @@ snap_writer_check_options (const struct snap_write_options *o, int *level)
   size_t bad;
   const char *why;
   if (snap_touch_order_check (o->touch_order, o->touch_order_count,
-                              snap_touch_region_count (o->virtual_size, SNAP_REGION_SIZE),
+                              snap_touch_region_count (o->virtual_size,
+                                                       snap_write_region_size (o)),
                               &bad, &why) == -1) {
     md_error_set ("writing a snapshot: the touch order's entry %zu: %s", bad, why);
     return -1;
@@ -77,6 +83,12 @@ snap_writer_check_options (const struct snap_write_options *o, int *level)
 }
 
 
+uint32_t
+snap_write_region_size (const struct snap_write_options *options)
+{
+  return options->region_size != 0 ? options->region_size : SNAP_DEFAULT_REGION_SIZE;
+}
+
 bool
 snap_write_can_copy (const struct snap_reader *previous,
                      const struct snap_write_options *options, const char **why)
@@ -84,8 +96,10 @@ snap_write_can_copy (const struct snap_reader *previous,
   const struct snap_metadata *m = snap_reader_metadata (previous);
   int level = options->level == 0 ? ZSTD_CLEVEL_DEFAULT : options->level;
 
-  if (m->version_major != SNAP_VERSION_MAJOR || m->region_size != SNAP_REGION_SIZE)
-    *why = "it is not of this format version and region size";
+  if (m->version_major != SNAP_VERSION_MAJOR)
+    *why = "it is not of this format version";
+  else if (m->region_size != snap_write_region_size (options))
+    *why = "its region size differs";
   else if (m->page_size != options->page_size)
     *why = "its page size differs";
   else if (m->virtual_size != options->virtual_size)

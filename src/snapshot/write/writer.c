@@ -29,9 +29,6 @@
 #include "snapshot/write/writer-internal.h"
 #include "snapshot/write/writer.h"
 
-/* A region holds whole pages: at least one of the largest. */
-_Static_assert (SNAP_REGION_SIZE >= MD_MAX_PAGE_SIZE, "a region must hold a page");
-
 /* ---- setting up and tearing down ---- */
 
 /* W for OPTIONS (already checked; LEVEL is the zstd level they mean),
@@ -43,7 +40,8 @@ writer_init (struct writer *w, int fd, const struct snap_write_options *options,
     .fd = fd,
     .page_size = options->page_size,
     .virtual_size = options->virtual_size,
-    .frame_pages = SNAP_REGION_SIZE / options->page_size,   /* >= 1: see above */
+    .region_size = snap_write_region_size (options),
+    .frame_pages = snap_write_region_size (options) / options->page_size,   /* >= 1: checked */
     .level = level,
     .previous = options->previous,
     .compress_at_nice_19 = options->compress_at_nice_19,
@@ -54,8 +52,8 @@ writer_init (struct writer *w, int fd, const struct snap_write_options *options,
   pthread_cond_init (&w->work_ready, NULL);
   pthread_cond_init (&w->frame_done, NULL);
   pthread_cond_init (&w->slot_free, NULL);
-  snap_index_init_regions (&w->index, SNAP_REGION_SIZE, options->page_size);
-  snap_digest_init_composed (&w->digest, SNAP_REGION_SIZE);
+  snap_index_init_regions (&w->index, w->region_size, options->page_size);
+  snap_digest_init_composed (&w->digest, w->region_size);
   w->slots = calloc (w->nslots, sizeof *w->slots);
   if (w->previous != NULL)
     w->copy_buf = malloc (COPY_BUFFER_SIZE);
@@ -135,10 +133,10 @@ fill_metadata (struct snap_metadata *meta, const struct writer *w,
                const struct snap_write_options *options, int level)
 {
   meta->version_major = SNAP_VERSION_MAJOR;
-  meta->version_minor = SNAP_VERSION_MINOR;
+  meta->version_minor = (uint16_t) snap_write_minor_version (w->region_size);
   meta->virtual_size = options->virtual_size;
   meta->page_size = options->page_size;
-  meta->region_size = SNAP_REGION_SIZE;
+  meta->region_size = w->region_size;
   meta->zstd_version = ZSTD_versionNumber ();
   meta->allocated_size = w->index.page_count * options->page_size;
   meta->compression_level = level;
@@ -191,7 +189,8 @@ snap_write_fd (int fd, const struct snap_write_options *options,
   int err = writer_init (&w, fd, options, level);
   w.previous_bad = &result->previous_bad;
   if (err == 0
-      && snap_write_header (w.fd, &w.file_offset) == 0
+      && snap_write_header (w.fd, snap_write_minor_version (w.region_size),
+                            &w.file_offset) == 0
       && run_pipeline (&w, next_page, opaque) == 0) {
     fill_metadata (&meta, &w, options, level);
     if (snap_write_trailer (w.fd, &w.file_offset, &meta, &w.index) == 0) {

@@ -47,6 +47,9 @@ struct snap_write_stats {
 struct snap_write_options {
   uint64_t virtual_size;        /* 0 .. 2^63-1 */
   uint32_t page_size;           /* power of two, 4096 .. 1 MiB */
+  uint32_t region_size;         /* the frames' regions (docs/snapshot-format.md
+                                   section 4): a power of two from the page
+                                   size to 64 MiB; 0: SNAP_DEFAULT_REGION_SIZE */
   int level;                    /* zstd level; 0 means zstd's default (3) */
   unsigned threads;             /* compression threads; 0 means online CPUs */
   const char *creator;          /* "name version"; NULL: "libmemdisk VERSION" */
@@ -65,7 +68,7 @@ struct snap_write_options {
                                    (result->kept_fd) */
   const uint64_t *touch_order;  /* optional: the "touch-order" metadata key
                                    (snapshot/format/touchorder.h), regions of
-                                   SNAP_REGION_SIZE bytes, distinct, at
+                                   region_size bytes, distinct, at
                                    most SNAP_MAX_TOUCH_ORDER */
   size_t touch_order_count;     /* 0: no key */
 };
@@ -99,9 +102,12 @@ snap_write_result_clear (struct snap_write_result *result)
 }
 
 /* Whether PREVIOUS's frames are the ones this writer makes with OPTIONS
- * (docs/snapshot-format.md section 4): format 2, this writer's region
- * size, and the same page size, virtual size, level and zstd version.
+ * (docs/snapshot-format.md section 4): format 2, and the same region
+ * size, page size, virtual size, level and zstd version.
  * When not, *WHY says what differs. */
+/* The region size OPTIONS mean (their region_size, or the default). */
+uint32_t snap_write_region_size (const struct snap_write_options *options);
+
 bool snap_write_can_copy (const struct snap_reader *previous,
                           const struct snap_write_options *options, const char **why);
 
