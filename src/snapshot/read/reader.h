@@ -84,4 +84,8 @@ int snap_reader_read_runs (struct snap_reader *reader, unsigned threads, bool in
  * Verifying checks everything: every frame, every checksum, the digest. */
 int snap_reader_verify (struct snap_reader *reader, unsigned threads);
 
+/* Format 2.1 (padding.c): the padding before each data frame is the one
+ * section 4 defines.  Verifying checks it; loading does not read it. */
+int snap_reader_check_padding (const struct snap_reader *reader);
+
 #endif
