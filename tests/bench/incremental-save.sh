@@ -37,10 +37,23 @@
 # wall <= 0.25x, size within 1 %.  The machine's load is printed: other
 # work changes wall time much more than CPU time.
 #
+# XFS (as root; BENCH_XFS=0 skips it): the same disk saved on a
+# loop-mounted XFS image (mkfs.xfs -m reflink=1), where an incremental save
+# clones the unchanged frames (format 2.1) instead of copying them.  For
+# 1 % changed: the server's /proc/PID/io write_bytes during the save
+# against the file size and against what the save had to write at least
+# (its recompressed frames with their padding, the header, the metadata,
+# the index and the footer: tests/bench/frame_bytes.py compares the new
+# file's frames with the previous file's); goal: the excess within 1 % of
+# the file size.
+#
 # Environment: MEMDISK_PLUGIN (default build/nbdkit-memdisk-plugin.so),
 # MEMDISK_TOOL (default build/memdisk-tool), BENCH_CACHE (default
 # /var/tmp/memdisk-bench), BENCH_CHANGE_RUN (default 1M), BENCH_LEVEL
-# (snapshot-level=, default 1, the plugin's default).  Prints figures; asserts nothing.
+# (snapshot-level=, default 1, the plugin's default), BENCH_FS_SIZE and
+# BENCH_FS_SOURCE (make-fs-image.sh: a smaller fixture for a quick check,
+# e.g. BENCH_FS_SIZE=256M BENCH_FS_SOURCE=/usr/share/doc), BENCH_XFS
+# (default 1).  Prints figures; asserts nothing.
 set -euo pipefail
 export PATH=/usr/bin:/bin:/usr/sbin:/sbin:$PATH
 
@@ -62,6 +75,7 @@ sock=$work/disk.sock
 cleanup () {
   [[ -s $work/disk.pid ]] && kill "$(cat "$work/disk.pid")" 2>/dev/null || true
   for _ in $(seq 200); do [[ -e /proc/$(cat "$work/disk.pid" 2>/dev/null || echo 0) ]] || break; sleep 0.05; done
+  if mountpoint -q "$work/xfs" 2>/dev/null; then umount "$work/xfs" || umount -l "$work/xfs"; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -71,7 +85,7 @@ echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs
 # start_server ARG...: nbdkit memdisk on $snap, $pid its pid.
 start_server () {
   rm -f "$work/disk.pid"
-  nbdkit -P "$work/disk.pid" -U "$sock" "$MEMDISK_PLUGIN" size=2G snapshot="$snap" \
+  nbdkit -P "$work/disk.pid" -U "$sock" "$MEMDISK_PLUGIN" size="${BENCH_FS_SIZE:-2G}" snapshot="$snap" \
     snapshot-level="$BENCH_LEVEL" "$@" 2>"$work/disk.log" || { cat "$work/disk.log"; die "nbdkit failed"; }
   while [[ ! -s $work/disk.pid ]]; do sleep 0.01; done
   pid=$(cat "$work/disk.pid")
@@ -150,3 +164,38 @@ printf '%-6s %9.3f %9.3f %8s %8s %12s %8.3f %8.3f %8.4f\n' "lazy1%" "$w" "$c" "$
 echo "(lazy1%: the server's CPU while the changes loaded the frames they touched: $(echo "($c1 - $c0) / $tick" | bc -l | cut -c1-5) s, not in the row)"
 echo "(size x: against a convert of the same file, a full save of the same disk)"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# --- XFS: unchanged frames cloned; what the save writes ---
+if [[ ${BENCH_XFS:-1} == 0 ]]; then
+  exit 0
+fi
+if ((EUID != 0)); then
+  echo "xfs: skipped (mounting an XFS image needs root)"
+  exit 0
+fi
+kill "$pid"
+tail --pid="$pid" -f /dev/null
+rm -f "$sock"
+mkdir "$work/xfs"
+truncate -s "$(($(stat -c %s "$image") * 2))" "$work/xfs.img"
+mkfs.xfs -q -m reflink=1 "$work/xfs.img"
+mount -o loop "$work/xfs.img" "$work/xfs" || die "cannot mount the XFS image"
+cp "$snap" "$work/xfs/disk.snap"
+snap=$work/xfs/disk.snap
+start_server
+uri="nbd+unix:///?socket=$sock"
+# The copied file, loaded lazily, is the first save's previous file.
+write_bytes () { awk '$1 == "write_bytes:" { print $2 }' "/proc/$pid/io"; }
+change 0.01 15
+ln "$snap" "$work/xfs/previous.snap"
+w0=$(write_bytes)
+read -r w c copied compressed size < <(save)
+w1=$(write_bytes)
+cloned=$("$MEMDISK_TOOL" status --json "$snap" | jq -r '.["last-save"]["regions-cloned"]')
+read -r fsize fresh needed < <(/usr/bin/python3 "$bench_dir/frame_bytes.py" "$work/xfs/previous.snap" "$snap")
+written=$((w1 - w0))
+echo "xfs 1%: $cloned frames cloned, $copied copied, $compressed compressed ($fresh new frames);" \
+  "wall $w s, CPU $c s"
+echo "xfs 1%: write_bytes $written for a file of $fsize bytes ($(echo "100 * $written / $fsize" | bc -l | cut -c1-6) %);" \
+  "at least needed $needed (new frames, padding, metadata, index);" \
+  "excess $((written - needed)) = $(echo "100 * ($written - $needed) / $fsize" | bc -l | cut -c1-6) % of the file (goal <= 1 %)"
