@@ -46,25 +46,7 @@ h.shutdown()
 PY
 }
 
-# same_as_full FILE: FILE is byte for byte, up to the metadata and from the
-# index on, what a full save of its disk writes (the metadata differs only
-# by its creator).
-same_as_full () {
-  tool convert -f -O snapshot -l 1 "$1" "$MD_TMP/full.snap" || fail "convert of $1 failed"
-  /usr/bin/python3 - "$1" "$MD_TMP/full.snap" <<'PY' || fail "$1 is not what a full save writes"
-import struct, sys
-def parts(path):
-    d = open(path, "rb").read()
-    footer = len(d) - 56
-    meta, index = struct.unpack_from("<Q", d, footer + 16)[0], struct.unpack_from("<Q", d, footer + 32)[0]
-    return d[:meta], d[index:]
-a, b = parts(sys.argv[1]), parts(sys.argv[2])
-if a[0] != b[0]:
-    sys.exit("the header, frames or padding differ")
-if a[1][:-56] != b[1][:-56]:
-    sys.exit("the indexes differ")
-PY
-}
+same_as_full () { persist_same_as_full "$1" 1; }
 
 good_file () {
   tool verify "$1" >/dev/null || fail "$1 does not verify"

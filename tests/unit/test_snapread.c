@@ -176,6 +176,13 @@ test_every_bit_flip_detected (void **state)
   assert_int_equal (open_and_verify (path), 0);
   for (size_t at = 0; at < len; at++)
     for (int bit = 0; bit < 8; bit++) {
+      /* Format 2.1's padding before frame 0 (bytes 32 to 4095) is checked
+       * byte by byte against fixed contents: one bit of each byte (a
+       * different one from byte to byte) is enough there, and keeps the
+       * test's time what it was before the padding came. */
+      if (at >= SNAP_HEADER_SIZE + SNAP_SKIPPABLE_HEADER_SIZE && at < SNAP_FRAME_ALIGN
+          && bit != (int) (at % 8))
+        continue;
       bytes[at] ^= (unsigned char) (1 << bit);
       write_file (bad, bytes, len);
       bytes[at] ^= (unsigned char) (1 << bit);

@@ -272,8 +272,5 @@ int
 snap_reader_verify (struct snap_reader *reader, unsigned threads)
 {
   struct loader l = { .delivery = DELIVER_NOTHING };
-
-  if (snap_reader_check_padding (reader) == -1)
-    return -1;
   return run_loader (reader, threads, &l);
 }

@@ -32,4 +32,11 @@ struct snap_reader {
   struct snap_digest seq_composed;      /* in the form this program writes */
 };
 
+/* Format 2.1's padding (padding.c): where the padding before frame K
+ * starts (frame K's own offset in a file without padding), and whether
+ * the GAP bytes GOT read there, at byte AT, are that padding (-1 with
+ * md_error set if not). */
+uint64_t snap_reader_padding_start (const struct snap_reader *r, size_t k);
+int snap_padding_check (const unsigned char *got, size_t gap, uint64_t at, size_t k);
+
 #endif

@@ -7,8 +7,9 @@
  * mismatch"; callers add the file name.
  *
  * reader.c: opening, metadata, sequential reading.
- * decoder.h, decoder.c: decoding one frame, checking a frame's bytes or
- *   the content digest (what the loaders and the writer's copy use).
+ * decoder.h, decoder.c: decoding one frame (with the format 2.1 padding
+ *   before it, checked by padding.c), checking a frame's bytes or the
+ *   content digest (what the loaders and the writer's copy use).
  * loader.c: decoding all frames on several threads.
  */
 #ifndef MEMDISK_SNAPREAD_H
@@ -83,9 +84,5 @@ int snap_reader_read_runs (struct snap_reader *reader, unsigned threads, bool in
  * digest, but skip zstd's own content checksums (format section 10).
  * Verifying checks everything: every frame, every checksum, the digest. */
 int snap_reader_verify (struct snap_reader *reader, unsigned threads);
-
-/* Format 2.1 (padding.c): the padding before each data frame is the one
- * section 4 defines.  Verifying checks it; loading does not read it. */
-int snap_reader_check_padding (const struct snap_reader *reader);
 
 #endif
