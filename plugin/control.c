@@ -126,6 +126,7 @@ add_outcome (struct control_reply *reply, const char *prefix,
     control_reply_add (reply, KEY ("allocated-size"), "%" PRIu64, o->allocated_bytes);
     control_reply_add (reply, KEY ("file-size"), "%" PRIu64, o->file_bytes);
     control_reply_add (reply, KEY ("digest"), "%016" PRIx64, o->digest);
+    control_reply_add (reply, KEY ("regions-cloned"), "%" PRIu64, o->regions_cloned);
     control_reply_add (reply, KEY ("regions-copied"), "%" PRIu64, o->regions_copied);
     control_reply_add (reply, KEY ("regions-compressed"), "%" PRIu64, o->regions_compressed);
   }

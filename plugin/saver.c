@@ -149,18 +149,22 @@ save_disk (struct store *disk, const char *why)
   outcome.allocated_bytes = stats.allocated_bytes;
   outcome.file_bytes = stats.file_bytes;
   outcome.digest = stats.content_digest;
+  outcome.regions_cloned = counts.regions_cloned;
   outcome.regions_copied = counts.regions_copied;
   outcome.regions_compressed = counts.regions_compressed;
   file_time = outcome.when;
   file_origin = "save";
   nbdkit_debug ("saved %s (%s) in %.3f s: %" PRIu64 " bytes allocated, "
                 "%" PRIu64 " bytes in the file, ratio %.2f, %" PRIu64 " regions "
-                "copied, %" PRIu64 " compressed%s%s%s",
+                "cloned, %" PRIu64 " copied, %" PRIu64 " compressed%s%s%s%s%s%s",
                 memdisk_config.snapshot, why, outcome.seconds,
                 stats.allocated_bytes, stats.file_bytes,
                 stats.file_bytes ? (double) stats.allocated_bytes / (double) stats.file_bytes
                                  : 0.0,
-                counts.regions_copied, counts.regions_compressed,
+                counts.regions_cloned, counts.regions_copied, counts.regions_compressed,
+                counts.clone_refused_errno ? " (the file system cannot clone: " : "",
+                counts.clone_refused_errno ? strerror (counts.clone_refused_errno) : "",
+                counts.clone_refused_errno ? ")" : "",
                 counts.full_why ? " (a full save: " : "",
                 counts.full_why ? counts.full_why : "", counts.full_why ? ")" : "");
   status_save_ends (&outcome);

@@ -25,6 +25,7 @@ struct save_outcome {
   time_t when;                  /* the instant it began (UTC) */
   double seconds;
   uint64_t allocated_bytes, file_bytes, digest;
+  uint64_t regions_cloned;      /* frames shared with the previous file */
   uint64_t regions_copied;      /* frames copied from the previous file */
   uint64_t regions_compressed;  /* frames compressed */
   char error[1024];             /* when !ok: the logged error */

@@ -126,8 +126,9 @@ print_human (const char *file, struct status *s)
   if (get (s, "last-save-result") && strcmp (s->v, "ok") == 0) {
     printf ("ok, %s in the file, digest ", tool_format_size (get_u64 (s, "last-save-file-size"), a));
     tool_print_text (stdout, get (s, "last-save-digest") ? s->v : "?");
-    printf (", %" PRIu64 " regions copied, %" PRIu64 " compressed",
-            get_u64 (s, "last-save-regions-copied"), get_u64 (s, "last-save-regions-compressed"));
+    printf (", %" PRIu64 " regions cloned, %" PRIu64 " copied, %" PRIu64 " compressed",
+            get_u64 (s, "last-save-regions-cloned"), get_u64 (s, "last-save-regions-copied"),
+            get_u64 (s, "last-save-regions-compressed"));
   }
   else {
     printf ("failed: ");
@@ -199,6 +200,7 @@ print_json (const char *file, struct status *s)
     json_member (s, "    ", "last-save-allocated-size", "allocated-size", true, &inner);
     json_member (s, "    ", "last-save-file-size", "file-size", true, &inner);
     json_member (s, "    ", "last-save-digest", "digest", false, &inner);
+    json_member (s, "    ", "last-save-regions-cloned", "regions-cloned", true, &inner);
     json_member (s, "    ", "last-save-regions-copied", "regions-copied", true, &inner);
     json_member (s, "    ", "last-save-regions-compressed", "regions-compressed", true, &inner);
     json_member (s, "    ", "last-save-error", "error", false, &inner);

@@ -217,10 +217,12 @@ snapstore_save (struct store *store, const char *path, const struct snap_write_o
   }
   if (counts != NULL)
     *counts = (struct snapstore_save_counts) {
-      .regions_copied = result->stats.frames_copied,
+      .regions_cloned = result->stats.frames_cloned,
+      .regions_copied = result->stats.frames_copied - result->stats.frames_cloned,
       .regions_compressed = result->stats.frames - result->stats.frames_copied,
       .full_why = result->stats.frames_copied == 0 && previous_reader (previous) == NULL
                   ? why : NULL,
+      .clone_refused_errno = result->stats.clone_refused_errno,
     };
   if (previous != NULL) {
     snapstore_previous_close (previous);

@@ -34,9 +34,13 @@ void snapstore_previous_from_lazy (struct snapstore_previous *previous, struct s
                                    const struct store *store);
 
 struct snapstore_save_counts {
+  uint64_t regions_cloned;      /* frames shared with the previous file
+                                   (FICLONERANGE), checked */
   uint64_t regions_copied;      /* frames copied from the previous file */
   uint64_t regions_compressed;  /* frames compressed from the store */
   const char *full_why;         /* why no frame could be copied, or NULL */
+  int clone_refused_errno;      /* the file system refused to clone, so the
+                                   frames were copied: its errno; else 0 */
 };
 
 /* Write a point-in-time snapshot of STORE to PATH (atomically replacing

@@ -41,12 +41,23 @@
 # time with the 4 MiB one of its level.  The machine's load is printed:
 # other work changes wall time much more than CPU time.
 #
+# XFS (as root; BENCH_XFS=0 skips it): the same disk saved on a
+# loop-mounted XFS image (mkfs.xfs -m reflink=1), where an incremental save
+# clones the unchanged frames (format 2.1) instead of copying them.  For
+# 1 % changed: the server's /proc/PID/io write_bytes during the save
+# against the file size and against what the save had to write at least
+# (its recompressed frames with their padding, the header, the metadata,
+# the index and the footer: tests/bench/frame_bytes.py compares the new
+# file's frames with the previous file's); goal: the excess within 1 % of
+# the file size.
+#
 # Environment: MEMDISK_PLUGIN (default build/nbdkit-memdisk-plugin.so),
 # MEMDISK_TOOL (default build/memdisk-tool), BENCH_CACHE (default
 # /var/tmp/memdisk-bench), BENCH_LEVELS, BENCH_REGION_SIZES,
 # BENCH_FRACTIONS, BENCH_CHANGE_RUNS, BENCH_LAZY (above).  BENCH_LEVEL and
 # BENCH_CHANGE_RUN, if set, are one level and one run length.  Prints
-# figures; asserts nothing.
+# figures; asserts nothing.  BENCH_XFS (default 1): the
+# XFS case, on a loop-mounted image, as root.
 set -euo pipefail
 export PATH=/usr/bin:/bin:/usr/sbin:/sbin:$PATH
 
@@ -79,6 +90,7 @@ stop_server () {
 }
 cleanup () {
   stop_server
+  if mountpoint -q "$work/xfs" 2>/dev/null; then umount "$work/xfs" || umount -l "$work/xfs"; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -210,3 +222,36 @@ for level in $BENCH_LEVELS; do
 done
 echo "(x: against the ${ref#*/} regions of the same level)"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# --- XFS: unchanged frames cloned; what the save writes ---
+if [[ ${BENCH_XFS:-1} == 0 ]]; then
+  exit 0
+fi
+if ((EUID != 0)); then
+  echo "xfs: skipped (mounting an XFS image needs root)"
+  exit 0
+fi
+stop_server
+mkdir "$work/xfs"
+truncate -s "$(($(stat -c %s "$image") * 2))" "$work/xfs.img"
+mkfs.xfs -q -m reflink=1 "$work/xfs.img"
+mount -o loop "$work/xfs.img" "$work/xfs" || die "cannot mount the XFS image"
+cp "$snap" "$work/xfs/disk.snap"
+snap=$work/xfs/disk.snap
+start_server "$level" "$region"   # the last full row's file, at its own level and region size
+uri="nbd+unix:///?socket=$sock"
+# The copied file, loaded lazily, is the first save's previous file.
+write_bytes () { awk '$1 == "write_bytes:" { print $2 }' "/proc/$pid/io"; }
+change 0.01 15
+ln "$snap" "$work/xfs/previous.snap"
+w0=$(write_bytes)
+read -r w c copied compressed size < <(save)
+w1=$(write_bytes)
+cloned=$("$MEMDISK_TOOL" status --json "$snap" | jq -r '.["last-save"]["regions-cloned"]')
+read -r fsize fresh needed < <(/usr/bin/python3 "$bench_dir/frame_bytes.py" "$work/xfs/previous.snap" "$snap")
+written=$((w1 - w0))
+echo "xfs 1%: $cloned frames cloned, $copied copied, $compressed compressed ($fresh new frames);" \
+  "wall $w s, CPU $c s"
+echo "xfs 1%: write_bytes $written for a file of $fsize bytes ($(echo "100 * $written / $fsize" | bc -l | cut -c1-6) %);" \
+  "at least needed $needed (new frames, padding, metadata, index);" \
+  "excess $((written - needed)) = $(echo "100 * ($written - $needed) / $fsize" | bc -l | cut -c1-6) % of the file (goal <= 1 %)"

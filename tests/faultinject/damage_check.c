@@ -9,6 +9,11 @@
  *                files whose frames are slow to decode;
  *   --jobs N     share the offsets among N processes.
  *
+ * The zero bytes of a format 2.1 file's padding before frame 0 (bytes 40
+ * to 4095: the padding is checked byte by byte against fixed contents,
+ * so one value tells as much as another) are changed only by XOR 01, 80
+ * and ff, which keeps the run as long as it was for a 2.0 file.
+ *
  * Each damaged copy is written to a memfd and opened by its /proc path,
  * so the file-level code is the real one.  Prints one line per damaged
  * copy that was accepted, and a summary; exits 0 only when every one was
@@ -71,6 +76,16 @@ put_bytes (int fd, const unsigned char *data, size_t len)
   }
 }
 
+/* Where the zeros of a format 2.1 file's padding before frame 0 end
+ * (4096), or 0 when DATA has none. */
+static size_t
+padding_zeros_end (const unsigned char *data, size_t size)
+{
+  static const unsigned char magic[] = { 0x5D, 0x2A, 0x4D, 0x18, 0xD8, 0x0F, 0x00, 0x00 };
+
+  return size > 4096 && memcmp (data + 32, magic, sizeof magic) == 0 ? 4096 : 0;
+}
+
 /* Try the damaged copies of DATA (SIZE bytes) whose offset or length is
  * JOB modulo JOBS, counting the accepted ones in ACCEPTED. */
 static void
@@ -84,10 +99,16 @@ check_share (unsigned char *data, size_t size, const unsigned char *masks,
     perror ("damage_check: memfd_create");
     exit (2);
   }
+  static const unsigned char padding_masks[] = { 0x01, 0x80, 0xff };
+  const size_t padding_end = padding_zeros_end (data, size);
+
   for (size_t offset = job; offset < size; offset += jobs) {
     const unsigned char original = data[offset];
-    for (unsigned i = 0; i < (nmasks ? nmasks : 255); i++) {
-      const unsigned value = nmasks ? original ^ masks[i] : (original + 1 + i) & 0xff;
+    const bool in_padding = nmasks == 0 && offset >= 40 && offset < padding_end;
+    const unsigned char *m = in_padding ? padding_masks : masks;
+    const size_t n = in_padding ? sizeof padding_masks : nmasks;
+    for (unsigned i = 0; i < (n ? n : 255); i++) {
+      const unsigned value = n ? original ^ m[i] : (original + 1 + i) & 0xff;
       data[offset] = (unsigned char) value;
       put_bytes (fd, data, size);
       if (!refused (fd, &why)) {

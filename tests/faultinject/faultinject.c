@@ -7,13 +7,15 @@
  *         write (write and pwrite) fsync fdatasync close rename fchmod
  *         mkostemp open ftruncate pread
  *                      on files whose path matches MEMDISK_FAULT_PATH;
+ *         ficlone      ioctl (FICLONERANGE), on the destination file
+ *                      (other ioctls pass untouched);
  *         alloc        malloc, calloc, realloc, strdup, strndup and
  *                      asprintf called from a module whose file name
  *                      contains one of the ':'-separated words of
  *                      MEMDISK_FAULT_MODULES (default
  *                      "nbdkit-memdisk-plugin.so:memdisk-tool:libzstd").
  *       HOW is an errno name (EIO, the default; ENOSPC, EDQUOT, EACCES,
- *       EPERM, ENOMEM); or, for write, "short": write half the bytes and
+ *       EPERM, ENOMEM, and for ficlone EOPNOTSUPP, EXDEV, EINVAL); or, for write, "short": write half the bytes and
  *       report that, which is not an error (the caller must write the
  *       rest); or "kill": the process sends itself SIGKILL instead of
  *       making the call (kill -9 at exactly that step); or "hold": the
@@ -54,6 +56,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <linux/fs.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -67,14 +70,15 @@
 
 enum fault_call {
   CALL_NONE, CALL_WRITE, CALL_FSYNC, CALL_FDATASYNC, CALL_CLOSE, CALL_RENAME,
-  CALL_FCHMOD, CALL_MKOSTEMP, CALL_OPEN, CALL_FTRUNCATE, CALL_PREAD, CALL_ALLOC, CALL_COUNT
+  CALL_FCHMOD, CALL_MKOSTEMP, CALL_OPEN, CALL_FTRUNCATE, CALL_PREAD, CALL_FICLONE, CALL_ALLOC,
+  CALL_COUNT
 };
 
 static const char *const call_names[] = {
   [CALL_WRITE] = "write", [CALL_FSYNC] = "fsync", [CALL_FDATASYNC] = "fdatasync",
   [CALL_CLOSE] = "close", [CALL_RENAME] = "rename", [CALL_FCHMOD] = "fchmod",
   [CALL_MKOSTEMP] = "mkostemp", [CALL_OPEN] = "open", [CALL_FTRUNCATE] = "ftruncate",
-  [CALL_PREAD] = "pread", [CALL_ALLOC] = "alloc",
+  [CALL_PREAD] = "pread", [CALL_FICLONE] = "ficlone", [CALL_ALLOC] = "alloc",
 };
 
 #define SHORT_WRITE (-1)
@@ -113,6 +117,7 @@ static int (*real_fchmod) (int, mode_t);
 static int (*real_mkostemp) (char *, int);
 static int (*real_open) (const char *, int, ...);
 static int (*real_ftruncate) (int, off_t);
+static int (*real_ioctl) (int, unsigned long, ...);
 static char *(*real_strdup) (const char *);
 static char *(*real_strndup) (const char *, size_t);
 static int (*real_vasprintf) (char **, const char *, va_list);
@@ -149,6 +154,7 @@ errno_named (const char *name)
   static const struct { const char *name; int value; } names[] = {
     { "EIO", EIO }, { "ENOSPC", ENOSPC }, { "EDQUOT", EDQUOT },
     { "EACCES", EACCES }, { "EPERM", EPERM }, { "ENOMEM", ENOMEM },
+    { "EOPNOTSUPP", EOPNOTSUPP }, { "EXDEV", EXDEV }, { "EINVAL", EINVAL },
   };
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (strcmp (name, names[i].name) == 0)
@@ -214,6 +220,7 @@ faultinject_init (void)
   real_mkostemp = dlsym (RTLD_NEXT, "mkostemp");
   real_open = dlsym (RTLD_NEXT, "open");
   real_ftruncate = dlsym (RTLD_NEXT, "ftruncate");
+  real_ioctl = dlsym (RTLD_NEXT, "ioctl");
   real_strdup = dlsym (RTLD_NEXT, "strdup");
   real_strndup = dlsym (RTLD_NEXT, "strndup");
   real_vasprintf = dlsym (RTLD_NEXT, "vasprintf");
@@ -358,6 +365,24 @@ int fsync (int fd) { FD_CALL (fsync, CALL_FSYNC, fd); }
 int fdatasync (int fd) { FD_CALL (fdatasync, CALL_FDATASYNC, fd); }
 int fchmod (int fd, mode_t mode) { FD_CALL (fchmod, CALL_FCHMOD, fd, mode); }
 int ftruncate (int fd, off_t length) { FD_CALL (ftruncate, CALL_FTRUNCATE, fd, length); }
+
+/* Only FICLONERANGE (a save sharing a frame's blocks) is counted; every
+ * ioctl takes at most one argument, passed on as it came. */
+int
+ioctl (int fd, unsigned long request, ...)
+{
+  va_list ap;
+  void *arg;
+
+  va_start (ap, request);
+  arg = va_arg (ap, void *);
+  va_end (ap);
+  if (request == FICLONERANGE && fd_should_fail (CALL_FICLONE, fd)) {
+    errno = fault.how;
+    return -1;
+  }
+  return real_ioctl (fd, request, arg);
+}
 
 /* close releases the descriptor even when it reports an error (Linux). */
 int

@@ -38,7 +38,7 @@ grep -q "256 MiB disk" "$MD_TMP/convert.log" || fail "no summary: $(cat "$MD_TMP
 [[ $(stat -c %a "$MD_TMP/disk.snap") == 600 ]] || fail "new snapshot is not mode 0600"
 zstd -q -t "$MD_TMP/disk.snap" || fail "zstd -t rejects the snapshot"
 "$tool" verify "$MD_TMP/disk.snap" >"$MD_TMP/verify.out" || fail "verify failed"
-grep -q ": OK: format 2.0, 256 MiB disk" "$MD_TMP/verify.out" || fail "verify said: $(cat "$MD_TMP/verify.out")"
+grep -q ": OK: format 2.1, 256 MiB disk" "$MD_TMP/verify.out" || fail "verify said: $(cat "$MD_TMP/verify.out")"
 
 "$tool" convert "$MD_TMP/disk.snap" "$MD_TMP/back.img"
 cmp "$img" "$MD_TMP/back.img" || fail "raw -> snapshot -> raw changed the bytes"

@@ -1,6 +1,6 @@
 # Helpers of the tests of incremental saves through the plugin
-# (persist-incremental.sh, region-size.sh).  Source it after lib.sh, with
-# MEMDISK_TOOL set:
+# (persist-incremental.sh, region-size.sh).  Source it after lib.sh and
+# persist_lib.sh, with MEMDISK_TOOL set:
 #
 #   holds_disk FILE URI   fail unless FILE holds the disk the server at URI
 #                         serves now (nothing may write in between).
@@ -34,22 +34,4 @@ snapshot_digest () {
     /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["digest"])'
 }
 
-same_as_full () {
-  "$MEMDISK_TOOL" convert -f -O snapshot -l 3 "$1" "$MD_TMP/full.snap" ||
-    fail "convert of $1 failed"
-  /usr/bin/python3 - "$1" "$MD_TMP/full.snap" <<'PY' || fail "$1 is not what a full save writes"
-import struct, sys
-def parts(path):
-    d = open(path, "rb").read()
-    footer = len(d) - 56
-    meta, index = struct.unpack_from("<Q", d, footer + 16)[0], struct.unpack_from("<Q", d, footer + 32)[0]
-    return d[:meta], d[index:footer]        # header + data frames, index frame
-a, b = parts(sys.argv[1]), parts(sys.argv[2])
-if a[0] != b[0]:
-    sys.exit("the data frames differ")
-if a[1] != b[1]:
-    sys.exit("the indexes differ")
-PY
-  [[ $(snapshot_digest "$1") == $(snapshot_digest "$MD_TMP/full.snap") ]] ||
-    fail "$1 and its full save have different digests"
-}
+same_as_full () { persist_same_as_full "$1" 3; }

@@ -34,7 +34,7 @@ nbdkit_stop disk
 persist_verify "$snap"
 # One line per save, with what a user wants to know about it.
 # The first save of a new disk is a full one, and says so.
-grep -qE "debug: saved $snap \(exit\) in [0-9]+\.[0-9]+ s: [0-9]+ bytes allocated, [0-9]+ bytes in the file, ratio [0-9]+\.[0-9]+, 0 regions copied, [0-9]+ compressed \(a full save: no previous file\)$" \
+grep -qE "debug: saved $snap \(exit\) in [0-9]+\.[0-9]+ s: [0-9]+ bytes allocated, [0-9]+ bytes in the file, ratio [0-9]+\.[0-9]+, 0 regions cloned, 0 copied, [0-9]+ compressed \(a full save: no previous file\)$" \
   "$(nbdkit_log disk)" || fail "the exit save did not log its one line"
 (($(persist_saves disk) == 1)) || fail "one stop, but $(persist_saves disk) saves logged"
 

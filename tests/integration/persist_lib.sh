@@ -187,3 +187,25 @@ persist_cleanup ()
   md_cleanup
 }
 
+# persist_same_as_full FILE LEVEL: FILE's header, data frames (and padding)
+# and index are byte for byte those of `memdisk-tool convert -O snapshot`
+# of FILE at LEVEL (a full save of the same disk), its digest the same.
+persist_same_as_full () {
+  "$MEMDISK_TOOL" convert -f -O snapshot -l "$2" "$1" "$MD_TMP/full.snap" || fail "convert of $1 failed"
+  /usr/bin/python3 - "$1" "$MD_TMP/full.snap" <<'PY' || fail "$1 is not what a full save writes"
+import struct, sys
+def parts(path):
+    d = open(path, "rb").read()
+    footer = len(d) - 56
+    meta, index = struct.unpack_from("<Q", d, footer + 16)[0], struct.unpack_from("<Q", d, footer + 32)[0]
+    return d[:meta], d[index:footer]        # header + data frames, index frame
+a, b = parts(sys.argv[1]), parts(sys.argv[2])
+if a[0] != b[0]:
+    sys.exit("the data frames differ")
+if a[1] != b[1]:
+    sys.exit("the indexes differ")
+PY
+  [[ $("$MEMDISK_TOOL" info --json "$1" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["digest"])') == \
+     $("$MEMDISK_TOOL" info --json "$MD_TMP/full.snap" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["digest"])') ]] ||
+    fail "$1 and its full save have different digests"
+}

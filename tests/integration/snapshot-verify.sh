@@ -20,13 +20,14 @@ head -c 6M /dev/urandom >"$img"
 "$tool" convert --page-size=64K "$img" "$MD_TMP/good.snap"
 expect 0 "$MD_TMP/out" "$tool" verify "$MD_TMP/good.snap"
 
-# A flipped byte in the middle of the first data frame (it starts at 32).
+# A flipped byte in the middle of the first data frame (format 2.1: it
+# starts at 4096).
 cp "$MD_TMP/good.snap" "$MD_TMP/bad.snap"
-byte=$(( 32 + 100000 ))
+byte=$(( 4096 + 100000 ))
 old=$(od -An -tu1 -j$byte -N1 "$MD_TMP/bad.snap" | tr -d ' ')
 printf "\\$(printf %03o $(( old ^ 4 )))" | dd of="$MD_TMP/bad.snap" bs=1 seek=$byte conv=notrunc status=none
 expect 1 "$MD_TMP/out" "$tool" verify "$MD_TMP/bad.snap"
-grep -q "bad.snap: frame 0 at byte 32: checksum mismatch" "$MD_TMP/out" || fail "message: $(cat "$MD_TMP/out")"
+grep -q "bad.snap: frame 0 at byte 4096: checksum mismatch" "$MD_TMP/out" || fail "message: $(cat "$MD_TMP/out")"
 
 # Truncated.
 size=$(stat -c %s "$MD_TMP/good.snap")
@@ -60,7 +61,7 @@ grep -q "verify" "$MD_TMP/out" || fail "no tool help"
 mkdir "$MD_TMP/dir"
 echo "precious" >"$MD_TMP/dir/out.img"
 expect 1 "$MD_TMP/out" "$tool" convert --force "$MD_TMP/bad.snap" "$MD_TMP/dir/out.img"
-grep -q "frame 0 at byte 32: checksum mismatch" "$MD_TMP/out" || fail "message: $(cat "$MD_TMP/out")"
+grep -q "frame 0 at byte 4096: checksum mismatch" "$MD_TMP/out" || fail "message: $(cat "$MD_TMP/out")"
 [[ $(cat "$MD_TMP/dir/out.img") == precious ]] || fail "a failed convert changed OUT"
 [[ $(ls -A "$MD_TMP/dir") == out.img ]] || fail "temporary left behind: $(ls -A "$MD_TMP/dir")"
 

@@ -16,7 +16,7 @@ for spec in 512M:536870912 10G:10737418240 1t:1099511627776 4096:4096 \
      "[${spec#*:}, 0, 0, \"ef46db3751d8e999\"]" ]] || fail "create --size ${spec%%:*}: $(cat out)"
 done
 run_tool 0 "$tool" verify s-10G.snap
-out_has "s-10G.snap: OK: format 2.0, 10 GiB disk, 0 bytes of data in 0 frames"
+out_has "s-10G.snap: OK: format 2.1, 10 GiB disk, 0 bytes of data in 0 frames"
 [[ $(stat -c %a s-10G.snap) == 600 ]] || fail "a new snapshot should be mode 0600"
 
 # The plugin serves it: the size, and zeros.

@@ -56,7 +56,7 @@ run_tool 0 "$tool" diff --json a.snap a1m.snap
 cp a.snap a-damaged.snap
 printf 'XXXX' | dd of=a-damaged.snap bs=1 seek=5000 conv=notrunc status=none
 run_tool 2 "$tool" diff a.snap a-damaged.snap
-err_has "a-damaged.snap: frame 0 at byte 32: checksum mismatch"
+err_has "a-damaged.snap: frame 0 at byte 4096: checksum mismatch"
 [[ ! -s out ]] || fail "diff of a damaged file printed a verdict: $(cat out)"
 run_tool 2 "$tool" diff -q a-damaged.snap a.snap
 run_tool 1 "$tool" verify a-damaged.snap
@@ -163,10 +163,10 @@ run_tool 0 "$tool" diff old.snap new.snap
 out_has "old.snap and new.snap are the same disk: 9.0 MiB, content digest $new_digest"
 run_tool 0 "$tool" diff new.snap old.snap
 out_has "new.snap and old.snap are the same disk: 9.0 MiB, content digest $new_digest"
-# convert turns a 1.0 file into 2.0, the same disk.
+# convert turns a 1.0 file into 2.1 (the current format), the same disk.
 run_tool 0 "$tool" convert -O snapshot old.snap converted.snap
 run_tool 0 "$tool" info --json converted.snap
-[[ $(json_get out 'j["format-version"]') == 2.0 && $(json_get out 'j["digest"]') == "$new_digest" ]] ||
+[[ $(json_get out 'j["format-version"]') == 2.1 && $(json_get out 'j["digest"]') == "$new_digest" ]] ||
   fail "convert of a 1.0 file: $(cat out)"
 run_tool 0 "$tool" verify old.snap
 run_tool 0 "$tool" diff old.snap converted.snap
@@ -181,7 +181,7 @@ err_has "a.img: header at byte 0: not a memdisk snapshot"
 cp b.snap b-damaged.snap
 printf 'XXXX' | dd of=b-damaged.snap bs=1 seek=5000 conv=notrunc status=none
 run_tool 2 "$tool" diff a.snap b-damaged.snap
-err_has "b-damaged.snap: frame 0 at byte 32: checksum mismatch"
+err_has "b-damaged.snap: frame 0 at byte 4096: checksum mismatch"
 run_tool 2 "$tool" diff a.snap
 err_has "expected two files, A and B"; err_is_usage diff
 run_tool 2 "$tool" diff -x a.snap b.snap

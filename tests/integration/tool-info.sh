@@ -16,7 +16,7 @@ run_tool 0 "$tool" create --size 1G empty.snap
 run_tool 0 "$tool" info empty.snap
 cat >want <<END
 file: empty.snap
-format: memdisk snapshot 2.0
+format: memdisk snapshot 2.1
 virtual size: 1 GiB (1073741824 bytes)
 page size: 32 KiB (32768 bytes)
 region size: 4 MiB (4194304 bytes)
@@ -50,7 +50,7 @@ ratio=$(/usr/bin/python3 -c "print('%.2f' % ($pages * 32768 / $file_size))")
 digest=$(json_get expect.json 'j["digest"]')
 cat >want <<END
 file: disk.snap
-format: memdisk snapshot 2.0
+format: memdisk snapshot 2.1
 virtual size: 64.0 MiB ($size bytes)
 page size: 32 KiB (32768 bytes)
 region size: 4 MiB (4194304 bytes)
@@ -77,7 +77,7 @@ check 'j["allocated-size"] == e["allocated-size"]'
 check 'j["page-size"] == 32768'
 check 'j["file-size"] == '$file_size
 check 'j["frames"] == 4'
-check 'j["format-version"] == "2.0"'
+check 'j["format-version"] == "2.1"'
 check 'j["region-size"] == 4194304'
 check 'j["compression-level"] == 5'
 check 'j["created"] == "2023-11-14T22:13:20Z" and j["creation-time"] == 1700000000'
@@ -110,10 +110,10 @@ run_tool 0 "$tool" info --json "$name"
 
 # info reads no data frame: damage one and info still works, verify does not.
 cp disk.snap damaged.snap
-printf 'XXXX' | dd of=damaged.snap bs=1 seek=40 conv=notrunc status=none
+printf 'XXXX' | dd of=damaged.snap bs=1 seek=4100 conv=notrunc status=none
 run_tool 0 "$tool" info damaged.snap
 run_tool 1 "$tool" verify damaged.snap
-err_has "damaged.snap: frame 0 at byte 32: checksum mismatch"
+err_has "damaged.snap: frame 0 at byte 4096: checksum mismatch"
 
 # Damaged or missing files: exit 1, a message naming the file and the problem.
 head -c $(( file_size - 1 )) disk.snap >short.snap

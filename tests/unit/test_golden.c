@@ -15,9 +15,13 @@
  *     build/tests/test_golden --regenerate tests/unit/golden
  *
  * The v1.0-*.snap files are the same disks as format 1.0 wrote them (the
- * writer before format 2.0).  They are never regenerated: they stand for
- * the snapshots users have, which must still load and verify, and which a
- * save (or convert) turns into exactly the 2.0 golden files.
+ * writer before format 2.0), the v2.0-*.snap files as format 2.0 wrote
+ * them (the writer before format 2.1's aligned frames: the 2.0 golden
+ * files as they were, renamed).  They are never regenerated: they stand
+ * for the snapshots users have, which must still load and verify, and
+ * which a save (or convert) turns into exactly the current golden files;
+ * an incremental save from a 2.0 file (whose frames it copies, unaligned,
+ * into aligned places) too.
  *
  * At the other region sizes (a page to 64 MiB) there is no golden file
  * (the default, 4 MiB, is the golden files'): the same disks written from
@@ -51,6 +55,7 @@
 struct golden_disk {
   const char *name;             /* file name under GOLDEN_DIR */
   const char *name_1_0;         /* the same disk in format 1.0 */
+  const char *name_2_0;         /* and in format 2.0 */
   uint64_t virtual_size;
   uint32_t page_size;
 };
@@ -58,8 +63,9 @@ struct golden_disk {
 /* Two page sizes; the 32 KiB disk spans two regions of 4 MiB, the 4 KiB
  * disk three. */
 static const struct golden_disk disks[] = {
-  { "mixed-32k.snap", "v1.0-mixed-32k.snap", 4 * 1024 * 1024 + 12345, 32768 },
-  { "mixed-4k.snap", "v1.0-mixed-4k.snap", 9 * 1024 * 1024 + 100, 4096 },
+  { "mixed-32k.snap", "v1.0-mixed-32k.snap", "v2.0-mixed-32k.snap",
+    4 * 1024 * 1024 + 12345, 32768 },
+  { "mixed-4k.snap", "v1.0-mixed-4k.snap", "v2.0-mixed-4k.snap", 9 * 1024 * 1024 + 100, 4096 },
 };
 
 enum page_kind { PAGE_ABSENT, PAGE_ZERO, PAGE_PARTIAL, PAGE_FULL };
@@ -272,15 +278,17 @@ test_store_writes_golden (void **state)
 
 /* Loading the golden file NAME of disk D gives back the disk, page for
  * page, and the store holds no page for the absent and zero ones; the file
- * verifies and has format MAJOR.0.  Returns the store. */
+ * verifies and has format MAJOR.MINOR.  Returns the store, and when
+ * PREVIOUS is not NULL the file stays open in it. */
 static struct store *
-load_golden (const struct golden_disk *d, const char *name, uint16_t major)
+load_golden (const struct golden_disk *d, const char *name, uint16_t major, uint16_t minor,
+             struct snapstore_previous *previous)
 {
   uint64_t count = snap_page_count (d->virtual_size, d->page_size);
   uint64_t file_size = 0, stored = 0;
   unsigned char *want = malloc (d->page_size), *got = malloc (d->page_size);
   const char *path = golden_file (name);
-  struct store *st = snapstore_load (path, 0, 0, 2, &file_size, NULL);
+  struct store *st = snapstore_load (path, 0, 0, 2, &file_size, previous);
 
   if (st == NULL)
     fail_msg ("snapstore_load %s: %s", path, md_error ());
@@ -303,7 +311,7 @@ load_golden (const struct golden_disk *d, const char *name, uint16_t major)
   struct snap_reader *r = snap_reader_open (path);
   assert_non_null (r);
   assert_int_equal (snap_reader_metadata (r)->version_major, major);
-  assert_int_equal (snap_reader_metadata (r)->version_minor, 0);
+  assert_int_equal (snap_reader_metadata (r)->version_minor, minor);
   snap_reader_close (r);
   free (want);
   free (got);
@@ -315,7 +323,7 @@ test_golden_loads (void **state)
 {
   (void) state;
   for (size_t i = 0; i < sizeof disks / sizeof disks[0]; i++)
-    store_destroy (load_golden (&disks[i], disks[i].name, 2));
+    store_destroy (load_golden (&disks[i], disks[i].name, 2, 1, NULL));
 }
 
 /* A format 1.0 file loads, verifies, and saves as the 2.0 golden file: an
@@ -326,7 +334,7 @@ test_golden_1_0_loads_and_converts (void **state)
   (void) state;
   for (size_t i = 0; i < sizeof disks / sizeof disks[0]; i++) {
     const struct golden_disk *d = &disks[i];
-    struct store *st = load_golden (d, d->name_1_0, 1);
+    struct store *st = load_golden (d, d->name_1_0, 1, 0, NULL);
     struct snap_write_options o = golden_options (d, 2);
     const char *path = scratch_path ("from-1.0.snap");
 
@@ -423,6 +431,40 @@ test_other_region_sizes (void **state)
     }
 }
 
+/* A format 2.0 file loads, verifies, and saves as the 2.1 golden file,
+ * full and incremental: the incremental save copies the 2.0 file's
+ * unaligned frames (they are the same frames) into their aligned places,
+ * with the padding between them. */
+static void
+test_golden_2_0_loads_and_saves (void **state)
+{
+  (void) state;
+  for (size_t i = 0; i < sizeof disks / sizeof disks[0]; i++)
+    for (int incremental = 0; incremental <= 1; incremental++) {
+      const struct golden_disk *d = &disks[i];
+      struct snapstore_previous previous = { 0 };
+      struct snapstore_save_counts counts;
+      struct store *st = load_golden (d, d->name_2_0, 2, 0, incremental ? &previous : NULL);
+      struct snap_write_options o = golden_options (d, 2);
+      const char *path = scratch_path ("from-2.0.snap");
+
+      assert_int_equal (setenv ("SOURCE_DATE_EPOCH", GOLDEN_EPOCH, 1), 0);
+      if (snapstore_save (st, path, &o, NULL, incremental ? &previous : NULL, &counts,
+                          NULL) == -1)
+        fail_msg ("snapstore_save: %s", md_error ());
+      if (incremental) {
+        /* Every frame taken from the 2.0 file, none cloned (unaligned). */
+        assert_int_equal (counts.regions_compressed, 0);
+        assert_int_equal (counts.regions_cloned, 0);
+        assert_true (counts.regions_copied > 0);
+      }
+      assert_same_file (path, golden_path (d));
+      snapstore_previous_close (&previous);
+      unlink (path);
+      store_destroy (st);
+    }
+}
+
 static int
 regenerate (const char *dir)
 {
@@ -451,6 +493,7 @@ main (int argc, char **argv)
     cmocka_unit_test (test_golden_loads),
     cmocka_unit_test (test_golden_1_0_loads_and_converts),
     cmocka_unit_test (test_other_region_sizes),
+    cmocka_unit_test (test_golden_2_0_loads_and_saves),
   };
   int r;
 

@@ -176,6 +176,13 @@ test_every_bit_flip_detected (void **state)
   assert_int_equal (open_and_verify (path), 0);
   for (size_t at = 0; at < len; at++)
     for (int bit = 0; bit < 8; bit++) {
+      /* Format 2.1's padding before frame 0 (bytes 32 to 4095) is checked
+       * byte by byte against fixed contents: one bit of each byte (a
+       * different one from byte to byte) is enough there, and keeps the
+       * test's time what it was before the padding came. */
+      if (at >= SNAP_HEADER_SIZE + SNAP_SKIPPABLE_HEADER_SIZE && at < SNAP_FRAME_ALIGN
+          && bit != (int) (at % 8))
+        continue;
       bytes[at] ^= (unsigned char) (1 << bit);
       write_file (bad, bytes, len);
       bytes[at] ^= (unsigned char) (1 << bit);
@@ -283,7 +290,7 @@ test_forged_header (void **state)
   memcpy (header, p.bytes, sizeof header);
   snap_put_le16 (header + SNAP_HEADER_OFF_MINOR, 3);
   forge (&p, header, p.bytes + 32, p.meta_offset - 32, &m, &i, bad);
-  expect_rejected (bad, "format version 2.0 differs from the header's 2.3");
+  expect_rejected (bad, "format version 2.1 differs from the header's 2.3");
   struct snap_metadata meta = p.meta;
   meta.version_minor = 3;
   snap_cbor_buffer_free (&m);
@@ -300,7 +307,7 @@ test_forged_header (void **state)
   memcpy (header, p.bytes, sizeof header);
   snap_put_le16 (header + SNAP_HEADER_OFF_MAJOR, 0);
   forge (&p, header, p.bytes + 32, p.meta_offset - 32, &m, &i, bad);
-  expect_rejected (bad, "format version 0.0 is not valid");
+  expect_rejected (bad, "format version 0.1 is not valid");
 
   snap_cbor_buffer_free (&m);
   snap_cbor_buffer_free (&i);
@@ -316,7 +323,7 @@ put_required_keys_except (struct snap_cbor_buffer *b, const struct snap_metadata
     snap_cbor_put_text (b, "format-version");
     snap_cbor_put_array (b, 2);
     snap_cbor_put_uint (b, m->version_major);
-    snap_cbor_put_uint (b, 0);
+    snap_cbor_put_uint (b, m->version_minor);
   }
   const struct { const char *key; uint64_t value; } keys[] = {
     { "virtual-size", m->virtual_size }, { "page-size", m->page_size },
@@ -522,7 +529,9 @@ test_forged_index (void **state)
   expect_rejected (bad, "frame 2: a run of zero pages");
   forge_index (&p, edit_checksum, bad);
   char needle[160];
-  snprintf (needle, sizeof needle, "frame 0 at byte %d: checksum mismatch", SNAP_HEADER_SIZE);
+  /* Format 2.1: the first frame starts at the first 4 KiB boundary. */
+  assert_int_equal (p.index.frames[0].offset, SNAP_FRAME_ALIGN);
+  snprintf (needle, sizeof needle, "frame 0 at byte %u: checksum mismatch", SNAP_FRAME_ALIGN);
   expect_rejected (bad, needle);
 
   /* More pages than the zstd frame holds: metadata adjusted to match. */

@@ -116,7 +116,7 @@ test_bad_files_load_nothing (void **state)
   assert_error_contains ("No such file or directory");
   assert_int_equal (save_store (s, path, &o), 0);
   unsigned char *bytes = read_file (path, &len);
-  bytes[SNAP_HEADER_SIZE + 20] ^= 0x40;           /* inside the data frame */
+  bytes[SNAP_FRAME_ALIGN + 20] ^= 0x40;           /* inside the data frame */
   write_file (path, bytes, len);
   assert_null (snapstore_load (path, 0, 0, 2, &file_size, NULL));
   assert_error_contains ("frame 0");

@@ -11,9 +11,10 @@
 #include "common/pagesize.h"
 #include "common/xxh64.h"
 
-/* The version this program writes; it reads major versions 1 and 2. */
+/* The version this program writes; it reads major versions 1 and 2
+ * (2.0, and 2.1 and later with aligned frames: section 4). */
 #define SNAP_VERSION_MAJOR 2
-#define SNAP_VERSION_MINOR 0
+#define SNAP_VERSION_MINOR 1
 #define SNAP_VERSION_MAJOR_OLDEST 1
 /* Required-feature bits this program implements (section 11: none yet;
  * bit 0 is reserved for delta snapshots). */
@@ -66,6 +67,11 @@
 #define SNAP_MIN_REGION_SIZE_2_0 (1u * 1024u * 1024u)
 #define SNAP_SMALL_REGIONS_MINOR 1
 #define SNAP_MAX_REGION_SIZE SNAP_MAX_FRAME_CONTENT
+/* Section 4, format 2.1: each data frame starts at a multiple of this,
+ * and the gap before it is a padding skippable frame (at least its 8-byte
+ * header, zeros after). */
+#define SNAP_FRAME_ALIGN 4096u
+#define SNAP_MAX_PADDING (SNAP_FRAME_ALIGN + SNAP_SKIPPABLE_HEADER_SIZE - 1)
 /* Format 1.0's writer put this many bytes of stored pages in a frame. */
 #define SNAP_FRAME_TARGET_1_0 (4u * 1024u * 1024u)
 
@@ -137,6 +143,37 @@ static inline uint64_t
 snap_page_count (uint64_t virtual_size, uint32_t page_size)
 {
   return virtual_size / page_size + (virtual_size % page_size != 0);
+}
+
+/* Whether a file of version MAJOR.MINOR aligns its data frames
+ * (section 4: 2.1 and later minor versions of 2). */
+static inline int
+snap_frames_aligned (unsigned major, unsigned minor)
+{
+  return major == 2 && minor >= 1;
+}
+
+/* Section 4: where a data frame starts when the previous part ends at END
+ * in a file whose frames are aligned: END itself on a boundary, else the
+ * first boundary that leaves room for a padding frame's 8-byte header. */
+static inline uint64_t
+snap_aligned_frame_start (uint64_t end)
+{
+  uint64_t gap = (SNAP_FRAME_ALIGN - end % SNAP_FRAME_ALIGN) % SNAP_FRAME_ALIGN;
+
+  if (gap != 0 && gap < SNAP_SKIPPABLE_HEADER_SIZE)
+    gap += SNAP_FRAME_ALIGN;
+  return end + gap;
+}
+
+/* Section 4: the padding skippable frame of GAP bytes (8 <= GAP <=
+ * SNAP_MAX_PADDING) into BUF: the magic, GAP - 8, then zeros. */
+static inline void
+snap_padding_fill (unsigned char *buf, size_t gap)
+{
+  memset (buf, 0, gap);
+  snap_put_le32 (buf, SNAP_SKIPPABLE_MAGIC);
+  snap_put_le32 (buf + 4, (uint32_t) (gap - SNAP_SKIPPABLE_HEADER_SIZE));
 }
 
 /* Whether REGION_SIZE is one a file of format 2.MINOR may have with pages

@@ -155,6 +155,7 @@ struct index_decoder {
   uint64_t data_end;
   uint64_t pages_per_region;    /* format 2; 0 in 1.0 */
   uint64_t next_region;         /* format 2: the lowest region the next frame may hold */
+  bool aligned;                 /* format 2.1: frames on 4 KiB boundaries */
   struct snap_index *index;
 };
 
@@ -278,12 +279,15 @@ decode_frame (struct index_decoder *d, size_t frame_number)
       || (regions && snap_cbor_expect_uint (&d->r, "a frame's region digest",
                                             &frame.region_digest) == -1))
     return -1;
-  if (frame.offset != d->next_offset) {
+  uint64_t start = d->aligned ? snap_aligned_frame_start (d->next_offset) : d->next_offset;
+  if (frame.offset != start) {
     md_error_set ("index at byte %llu: frame %zu: offset %llu, but the "
-                  "previous part ends at %llu",
+                  "previous part ends at %llu%s",
                   (unsigned long long) offset_at, frame_number,
                   (unsigned long long) frame.offset,
-                  (unsigned long long) d->next_offset);
+                  (unsigned long long) d->next_offset,
+                  d->aligned ? " (an aligned frame must start at the first 4 KiB "
+                               "boundary that leaves 8 bytes or more of padding)" : "");
     return -1;
   }
   if (frame.compressed_size == 0
@@ -329,6 +333,7 @@ snap_index_decode (const void *buf, size_t len, uint64_t file_offset,
     .data_end = data_end,
     .pages_per_region = meta->version_major >= 2 ? meta->region_size / meta->page_size : 0,
     .next_region = 0,
+    .aligned = snap_frames_aligned (meta->version_major, meta->version_minor),
     .index = index,
   };
   uint64_t frames;

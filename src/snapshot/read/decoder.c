@@ -289,31 +289,37 @@ snap_reader_decode_frame (struct snap_reader *r, size_t k, struct snap_frame_dec
   /* Both bounded when the index was validated. */
   const size_t in_len = f->compressed_size;
   const size_t out_len = f->page_count * r->meta.page_size;
+  /* Format 2.1: the padding before the frame is read with it, and checked. */
+  const uint64_t pad_at = snap_reader_padding_start (r, k);
+  const size_t gap = (size_t) (f->offset - pad_at);
 
-  if (reserve ((void **) &d->in, &d->in_cap, in_len) == -1
+  if (reserve ((void **) &d->in, &d->in_cap, gap + in_len) == -1
       || reserve ((void **) &d->out, &d->out_cap, out_len) == -1)
     return NULL;
 
   char what[64];
   snprintf (what, sizeof what, "frame %zu", k);
   uint64_t computed = 0;
+  const unsigned char *in = d->in + gap;
   for (int tries = r->source.refetch ? 2 : 1; tries > 0; tries--) {
     errno = 0;
-    if (snap_read_at (&r->source, d->in, in_len, f->offset, what) == -1)
+    if (snap_read_at (&r->source, d->in, gap + in_len, pad_at, what) == -1)
       return errno != 0 ? NULL : frame_damaged ();   /* a read error, or the end of the file */
-    computed = snap_xxh64 (d->in, in_len, 0);
+    computed = snap_xxh64 (in, in_len, 0);
     if (snap_checksum_matches (f->checksum, computed))
       break;
   }
+  if (snap_padding_check (d->in, gap, pad_at, k) == -1)
+    return frame_damaged ();
   if (!snap_checksum_matches (f->checksum, computed)) {
     md_error_set ("frame %zu at byte %llu: checksum mismatch (index says "
                   "%016llx, computed %016llx)", k, at,
                   (unsigned long long) f->checksum, (unsigned long long) computed);
     return frame_damaged ();
   }
-  if (check_zstd_frame (d->in, in_len, k, at, out_len) == -1)
+  if (check_zstd_frame (in, in_len, k, at, out_len) == -1)
     return frame_damaged ();
-  size_t n = ZSTD_decompressDCtx (d->dctx, d->out, out_len, d->in, in_len);
+  size_t n = ZSTD_decompressDCtx (d->dctx, d->out, out_len, in, in_len);
   if (ZSTD_isError (n) || n != out_len) {
     md_error_set ("frame %zu at byte %llu: cannot decompress: %s", k, at,
                   ZSTD_isError (n) ? ZSTD_getErrorName (n) : "wrong size");

@@ -39,5 +39,11 @@ struct snap_reader {
  * md_error set. */
 struct snap_reader *snap_reader_open_source (const struct snap_source *source,
                                              uint64_t file_size);
+/* Format 2.1's padding (padding.c): where the padding before frame K
+ * starts (frame K's own offset in a file without padding), and whether
+ * the GAP bytes GOT read there, at byte AT, are that padding (-1 with
+ * md_error set if not). */
+uint64_t snap_reader_padding_start (const struct snap_reader *r, size_t k);
+int snap_padding_check (const unsigned char *got, size_t gap, uint64_t at, size_t k);
 
 #endif

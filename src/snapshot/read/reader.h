@@ -7,8 +7,9 @@
  * mismatch"; callers add the file name.
  *
  * reader.c: opening, metadata, sequential reading.
- * decoder.h, decoder.c: decoding one frame, checking a frame's bytes or
- *   the content digest (what the loaders and the writer's copy use).
+ * decoder.h, decoder.c: decoding one frame (with the format 2.1 padding
+ *   before it, checked by padding.c), checking a frame's bytes or the
+ *   content digest (what the loaders and the writer's copy use).
  * loader.c: decoding all frames on several threads.
  */
 #ifndef MEMDISK_SNAPREAD_H

@@ -2,12 +2,16 @@
  * frames in order (a copied frame straight from the previous file),
  * builds the index and folds the region digests.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "snapshot/format/digest.h"
+#include "snapshot/format/format.h"
 #include "snapshot/format/index.h"
 #include "snapshot/read/decoder.h"
 #include "snapshot/read/reader.h"
@@ -62,10 +66,49 @@ copy_frame_bytes (struct writer *w, const struct slot *s)
   return -1;
 }
 
+/* Format 2.1: the padding frame from the end of the previous part to the
+ * next frame's 4 KiB boundary, unless a clone already put it there. */
+static int
+pad_to_frame (struct writer *w)
+{
+  uint64_t start = snap_aligned_frame_start (w->file_offset);
+  unsigned char padding[SNAP_MAX_PADDING];
+
+  if (start == w->file_offset)
+    return 0;
+  if (start == w->padded_to) {
+    if (lseek (w->fd, (off_t) start, SEEK_SET) == -1) {
+      md_error_set ("writing the snapshot: seeking past cloned padding: %s",
+                    strerror (errno));
+      return -1;
+    }
+  }
+  else {
+    snap_padding_fill (padding, (size_t) (start - w->file_offset));
+    if (snap_write_bytes (w->fd, padding, (size_t) (start - w->file_offset)) == -1)
+      return -1;
+  }
+  w->file_offset = start;
+  return 0;
+}
+
+/* A copied frame: shared with the previous file where the file system
+ * can (clone.c), else copied. */
+static int
+take_frame (struct writer *w, const struct slot *s)
+{
+  int r = snap_writer_clone_frame (w, s->copy_frame);
+
+  return r == 1 ? copy_frame_bytes (w, s) : r;
+}
+
 static int
 emit_slot (struct writer *w, struct slot *s)
 {
-  if (s->copy ? copy_frame_bytes (w, s) : snap_write_bytes (w->fd, s->out, s->out_len))
+  if (pad_to_frame (w) == -1)
+    return -1;
+  w->padded_to = 0;
+  if (s->copy ? take_frame (w, s) : snap_write_bytes (w->fd, s->out, s->out_len))
     return -1;
   if (s->copy ? snap_index_copy_frame (&w->index, w->file_offset,
                                        snap_reader_index (w->previous), s->copy_frame)

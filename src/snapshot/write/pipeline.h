@@ -39,6 +39,11 @@
 
 enum slot_state { SLOT_FREE, SLOT_FILLED, SLOT_DONE };
 
+/* Cloning copied frames (clone.c): not tried (no previous file, not a
+ * regular file, or a 2.0 previous file whose frames are not aligned),
+ * trying, or refused by the file system once (then copied). */
+enum clone_state { CLONE_OFF, CLONE_TRYING, CLONE_REFUSED };
+
 struct slot {
   enum slot_state state;
   unsigned char *pages;         /* frame_pages * page_size bytes */
@@ -87,6 +92,11 @@ struct writer {
   uint64_t writeback_offset;    /* bytes before this were handed to writeback */
   struct snap_index index;
   struct snap_digest digest;
+  enum clone_state clone_state;
+  int clone_errno;              /* CLONE_REFUSED: why */
+  bool cloned;                  /* some range was cloned: cut the file at its end */
+  uint64_t padded_to;           /* the last clone put the padding up to here */
+  uint64_t frames_cloned;
 
   /* Owned by the producer. */
   uint64_t pages_read;
@@ -118,5 +128,15 @@ writer_failed (struct writer *w)
 void *snap_writer_compress_main (void *arg);
 void *snap_writer_emit_main (void *arg);
 void snap_writer_produce (struct writer *w, snap_next_page_fn next_page, void *opaque);
+
+/* clone.c: whether to try cloning (once W's fd and previous are set). */
+void snap_writer_clone_init (struct writer *w);
+/* Clone frame K of the previous file to W's file offset (a 4 KiB
+ * boundary) and check what the new file holds there; the file's position
+ * is then the frame's end.  0 done; 1 not possible (copy it instead); -1
+ * with md_error set (and *previous_bad when the cloned bytes are wrong). */
+int snap_writer_clone_frame (struct writer *w, size_t k);
+/* After the trailer: cut the file at W's offset if a clone left more. */
+int snap_writer_clone_finish (struct writer *w);
 
 #endif

@@ -61,6 +61,7 @@ writer_init (struct writer *w, int fd, const struct snap_write_options *options,
     md_error_set ("writing a snapshot: out of memory");
     return -1;
   }
+  snap_writer_clone_init (w);
   return 0;
 }
 
@@ -159,6 +160,8 @@ write_stats (const struct writer *w, const struct snap_metadata *meta)
     .file_bytes = w->file_offset,
     .frames = w->index.frame_count,
     .frames_copied = w->frames_copied,
+    .frames_cloned = w->frames_cloned,
+    .clone_refused_errno = w->clone_errno,
     .content_digest = meta->content_digest,
   };
 }
@@ -193,7 +196,8 @@ snap_write_fd (int fd, const struct snap_write_options *options,
                             &w.file_offset) == 0
       && run_pipeline (&w, next_page, opaque) == 0) {
     fill_metadata (&meta, &w, options, level);
-    if (snap_write_trailer (w.fd, &w.file_offset, &meta, &w.index) == 0) {
+    if (snap_write_trailer (w.fd, &w.file_offset, &meta, &w.index) == 0
+        && snap_writer_clone_finish (&w) == 0) {
       result->stats = write_stats (&w, &meta);
       r = 0;
     }

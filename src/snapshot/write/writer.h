@@ -39,7 +39,12 @@ struct snap_write_stats {
   uint64_t allocated_bytes;     /* pages_written * page_size */
   uint64_t file_bytes;          /* size of the snapshot file */
   uint64_t frames;
-  uint64_t frames_copied;       /* of which copied from options->previous */
+  uint64_t frames_copied;       /* of which taken from options->previous */
+  uint64_t frames_cloned;       /* of those, shared with it (FICLONERANGE)
+                                   rather than copied */
+  int clone_refused_errno;      /* the file system refused to clone (then
+                                   the frames were copied): its errno; 0
+                                   when it did not refuse or was not asked */
   uint64_t content_digest;
 };
 
