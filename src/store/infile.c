@@ -59,6 +59,7 @@ store_mark_in_file (struct store *store, uint64_t first_page, uint64_t page_coun
     }
     atomic_store_explicit (&leaf->data[slot], PAGE_IN_FILE, memory_order_relaxed);
     atomic_fetch_add_explicit (&store->allocated_pages, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit (&store->infile_pages, 1, memory_order_relaxed);
   }
   return 0;
 }
@@ -86,6 +87,7 @@ store_install_page (struct store *store, uint64_t page_index, const void *data)
      * no copy-on-write, this is not a change. */
     atomic_store_explicit (&leaf->data[slot], page, memory_order_release);
     page = NULL;
+    atomic_fetch_sub_explicit (&store->infile_pages, 1, memory_order_relaxed);
   }
   page_write_unlock (&leaf->lock[slot]);
   page_free (&store->pages, page);

@@ -34,8 +34,10 @@
  *   - cow_record_pool, cow_block_pool: the memory of cow[] records
  *     (cowpool.h, which has its own lock), set and cleared by the one
  *     running snapshot;
- *   - the counters (allocated_pages, cow_bytes) and the change flag:
- *     atomics;
+ *   - the counters (allocated_pages, infile_pages, cow_bytes) and the
+ *     change flag: atomics;
+ *   - preallocated: set by store_preallocate before any client,
+ *     read-only after;
  *   - epoch, draining_epoch, snap_epoch, snap_cursor: sequentially
  *     consistent atomics, written only by the one running snapshot;
  *   - inflight[].count[]: atomics, one cache line per shard;
@@ -121,6 +123,10 @@ struct store {
   unsigned inner_levels;               /* inner levels above the leaves */
   unsigned region_shift;               /* log2 of the pages per region */
   size_t leaf_size;                    /* with its region stamps */
+  /* allocator=malloc (prealloc.c): every page allocated at start; a zero
+   * or trim clears pages in place and never frees them.  Set before any
+   * client, read-only after. */
+  bool preallocated;
   _Atomic (void *) root;
 
   /* Read by every request, written once per snapshot: a cache line of
@@ -136,7 +142,8 @@ struct store {
 
   /* Written when a page is allocated or freed, or kept for a snapshot. */
   struct {
-    _Atomic uint64_t allocated_pages;
+    _Atomic uint64_t allocated_pages;  /* pages and PAGE_IN_FILE slots */
+    _Atomic uint64_t infile_pages;     /* PAGE_IN_FILE slots (infile.c) */
     _Atomic uint64_t cow_bytes;        /* page data held in copy-on-write records */
   } __attribute__ ((aligned (64)));
 
