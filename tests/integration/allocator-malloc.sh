@@ -99,6 +99,8 @@ for load in "snapshot-load=lazy snapshot-load-threads=0" "snapshot-load=lazy" "s
   memdisk_start loaded $SIZE snapshot="$snap" allocator=malloc $load
   got=$(rss loaded)
   ((got >= SIZE)) || fail "allocator=malloc with $load: VmRSS $got at start"
+  [[ $(persist_status "$snap" '[j["allocator"], j["resident-size"] + j["in-file-size"] == j["allocated-size"] == j["virtual-size"]]') == "['malloc', True]" ]] ||
+    fail "allocator=malloc with $load: status $("$MEMDISK_TOOL" status "$snap")"
   persist_disk_image loaded "$MD_TMP/read.img"
   cmp -n $((64 * MiB)) "$img" "$MD_TMP/read.img" || fail "allocator=malloc with $load: the disk is not the snapshot's"
   cmp -i $((64 * MiB)) -n $((SIZE - 64 * MiB)) "$MD_TMP/read.img" /dev/zero ||
