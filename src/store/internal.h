@@ -24,7 +24,9 @@
  *     PAGE_IN_FILE test before a fault-in, which load it atomically
  *     without the lock.  It may hold PAGE_IN_FILE (a lazy load: the page
  *     is still in the snapshot file, infile.c); only store_install_page
- *     changes that, to the loaded page, under lock[i];
+ *     changes that, to the loaded page, and store_region_to_file
+ *     (giveback.c) puts it back for a page unchanged since the base file,
+ *     both under lock[i];
  *   - fault_fn, fault_opaque: set once before any client, read-only after;
  *   - pages: the page memory (pages.c), one mutex per shard inside;
  *   - cow[i], written_epoch[i]: lock[i];

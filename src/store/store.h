@@ -200,4 +200,19 @@ int store_install_page (struct store *store, uint64_t page_index, const void *da
 /* Whether page PAGE_INDEX is still in the file (for tests and progress). */
 bool store_page_in_file (struct store *store, uint64_t page_index);
 
+/* Region R back to the file (store/giveback.c): each of its pages that no
+ * write, zero or trim changed since the instant of epoch SINCE (the base
+ * file's: store_load_epoch or a save's) goes back to "in the file", its
+ * memory freed, as the region state machine's CLEAN -> IN-FILE move
+ * (docs/design.md).  Nothing moves when the region changed since SINCE,
+ * when a running save's walk has not passed it, or in a preallocated
+ * store; a change that gets in meanwhile stops the move at that page.
+ * Returns the pages moved; *WHOLE is true when the whole region is back
+ * and still unchanged.  The caller then makes the region's frame loadable
+ * again (the fault hook must load it on the next touch): until then a
+ * request that meets one of those pages waits.  Safe with concurrent I/O
+ * and a running save; one caller per region at a time. */
+uint64_t store_region_to_file (struct store *store, uint64_t region, uint64_t since,
+                               bool *whole);
+
 #endif
