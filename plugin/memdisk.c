@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "allocator.h"
 #include "config.h"
 #include "common/error.h"
 #include "lazyload.h"
@@ -51,8 +50,6 @@ memdisk_get_ready (void)
 {
   disk = persist_open_disk ();
   if (disk == NULL)
-    return -1;
-  if (allocator_prepare (disk) == -1)
     return -1;
   if (memdisk_config.mlock &&
       memlock_check (store_size (disk), store_allocated_bytes (disk)) == -1)
