@@ -39,8 +39,11 @@ const char memdisk_config_help[] =
   "                         RLIMIT_AS, RLIMIT_DATA; default true).\n"
   "mlock=<BOOL>             Lock the disk's memory so that it never goes to\n"
   "                         swap (default false); RLIMIT_MEMLOCK must allow it.\n"
-  "allocator=<TYPE>         The memory plugin's parameter: only sparse, which\n"
-  "                         is what memdisk is; malloc and zstd are refused.\n"
+  "allocator=<TYPE>         The memory plugin's parameter.  sparse (the\n"
+  "                         default): memory only for pages that hold data.\n"
+  "                         malloc[,mlock=true]: every page of the disk in\n"
+  "                         memory from the start (refused when it does not\n"
+  "                         fit); zero and trim keep it.  zstd is refused.\n"
   "snapshot-load=<MODE>     lazy (the default): serve as soon as FILE's\n"
   "                         index is checked; pages load on first touch and\n"
   "                         in the background.  eager: decompress and check\n"
@@ -175,38 +178,62 @@ parse_mlock (const char *value)
 /* allocator=TYPE[,KEY=VALUE...] is how nbdkit's memory plugin chooses its
  * allocator; a command line written for it should either work the same
  * or say what memdisk does instead.  memdisk's store is nbdkit's sparse
- * allocator's idea (memory only for pages that hold data), so "sparse"
- * is accepted and the others are refused. */
+ * allocator's idea (memory only for pages that hold data); "malloc" is
+ * the store with every page allocated at start (store_preallocate), with
+ * memory's one parameter, mlock=BOOL; "zstd" is refused. */
+static bool
+allocator_is (const char *value, size_t type_len, const char *type)
+{
+  return type_len == strlen (type) && strncmp (value, type, type_len) == 0;
+}
+
+/* allocator=malloc's parameters: ",mlock=BOOL", as memory takes them. */
+static int
+parse_malloc_params (const char *value, const char *params)
+{
+  while (*params == ',') {
+    const char *key = params + 1;
+    size_t len = strcspn (key, ",");
+    char item[64];
+
+    if (len >= sizeof item || strncmp (key, "mlock=", strlen ("mlock=")) != 0) {
+      nbdkit_error ("allocator: '%s': allocator=malloc: unknown parameter '%.*s' "
+                    "(it takes mlock=true|false)", value, (int) len, key);
+      return -1;
+    }
+    memcpy (item, key, len);
+    item[len] = '\0';
+    if (parse_mlock (item + strlen ("mlock=")) == -1)
+      return -1;
+    params = key + len;
+  }
+  memdisk_config.allocator_malloc = true;
+  return 0;
+}
+
 static int
 parse_allocator (const char *value)
 {
   size_t type_len = strcspn (value, ",");
   const char *params = value + type_len;
 
-  if (type_len == strlen ("sparse") && strncmp (value, "sparse", type_len) == 0) {
+  if (allocator_is (value, type_len, "sparse")) {
     if (*params == '\0')
       return 0;
     nbdkit_error ("allocator: '%s': allocator=sparse takes no parameters%s",
                   value, strstr (params, "mlock") ? "; for mlock, use mlock=true" : "");
     return -1;
   }
-  if (type_len == strlen ("malloc") && strncmp (value, "malloc", type_len) == 0) {
-    nbdkit_error ("allocator: '%s' is not supported: memdisk is always sparse, "
-                  "holding only the pages that contain data (and saving them "
-                  "with snapshot=FILE); leave out allocator=%s",
-                  value, strstr (params, "mlock") ? ", and use mlock=true to keep "
-                  "the disk out of swap" : "");
-    return -1;
-  }
-  if (type_len == strlen ("zstd") && strncmp (value, "zstd", type_len) == 0) {
+  if (allocator_is (value, type_len, "malloc"))
+    return parse_malloc_params (value, params);
+  if (allocator_is (value, type_len, "zstd")) {
     nbdkit_error ("allocator: '%s' is not supported: memdisk keeps pages "
                   "uncompressed in memory, for speed, and compresses with zstd "
                   "only the snapshot file (snapshot=FILE, snapshot-level=N); "
                   "leave out allocator=", value);
     return -1;
   }
-  nbdkit_error ("allocator: unknown value '%s': memdisk is always sparse "
-                "(allocator=sparse, or leave it out)", value);
+  nbdkit_error ("allocator: unknown value '%s' (expected sparse or malloc)", value);
   return -1;
 }
 

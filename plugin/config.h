@@ -24,6 +24,7 @@ struct memdisk_config {
   bool snapshot_memory_check;   /* snapshot-memory-check=: compare the
                                  * snapshot's pages with free memory */
   bool mlock;                   /* mlock=: keep the disk out of swap */
+  bool allocator_malloc;        /* allocator=malloc: every page at start */
   bool snapshot_load_eager;     /* snapshot-load=eager (default lazy) */
   unsigned snapshot_load_threads; /* snapshot-load-threads=: background
                                    * loaders, 0 = none (resolved) */

@@ -159,6 +159,9 @@ answer_status (struct client *c)
   if (st.loaded) {
     control_reply_add (&reply, "virtual-size", "%" PRIu64, st.virtual_size);
     control_reply_add (&reply, "allocated-size", "%" PRIu64, st.allocated_bytes);
+    control_reply_add (&reply, "resident-size", "%" PRIu64, st.resident_bytes);
+    control_reply_add (&reply, "in-file-size", "%" PRIu64, st.in_file_bytes);
+    control_reply_add (&reply, "allocator", "%s", st.allocator);
     control_reply_add (&reply, "page-size", "%" PRIu32, st.page_size);
     control_reply_add (&reply, "changed", "%s", st.changed ? "true" : "false");
     control_reply_add (&reply, "load", "%s", !st.load.lazy ? "eager"

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <sys/stat.h>
 
+#include "allocator.h"
 #include "config.h"
 #include "common/error.h"
 #include "common/monoclock.h"
@@ -23,6 +24,10 @@ load_new_disk (void)
 
   if (disk == NULL)
     nbdkit_error ("%s%s", region_size != 0 ? "snapshot-region-size: " : "", md_error ());
+  else if (allocator_prepare (disk) == -1) {
+    store_destroy (disk);
+    return NULL;
+  }
   return disk;
 }
 
@@ -72,7 +77,7 @@ load_file (const char *path, struct snapstore_previous *previous)
       nbdkit_error ("snapshot: cannot load %s: %s", path, md_error ());
     return NULL;
   }
-  if (check_size (disk, path, file_size) == -1) {
+  if (check_size (disk, path, file_size) == -1 || allocator_prepare (disk) == -1) {
     snapstore_previous_close (previous);
     store_destroy (disk);
     return NULL;

@@ -10,7 +10,8 @@
 #include "store/store.h"
 
 /* A new empty disk of size= bytes (no snapshot=, or FILE does not exist
- * yet).  NULL after nbdkit_error. */
+ * yet).  NULL after nbdkit_error.  Here and in load_disk, a disk of
+ * allocator=malloc has every page in memory (allocator.h). */
 struct store *load_new_disk (void);
 
 /* The disk of snapshot=PATH: loaded when PATH exists, else new (then

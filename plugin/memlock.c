@@ -73,7 +73,9 @@ check_limit (const struct rlimit *limit, uint64_t disk_size, uint64_t allocated)
     nbdkit_error ("mlock: cannot read VmSize in /proc/self/status: %m");
     return -1;
   }
-  needed = mapped + (disk_size - allocated);
+  /* ALLOCATED may pass DISK_SIZE by the rest of a partial last page
+   * (allocator=malloc allocates it whole). */
+  needed = mapped + (disk_size > allocated ? disk_size - allocated : 0);
   if (needed < mapped)
     needed = UINT64_MAX;
   if (needed > (uint64_t) limit->rlim_cur) {

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 
 #include "common/monoclock.h"
+#include "config.h"
 #include "status.h"
 
 static pthread_mutex_t record_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -136,6 +137,9 @@ status_get (struct store *disk, struct server_status *status)
   if (disk != NULL) {
     status->virtual_size = store_size (disk);
     status->allocated_bytes = store_allocated_bytes (disk);
+    status->resident_bytes = store_resident_bytes (disk);
+    status->in_file_bytes = store_in_file_bytes (disk);
+    status->allocator = memdisk_config.allocator_malloc ? "malloc" : "sparse";
     status->page_size = store_page_size (disk);
     status->changed = store_changed (disk);
   }

@@ -45,6 +45,8 @@ struct server_status {
   /* the disk, once loaded: */
   bool loaded;
   uint64_t virtual_size, allocated_bytes;
+  uint64_t resident_bytes, in_file_bytes;       /* of allocated_bytes */
+  const char *allocator;        /* "sparse" or "malloc" */
   uint32_t page_size;
   bool changed;                 /* written since the last save or the load */
   struct lazyload_status load;  /* a lazy load's progress */

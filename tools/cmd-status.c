@@ -18,8 +18,9 @@ status_usage (FILE *out)
            "\n"
            "Show the nbdkit memdisk server that writes the snapshot FILE: its pid,\n"
            "its state (loading, serving, saving with progress, stopping), the\n"
-           "disk's sizes, whether it changed since the last save, and the last\n"
-           "save: when, why, how long, and its result or error.\n"
+           "disk's sizes, the bytes in memory and still in the file, the allocator,\n"
+           "whether it changed since the last save, and the last save: when, why,\n"
+           "how long, and its result or error.\n"
            "\n"
            "      --json           print a JSON object\n"
            "  -t, --timeout=SECS   give up after SECS seconds (default 10; 0: wait)\n"
@@ -80,6 +81,23 @@ print_load (struct status *s)
   putchar ('\n');
 }
 
+/* Where the allocated pages are: in memory, or still in the snapshot
+ * file (a lazy load); and the allocator. */
+static void
+print_memory (struct status *s)
+{
+  char a[32], b[32];
+
+  if (get (s, "resident-size") == NULL)
+    return;                     /* a server from before this key */
+  printf ("memory: %s resident, %s still in the file",
+          tool_format_size (get_u64 (s, "resident-size"), a),
+          tool_format_size (get_u64 (s, "in-file-size"), b));
+  printf (" (allocator=");
+  tool_print_text (stdout, get (s, "allocator") ? s->v : "?");
+  printf (")\n");
+}
+
 static void
 print_human (const char *file, struct status *s)
 {
@@ -106,6 +124,7 @@ print_human (const char *file, struct status *s)
     printf ("virtual size: %s\n", tool_format_size_exact (get_u64 (s, "virtual-size"), size));
     printf ("allocated size: %s\n",
             tool_format_size_exact (get_u64 (s, "allocated-size"), size));
+    print_memory (s);
     print_line ("changed since the last save", get (s, "changed") && strcmp (s->v, "true") == 0
                 ? "yes" : "no");
   }
@@ -161,6 +180,9 @@ print_json (const char *file, struct status *s)
   json_member (s, "  ", "state", "state", false, &sep);
   json_member (s, "  ", "virtual-size", "virtual-size", true, &sep);
   json_member (s, "  ", "allocated-size", "allocated-size", true, &sep);
+  json_member (s, "  ", "resident-size", "resident-size", true, &sep);
+  json_member (s, "  ", "in-file-size", "in-file-size", true, &sep);
+  json_member (s, "  ", "allocator", "allocator", false, &sep);
   json_member (s, "  ", "page-size", "page-size", true, &sep);
   json_member (s, "  ", "changed", "changed", false, &sep);
   json_member (s, "  ", "saves", "saves", true, &sep);

@@ -6,8 +6,11 @@
  * through store_install_page.
  *
  *   data[i] == PAGE_IN_FILE ──(hook: store_install_page, under lock[i])──► page
+ *   page (unchanged since the base) ──(store_region_to_file, giveback.c)──► PAGE_IN_FILE
  *
- * The sentinel changes only that way, once, under the slot's write lock.
+ * Both moves happen under the slot's write lock.  After a give-back the
+ * hook may say "loaded" before the caller made the frame loadable again:
+ * store_fault_in then yields and asks again.
  * Every path that would use the page tests for it (an atomic load), calls
  * store_fault_in outside the slot lock, then takes the lock and tests
  * again.  A change (write, zero, trim) faults the page in first, so the
@@ -16,6 +19,7 @@
  * protocol.
  */
 #include <errno.h>
+#include <sched.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +63,7 @@ store_mark_in_file (struct store *store, uint64_t first_page, uint64_t page_coun
     }
     atomic_store_explicit (&leaf->data[slot], PAGE_IN_FILE, memory_order_relaxed);
     atomic_fetch_add_explicit (&store->allocated_pages, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit (&store->infile_pages, 1, memory_order_relaxed);
   }
   return 0;
 }
@@ -86,6 +91,7 @@ store_install_page (struct store *store, uint64_t page_index, const void *data)
      * no copy-on-write, this is not a change. */
     atomic_store_explicit (&leaf->data[slot], page, memory_order_release);
     page = NULL;
+    atomic_fetch_sub_explicit (&store->infile_pages, 1, memory_order_relaxed);
   }
   page_write_unlock (&leaf->lock[slot]);
   page_free (&store->pages, page);
@@ -108,7 +114,13 @@ int
 store_fault_in (struct store *store, struct leaf *leaf, unsigned slot, uint64_t page_index,
                 bool by_client)
 {
-  while (atomic_load_explicit (&leaf->data[slot], memory_order_acquire) == PAGE_IN_FILE) {
+  for (bool again = false;
+       atomic_load_explicit (&leaf->data[slot], memory_order_acquire) == PAGE_IN_FILE;
+       again = true) {
+    /* Still in the file after the hook said it was loaded: the page went
+     * back to the file (giveback.c) and its frame is not loadable yet. */
+    if (again)
+      sched_yield ();
     md_error_clear ();
     errno = 0;
     if (store->fault_fn (store->fault_opaque, page_index, by_client) == -1) {

@@ -25,7 +25,9 @@
  *     PAGE_IN_FILE test before a fault-in, which load it atomically
  *     without the lock.  It may hold PAGE_IN_FILE (a lazy load: the page
  *     is still in the snapshot file, infile.c); only store_install_page
- *     changes that, to the loaded page, under lock[i];
+ *     changes that, to the loaded page, and store_region_to_file
+ *     (giveback.c) puts it back for a page unchanged since the base file,
+ *     both under lock[i];
  *   - fault_fn, fault_opaque: set once before any client, read-only after;
  *   - pages: the page memory (pages.c), one mutex per shard inside;
  *   - cow[i], written_epoch[i]: lock[i];
@@ -35,8 +37,10 @@
  *   - cow_record_pool, cow_block_pool: the memory of cow[] records
  *     (cowpool.h, which has its own lock), set and cleared by the one
  *     running snapshot;
- *   - the counters (allocated_pages, cow_bytes) and the change flag:
- *     atomics;
+ *   - the counters (allocated_pages, infile_pages, cow_bytes) and the
+ *     change flag: atomics;
+ *   - preallocated: set by store_preallocate before any client,
+ *     read-only after;
  *   - epoch, draining_epoch, snap_epoch, snap_cursor: sequentially
  *     consistent atomics, written only by the one running snapshot;
  *   - inflight[].count[]: atomics, one cache line per shard;
@@ -124,6 +128,10 @@ struct store {
   unsigned region_shift;               /* log2 of the pages per region */
   unsigned stamp_shift;                /* log2 of the pages per stamp: min(region_shift, LEVEL_BITS) */
   size_t leaf_size;                    /* with its region stamps */
+  /* allocator=malloc (prealloc.c): every page allocated at start; a zero
+   * or trim clears pages in place and never frees them.  Set before any
+   * client, read-only after. */
+  bool preallocated;
   _Atomic (void *) root;
 
   /* Read by every request, written once per snapshot: a cache line of
@@ -139,7 +147,8 @@ struct store {
 
   /* Written when a page is allocated or freed, or kept for a snapshot. */
   struct {
-    _Atomic uint64_t allocated_pages;
+    _Atomic uint64_t allocated_pages;  /* pages and PAGE_IN_FILE slots */
+    _Atomic uint64_t infile_pages;     /* PAGE_IN_FILE slots (infile.c) */
     _Atomic uint64_t cow_bytes;        /* page data held in copy-on-write records */
   } __attribute__ ((aligned (64)));
 

@@ -26,6 +26,10 @@
  * therefore lower RSS like free() of a large block does.  If the freed
  * list cannot grow the page is unmapped instead (its address is not
  * reused, nothing leaks).  Slabs themselves are unmapped with the pool.
+ * allocator=malloc keeps the memory instead (page_pool_keep_resident):
+ * a freed page is zeroed in place, and an allocation that finds no
+ * freed page in its shard takes one from another shard before it maps a
+ * new slab, so the pages put aside at start are all the disk ever uses.
  *
  * The refiller.  Faulting a slab in still costs its 512 faults inside
  * the kernel (for each 4 KiB: zeroing, charging the memory cgroup, the
@@ -62,6 +66,7 @@
 #include <stdbool.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "common/threads.h"
@@ -93,6 +98,7 @@ page_pool_init (struct page_pool *pool, uint32_t page_size)
   pool->refill_shards = 0;
   pool->refiller_state = REFILLER_OFF;
   atomic_init (&pool->slabs_ahead, 0);
+  pool->keep_resident = false;
 }
 
 void
@@ -219,6 +225,32 @@ shard_new_slab (struct page_pool *pool, struct page_shard *sh)
   return 0;
 }
 
+void
+page_pool_keep_resident (struct page_pool *pool)
+{
+  pool->keep_resident = true;
+}
+
+/* A page freed into another shard than SH, or NULL.  One shard's lock at
+ * a time. */
+static void *
+take_from_other_shards (struct page_pool *pool, const struct page_shard *sh)
+{
+  for (unsigned i = 0; i < PAGE_POOL_SHARDS; i++) {
+    struct page_shard *other = &pool->shard[i];
+    void *page;
+
+    if (other == sh)
+      continue;
+    pthread_mutex_lock (&other->lock);
+    page = slab_arena_take (&other->arena, &pool->policy);
+    pthread_mutex_unlock (&other->lock);
+    if (page != NULL)
+      return page;
+  }
+  return NULL;
+}
+
 void *
 page_alloc (struct page_pool *pool)
 {
@@ -227,6 +259,13 @@ page_alloc (struct page_pool *pool)
 
   pthread_mutex_lock (&sh->lock);
   page = slab_arena_take (&sh->arena, &pool->policy);
+  pthread_mutex_unlock (&sh->lock);
+  if (page == NULL && pool->keep_resident)
+    page = take_from_other_shards (pool, sh);
+  if (page != NULL)
+    return page;
+  pthread_mutex_lock (&sh->lock);
+  page = slab_arena_take (&sh->arena, &pool->policy);   /* freed meanwhile? */
   if (page == NULL && shard_new_slab (pool, sh) == 0)
     page = slab_arena_take (&sh->arena, &pool->policy);
   pthread_mutex_unlock (&sh->lock);
@@ -243,7 +282,10 @@ page_free (struct page_pool *pool, void *page)
     return;
   /* Cannot fail on a private anonymous mapping of ours.  The page reads
    * as zeros when it is next handed out. */
-  (void) madvise (page, pool->policy.unit, MADV_DONTNEED);
+  if (pool->keep_resident)
+    memset (page, 0, pool->policy.unit);
+  else
+    (void) madvise (page, pool->policy.unit, MADV_DONTNEED);
   sh = page_shard (pool);
   pthread_mutex_lock (&sh->lock);
   kept = slab_arena_give (&sh->arena, &pool->policy, page);

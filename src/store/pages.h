@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +38,11 @@ struct page_pool {
   enum { REFILLER_OFF, REFILLER_RUNNING, REFILLER_STOPPING } refiller_state;
   pthread_t refiller;
   _Atomic uint64_t slabs_ahead;  /* slabs handed out from a spare (tests read it) */
+
+  /* allocator=malloc (page_pool_keep_resident): freed pages stay
+   * resident, zeroed, and a shard with none takes another shard's before
+   * it maps a slab.  Set before the pool is shared, read-only after. */
+  bool keep_resident;
 };
 
 void page_pool_init (struct page_pool *pool, uint32_t page_size);
@@ -53,7 +59,13 @@ int page_pool_start_refiller (struct page_pool *pool);
  * md_error set: the caller says what it was for). */
 void *page_alloc (struct page_pool *pool);
 /* Give PAGE (from page_alloc; NULL is fine) back: its memory goes back to
- * the kernel now, its address is kept for a later page_alloc. */
+ * the kernel now (zeroed and kept resident instead once the pool keeps
+ * its memory), its address is kept for a later page_alloc. */
 void page_free (struct page_pool *pool, void *page);
+/* From now on freed pages keep their memory (allocator=malloc: the disk's
+ * memory is taken once, at start) and page_alloc looks in every shard's
+ * freed pages before it maps a slab, so that pages put aside at start by
+ * one thread serve any thread.  Before the pool is shared. */
+void page_pool_keep_resident (struct page_pool *pool);
 
 #endif

@@ -83,6 +83,8 @@ store_create_regions (uint64_t size, uint32_t page_size, uint32_t region_size)
 int
 store_start_refiller (struct store *store)
 {
+  if (store->preallocated)
+    return 0;                   /* no page is allocated after the start */
   if (page_pool_start_refiller (&store->pages) == -1) {
     md_error_set ("starting the page refiller thread: %s", strerror (errno));
     return -1;
@@ -119,6 +121,23 @@ store_allocated_bytes (const struct store *store)
 {
   return atomic_load_explicit (&store->allocated_pages, memory_order_relaxed)
          << store->page_shift;
+}
+
+uint64_t
+store_in_file_bytes (const struct store *store)
+{
+  return atomic_load_explicit (&store->infile_pages, memory_order_relaxed)
+         << store->page_shift;
+}
+
+uint64_t
+store_resident_bytes (const struct store *store)
+{
+  uint64_t allocated = atomic_load_explicit (&store->allocated_pages, memory_order_relaxed);
+  uint64_t infile = atomic_load_explicit (&store->infile_pages, memory_order_relaxed);
+
+  /* Two loads, not one instant: never below zero. */
+  return (allocated > infile ? allocated - infile : 0) << store->page_shift;
 }
 
 /* ---- change tracking --------------------------------------------------- */
@@ -268,7 +287,8 @@ slot_change (struct store *store, struct leaf *leaf, unsigned slot, uint8_t *pag
     atomic_store_explicit (&leaf->data[slot], copy, memory_order_release);
     atomic_fetch_add_explicit (&store->allocated_pages, 1, memory_order_relaxed);
   }
-  else if (src == NULL && zero_empties_page (store, page, in_page, n)) {
+  else if (src == NULL && !store->preallocated
+           && zero_empties_page (store, page, in_page, n)) {
     /* Zero or trim that leaves the page all zeros frees it (or hands it to
      * the snapshot): a zeroed range costs no memory, like a hole. */
     atomic_store_explicit (&leaf->data[slot], NULL, memory_order_release);
@@ -278,9 +298,11 @@ slot_change (struct store *store, struct leaf *leaf, unsigned slot, uint8_t *pag
     else
       page_free (&store->pages, page);
   }
-  else if (cow && n == store->page_size) {
+  else if (cow && n == store->page_size && !store->preallocated) {
     /* A whole-page write: the snapshot takes the old page, clients get a
-     * new one (no copy of the old contents). */
+     * new one (no copy of the old contents).  A preallocated store keeps
+     * its pages: its blocks are kept instead, below, in the snapshot's
+     * pool, which goes when the snapshot ends. */
     if ((copy = page_alloc (&store->pages)) == NULL)
       return -1;
     memcpy (copy, src, n);
@@ -288,8 +310,8 @@ slot_change (struct store *store, struct leaf *leaf, unsigned slot, uint8_t *pag
     cow_take_page (store, cow, page);
   }
   else {
-    /* In place; first keep the blocks it overwrites if the snapshot
-     * still needs them. */
+    /* In place (a preallocated store's zero and trim too); first keep
+     * the blocks it overwrites if the snapshot still needs them. */
     if (cow && cow_save_blocks (store, cow, page, in_page, n) == -1)
       return -1;
     if (src)

@@ -50,8 +50,13 @@ int store_start_refiller (struct store *store);
 
 uint64_t store_size (const struct store *store);
 uint32_t store_page_size (const struct store *store);
-/* Bytes held in allocated pages (a multiple of the page size). */
+/* Bytes held in allocated pages (a multiple of the page size), pages
+ * still in the snapshot file included. */
 uint64_t store_allocated_bytes (const struct store *store);
+/* Of those, the bytes still in the snapshot file (no memory yet) and the
+ * bytes in memory. */
+uint64_t store_in_file_bytes (const struct store *store);
+uint64_t store_resident_bytes (const struct store *store);
 
 /* I/O.  OFFSET+LEN must lie within the store (else -1, EINVAL).
  * Writes may fail with ENOMEM.  Return 0 or -1 with md_error() set. */
@@ -153,6 +158,21 @@ void store_snapshot_skip_region (struct store_snapshot *snap, uint64_t region);
 void store_snapshot_skip_unchanged (struct store_snapshot *snap, uint64_t since,
                                     uint64_t limit);
 
+/* allocator=malloc (store/prealloc.c): every page of the disk in memory
+ * from the start, as nbdkit's memory plugin's allocator=malloc has it.
+ * store_preallocate_bytes is the memory that store_preallocate would take:
+ * the pages of the disk not in memory yet (holes and pages still in the
+ * file).  store_preallocate gives every hole a page and puts aside a page
+ * for each page still in the file (its frame's load takes them), all
+ * faulted in now; from then on no page is allocated or freed: a zero or
+ * trim clears pages in place, extents report the whole disk as data, and
+ * memory stays at the disk's size (a running save's copy-on-write blocks
+ * aside).  After loading, before any client or the refiller (which it
+ * makes unneeded: store_start_refiller then starts nothing).  0, or -1
+ * with md_error set (ENOMEM; the pages taken so far stay the store's). */
+uint64_t store_preallocate_bytes (const struct store *store);
+int store_preallocate (struct store *store);
+
 /* Loading: the page PAGE_INDEX, allocated (zero-filled) if absent, for the
  * caller to fill in place.  Only while no client I/O or snapshot runs;
  * safe to call from several loader threads on distinct pages.  Returns
@@ -184,5 +204,20 @@ int store_mark_in_file (struct store *store, uint64_t first_page, uint64_t page_
 int store_install_page (struct store *store, uint64_t page_index, const void *data);
 /* Whether page PAGE_INDEX is still in the file (for tests and progress). */
 bool store_page_in_file (struct store *store, uint64_t page_index);
+
+/* Region R back to the file (store/giveback.c): each of its pages that no
+ * write, zero or trim changed since the instant of epoch SINCE (the base
+ * file's: store_load_epoch or a save's) goes back to "in the file", its
+ * memory freed, as the region state machine's CLEAN -> IN-FILE move
+ * (docs/design.md).  Nothing moves when the region changed since SINCE,
+ * when a running save's walk has not passed it, or in a preallocated
+ * store; a change that gets in meanwhile stops the move at that page.
+ * Returns the pages moved; *WHOLE is true when the whole region is back
+ * and still unchanged.  The caller then makes the region's frame loadable
+ * again (the fault hook must load it on the next touch): until then a
+ * request that meets one of those pages waits.  Safe with concurrent I/O
+ * and a running save; one caller per region at a time. */
+uint64_t store_region_to_file (struct store *store, uint64_t region, uint64_t since,
+                               bool *whole);
 
 #endif

@@ -37,6 +37,9 @@ memdisk_start lazy snapshot="$snap" snapshot-load-threads=0
 [[ $(frames_loaded) == 0 ]] || fail "frames were loaded before any request"
 [[ $(persist_status "$snap" 'j["load-progress"]["frames"]') == "${#frames[@]}" ]] ||
   fail "status counts the wrong number of frames"
+# Every allocated byte is still in the file, none in memory.
+[[ $(persist_status "$snap" '[j["resident-size"], j["in-file-size"] == j["allocated-size"] == j["load-progress"]["bytes-total"], j["allocator"]]') == "[0, True, 'sparse']" ]] ||
+  fail "status does not show the pages in the file: $("$MEMDISK_TOOL" status "$snap")"
 
 # Block status before anything is loaded: exactly the file's map.
 nbdinfo --map "$(nbdkit_uri lazy)" | awk '{ print $1, $2, ($3 == 0 ? "data" : "hole") }' >"$MD_TMP/map.served"
@@ -48,7 +51,6 @@ hole=$(awk '$3 == "hole" { print $1; exit }' "$MD_TMP/map.file")
 [[ -n $hole ]] || fail "the image has no hole"
 nbdsh -u "$(nbdkit_uri lazy)" -c "assert h.pread(4096, $hole) == bytes(4096)"
 [[ $(frames_loaded) == 0 ]] || fail "block status or a read of a hole loaded a frame"
-
 # Changes to pages not loaded yet, mirrored into the image.
 p2=$(first_page 2) p3=$(first_page 3) p4=$(first_page 4)
 nbdsh -u "$(nbdkit_uri lazy)" -c "
@@ -64,6 +66,12 @@ with open(sys.argv[1], "r+b") as f:
     f.seek($p4 * $PAGE); f.write(bytes($PAGE))
 EOF
 [[ $(frames_loaded) == 3 ]] || fail "expected 3 frames loaded by the changes, $(frames_loaded) are"
+# A read of data loads its frame: its pages move from the file to memory.
+nbdsh -u "$(nbdkit_uri lazy)" -c "h.pread(4096, $(first_page 0) * $PAGE)"
+[[ $(persist_status "$snap" '[j["resident-size"] > 0, j["in-file-size"] == j["load-progress"]["bytes-total"] - j["load-progress"]["bytes-loaded"], j["resident-size"] + j["in-file-size"] == j["allocated-size"]]') == "[True, True, True]" ]] ||
+  fail "status after a frame's load: $("$MEMDISK_TOOL" status "$snap")"
+"$MEMDISK_TOOL" status "$snap" | grep -q "^memory: .* resident, .* still in the file (allocator=sparse)$" ||
+  fail "memdisk-tool status does not show the memory line: $("$MEMDISK_TOOL" status "$snap")"
 
 # A save while the other frames are still in the file.
 before=$(sha256sum <"$snap")

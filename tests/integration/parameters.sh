@@ -70,13 +70,15 @@ expect_error 1M snapshot-interval=5 -- "snapshot-interval needs snapshot=FILE"
 expect_error 1M snapshot-memory-check=maybe -- "snapshot-memory-check: invalid value 'maybe'"
 
 # allocator=: the memory plugin's command lines either work the same
-# (sparse) or say what memdisk does instead.
+# (sparse, malloc) or say what memdisk does instead (zstd).
 expect_size 1M allocator=sparse 1048576
-expect_error 1M allocator=malloc -- allocator "'malloc' is not supported" "always sparse"
-expect_error 1M allocator=malloc,mlock=true -- allocator "not supported" mlock=true
+expect_size 1M allocator=malloc 1048576
+expect_size 1M allocator=malloc,mlock=false 1048576
+expect_error 1M allocator=malloc,foo=1 -- allocator "unknown parameter 'foo=1'" mlock=true
+expect_error 1M allocator=malloc,mlock=maybe -- mlock maybe
 expect_error 1M allocator=zstd -- allocator "'zstd' is not supported" snapshot-level
 expect_error 1M allocator=sparse,mlock=true -- allocator "no parameters" mlock=true
-expect_error 1M allocator=foo -- allocator "unknown value 'foo'"
+expect_error 1M allocator=foo -- allocator "unknown value 'foo'" "sparse or malloc"
 expect_error 1M allocator= -- allocator "unknown value ''"
 expect_error 1M mlock=maybe -- mlock maybe
 expect_error 1M snapshot-load=maybe -- "snapshot-load: invalid value 'maybe' (expected lazy or eager)"
