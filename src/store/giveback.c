@@ -74,31 +74,54 @@ slot_to_file (struct store *store, struct leaf *leaf, uint64_t page_index, uint6
   return move;
 }
 
+/* Whether the part of the region in LEAF from FIRST changed since SINCE:
+ * a region larger than a leaf has a stamp in each leaf it spans. */
+static bool
+part_changed (const struct store *store, const struct leaf *leaf, uint64_t first,
+              uint64_t since)
+{
+  return region_last_change (store, leaf, first) >= since;
+}
+
 uint64_t
 store_region_to_file (struct store *store, uint64_t region, uint64_t since, bool *whole)
 {
   const uint64_t first = region << store->region_shift;
   uint64_t end = first + (UINT64_C (1) << store->region_shift), back = 0;
-  struct leaf *leaf;
 
   *whole = false;
   if (first >= store->npages || store->preallocated)
     return 0;
   if (end > store->npages)
     end = store->npages;
-  leaf = store_leaf_find (store, first, false, NULL);
-  if (leaf == NULL || region_last_change (store, leaf, first) >= since
-      || walk_not_past (store, end - 1))
+  if (walk_not_past (store, end - 1))
     return 0;
-  for (uint64_t p = first; p < end; p++) {
-    uint8_t *freed = NULL;
-    enum slot_move move = slot_to_file (store, leaf, p, since, &freed);
+  /* Leaf by leaf: a region of more pages than a leaf holds spans several. */
+  for (uint64_t part = first; part < end; part = (part | SLOT_MASK) + 1) {
+    const uint64_t part_end = (part | SLOT_MASK) + 1 < end ? (part | SLOT_MASK) + 1 : end;
+    struct leaf *leaf = store_leaf_find (store, part, false, NULL);
 
-    page_free (&store->pages, freed);
-    if (move == SLOT_CHANGED)
+    if (leaf == NULL)
+      continue;                 /* holes: nothing to give back */
+    if (part_changed (store, leaf, part, since))
       return back;
-    back += move == SLOT_BACK;
+    for (uint64_t p = part; p < part_end; p++) {
+      uint8_t *freed = NULL;
+      enum slot_move move = slot_to_file (store, leaf, p, since, &freed);
+
+      page_free (&store->pages, freed);
+      if (move == SLOT_CHANGED)
+        return back;
+      back += move == SLOT_BACK;
+    }
   }
-  *whole = region_last_change (store, leaf, first) < since;
+  /* No change got in while the slots moved: every part's stamp again. */
+  for (uint64_t part = first; part < end; part = (part | SLOT_MASK) + 1) {
+    struct leaf *leaf = store_leaf_find (store, part, false, NULL);
+
+    if (leaf != NULL && part_changed (store, leaf, part, since))
+      return back;
+  }
+  *whole = true;
   return back;
 }

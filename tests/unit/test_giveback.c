@@ -26,7 +26,7 @@
 #include "store/store.h"
 
 #define PAGE 65536u
-#define REGION_PAGES (STORE_REGION_SIZE / PAGE)
+#define REGION_PAGES (STORE_DEFAULT_REGION_SIZE / PAGE)
 #define REGIONS 8u
 #define PAGES (REGIONS * REGION_PAGES)
 #define SIZE ((uint64_t) PAGES * PAGE)
@@ -153,7 +153,7 @@ test_clean_region_goes_back (void **state)
 
   (void) state;
   read_page (f->store, 5, 0);
-  assert_int_equal (store_resident_bytes (f->store), STORE_REGION_SIZE);
+  assert_int_equal (store_resident_bytes (f->store), STORE_DEFAULT_REGION_SIZE);
   assert_int_equal (give_back (f, 0, &whole), REGION_PAGES);
   assert_true (whole);
   assert_true (store_page_in_file (f->store, 5));
