@@ -88,8 +88,10 @@ cmp "$MD_TMP/drop.img" "$MD_TMP/expected.img" || fail "the disk read after dropp
 nbdkit_stop drop
 
 # --- wrong bytes: once (fetched again), always (EIO naming URL, frame, byte) ---
-k=2 off=$(frame_offset 2)
-http_proxy_start once "$web" --fault corrupt --count 1 --min-offset "$off" --max-offset $((off + 1))
+# A frame's request starts where the one before it ends: at its padding
+# (format 2.1), which is read and checked with it.
+k=2 off=$(($(frame_field 1 1) + $(frame_field 1 2))) end=$(frame_offset 2)
+http_proxy_start once "$web" --fault corrupt --count 1 --min-offset "$off" --max-offset $((end + 1))
 memdisk_start once -v snapshot="http://127.0.0.1:${HTTP_PORT[once]}/disk.snap" snapshot-load-threads=0
 nbdsh -u "$(nbdkit_uri once)" -c "h.pread(4096, $(frame_byte $k))"
 nbdcopy -- "$(nbdkit_uri once)" "$MD_TMP/once.img"
@@ -97,7 +99,7 @@ cmp "$MD_TMP/once.img" "$MD_TMP/expected.img" || fail "the disk read after a spo
 [[ $(grep -c ' corrupt ' "$MD_TMP/once.proxy.log") == 1 ]] || fail "the proxy did not spoil the frame"
 nbdkit_stop once
 
-http_proxy_start always "$web" --fault corrupt --min-offset "$off" --max-offset $((off + 1))
+http_proxy_start always "$web" --fault corrupt --min-offset "$off" --max-offset $((end + 1))
 memdisk_start always -v snapshot="http://127.0.0.1:${HTTP_PORT[always]}/disk.snap?X-Amz-Signature=qs-secret" \
   snapshot-load-threads=0
 nbdsh -u "$(nbdkit_uri always)" -c "
@@ -107,8 +109,8 @@ try:
 except nbd.Error as e:
     assert e.errno == 'EIO', e
 "
-grep -q "snapshot http://127.0.0.1:${HTTP_PORT[always]}/disk.snap: frame $k at byte $off: checksum mismatch" \
-  "$(nbdkit_log always)" || fail "the error does not name the URL, frame $k and byte $off"
+grep -q "snapshot http://127.0.0.1:${HTTP_PORT[always]}/disk.snap: frame $k at byte $end: checksum mismatch" \
+  "$(nbdkit_log always)" || fail "the error does not name the URL, frame $k and byte $end"
 [[ $(grep -c ' corrupt ' "$MD_TMP/always.proxy.log") == 2 ]] || fail "the spoilt frame was not fetched exactly twice"
 # nbdkit -v itself logs each parameter as given (hence snapshot=+FILE,
 # below); no line of ours may show the query string.
