@@ -156,14 +156,10 @@ hole_run_bytes (const struct store *store, uint64_t page_index,
   return bytes < len ? bytes : len;
 }
 
-int
-store_read (struct store *store, void *buf, uint64_t len, uint64_t offset)
+/* Copy [OFFSET, OFFSET+LEN) out, page by page under each slot's lock. */
+static int
+read_pages (struct store *store, uint8_t *out, uint64_t len, uint64_t offset)
 {
-  uint8_t *out = buf;
-
-  if (check_range (store, len, offset, "read") == -1)
-    return -1;
-
   while (len > 0) {
     uint64_t page_index = offset >> store->page_shift;
     uint32_t in_page = offset & (store->page_size - 1);
@@ -199,6 +195,20 @@ store_read (struct store *store, void *buf, uint64_t len, uint64_t offset)
     len -= n;
   }
   return 0;
+}
+
+int
+store_read (struct store *store, void *buf, uint64_t len, uint64_t offset)
+{
+  if (check_range (store, len, offset, "read") == -1)
+    return -1;
+  /* Counted in flight, so that a reset's instant waits for this read and
+   * a read never sees a region half reset (reset.c). */
+  struct inflight_shard *shard = epoch_shard (store);
+  uint64_t epoch = epoch_enter_read (store, shard);
+  int r = read_pages (store, buf, len, offset);
+  epoch_exit (shard, epoch);
+  return r;
 }
 
 /* A change to one page, in steps: find its slot, lock it holding a page
