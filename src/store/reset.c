@@ -129,7 +129,9 @@ store_reset (struct store *store, uint64_t since, store_reset_fn fn, void *opaqu
   while (epoch_inflight (store, old_epoch & 1) != 0)
     spin_backoff (&spins);
 
-  int r = reset_changed_regions (store, since, fn, opaque);
+  int r = fn != NULL ? fn (opaque, STORE_RESET_INSTANT) : 0;
+  if (r == 0)
+    r = reset_changed_regions (store, since, fn, opaque);
   /* Cleared before any request of the new epoch runs, which sets it
    * again. */
   if (r == 0)

@@ -156,14 +156,17 @@ void store_snapshot_skip_unchanged (struct store_snapshot *snap, uint64_t since,
  * store_reset is an instant like a snapshot's: requests in flight (reads
  * too) finish first; requests that start later wait until the reset
  * returns and then see the base; no request sees a region half reset.
- * Meanwhile every region changed since SINCE, and only those (found by a
- * walk over the allocated leaves, store_next_leaf), is handed to
- * FN (OPAQUE, REGION), which puts it back (store_region_to_file); with FN
- * NULL, store_region_to_file (STORE, REGION, NULL, NULL).  Unchanged
+ * Meanwhile FN (OPAQUE, STORE_RESET_INSTANT) is called once, when no
+ * request runs (to change what the fault hook serves from), then every
+ * region changed since SINCE, and only those (found by a walk over the
+ * allocated leaves, store_next_leaf), is handed to FN (OPAQUE, REGION),
+ * which puts it back (store_region_to_file); with FN NULL,
+ * store_region_to_file (STORE, REGION, NULL, NULL).  Unchanged
  * regions, loaded or not, are not touched.  The change flag is cleared.
  * Not while a snapshot runs (EBUSY): the caller serializes them.
  * 0, or -1 with md_error set when FN failed for a region (the other
  * regions are reset; the disk stays marked changed). */
+#define STORE_RESET_INSTANT UINT64_MAX
 typedef int (*store_reset_fn) (void *opaque, uint64_t region);
 int store_reset (struct store *store, uint64_t since, store_reset_fn fn, void *opaque);
 
