@@ -91,6 +91,7 @@ memdisk_unload (void)
   if (disk != NULL)
     store_destroy (disk);
   disk = NULL;
+  persist_free ();              /* after the store, whose fault hook it routes */
   lazyload_free ();             /* after the store, whose fault hook it is */
   memdisk_config_unload ();
   /* A failed exit save must not end in "exit 0": nbdkit returns

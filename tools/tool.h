@@ -22,6 +22,7 @@ int cmd_map (int argc, char **argv);
 int cmd_verify (int argc, char **argv);
 int cmd_save (int argc, char **argv);
 int cmd_status (int argc, char **argv);
+int cmd_reset (int argc, char **argv);
 
 /* Send REQUEST to the server that writes FILE and read its reply into
  * REPLY (SIZE bytes), waiting at most TIMEOUT_MS (-1: forever).
@@ -37,7 +38,7 @@ int tool_lock_output (const char *path);
  * reset): long enough for a save of hundreds of GiB, short enough that a
  * server that never answers cannot hang a script (docs/memdisk-tool.pod). */
 #define TOOL_SAVE_TIMEOUT_MS (10 * 60 * 1000)
-/* The arguments of the commands that ask a server (save, status):
+/* The arguments of the commands that ask a server (save, status, reset):
  * [--json] [--timeout=SECS] FILE. */
 struct tool_server_args {
   bool json;

@@ -346,21 +346,26 @@ control_request_parse (const char *buf, size_t len, enum control_request *reques
   size_t line = (size_t) (nl - buf);
   if (line > 0 && buf[line - 1] == '\r')
     line--;
-  for (int r = CONTROL_REQUEST_SAVE; r <= CONTROL_REQUEST_STATUS; r++) {
+  for (int r = CONTROL_REQUEST_SAVE; r <= CONTROL_REQUEST_RESET; r++) {
     const char *name = control_request_name ((enum control_request) r);
     if (line == strlen (name) && memcmp (buf, name, line) == 0) {
       *request = (enum control_request) r;
       return 1;
     }
   }
-  md_error_set ("unknown request (expected save or status)");
+  md_error_set ("unknown request (expected save, status or reset)");
   return -1;
 }
 
 const char *
 control_request_name (enum control_request request)
 {
-  return request == CONTROL_REQUEST_SAVE ? "save" : "status";
+  switch (request) {
+  case CONTROL_REQUEST_SAVE: return "save";
+  case CONTROL_REQUEST_STATUS: return "status";
+  case CONTROL_REQUEST_RESET: return "reset";
+  }
+  return "unknown";
 }
 
 bool
