@@ -73,21 +73,6 @@ print_json (const char *file, const char *reply, bool ok)
 int
 cmd_reset (int argc, char **argv)
 {
-  struct tool_server_args args = { .timeout_ms = TOOL_SAVE_TIMEOUT_MS };
-  int r = tool_parse_server_args ("reset", argc, argv, reset_usage, &args);
-  if (r != -1)
-    return r;
-  char reply[CONTROL_REPLY_MAX], result[16];
-
-  r = tool_ask_server (args.file, "reset", args.timeout_ms, reply, sizeof reply);
-  if (r != TOOL_EXIT_OK)
-    return r;
-  bool ok = control_reply_get (reply, "result", result, sizeof result)
-            && strcmp (result, "ok") == 0;
-  if (args.json)
-    print_json (args.file, reply, ok);
-  else
-    print_text (args.file, reply, ok);
-  r = tool_finish_stdout ();
-  return ok ? r : TOOL_EXIT_FAILURE;
+  return tool_server_command ("reset", argc, argv, reset_usage, TOOL_SAVE_TIMEOUT_MS, print_text,
+                              print_json);
 }

@@ -50,6 +50,15 @@ struct tool_server_args {
  * parses info and map the same way but without --timeout) */
 int tool_parse_server_args (const char *command, int argc, char **argv,
                             void (*usage) (FILE *), struct tool_server_args *args);
+/* A command that asks the server of FILE to do REQUEST and waits (save,
+ * reset): parse [--json] [--timeout=SECS] FILE (default TIMEOUT_MS), ask,
+ * print the reply with PRINT_JSON or PRINT_TEXT (OK: its result is "ok"),
+ * and return the exit status: 0, 1 when the server's result is an error,
+ * else as tool_ask_server.  (tool-control.c) */
+typedef void (*tool_reply_printer) (const char *file, const char *reply, bool ok);
+int tool_server_command (const char *request, int argc, char **argv, void (*usage) (FILE *),
+                         int timeout_ms, tool_reply_printer print_text,
+                         tool_reply_printer print_json);
 /* --timeout=SECS (decimals allowed; 0: no limit).  0, or -1 after
  * printing what is wrong.  (tool-options.c) */
 int tool_parse_timeout (const char *arg, int *timeout_ms);

@@ -57,22 +57,6 @@ save_to (struct store *s, const char *name)
   return path;
 }
 
-static void
-assert_stores_equal (struct store *a, struct store *b)
-{
-  const size_t chunk = 1 << 20;
-  unsigned char *x = malloc (chunk), *y = malloc (chunk);
-
-  for (uint64_t off = 0; off < SIZE; off += chunk) {
-    assert_int_equal (store_read (a, x, chunk, off), 0);
-    assert_int_equal (store_read (b, y, chunk, off), 0);
-    if (memcmp (x, y, chunk) != 0)
-      fail_msg ("the stores differ in the MiB at %llu", (unsigned long long) off);
-  }
-  free (x);
-  free (y);
-}
-
 /* What a fresh eager load of PATH reads. */
 static struct store *
 fresh_load (const char *path)
