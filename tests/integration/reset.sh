@@ -85,6 +85,16 @@ for page in 4096 32768 1048576; do
   nbdkit_stop eager
 done
 
+# During the background load (its threads at work): the frames reset
+# are loaded again when touched, the others as the load goes on.
+snap=$MD_TMP/p4096.snap
+file_raw "$snap"
+memdisk_start loading snapshot="$snap" snapshot-load-threads=2
+scribble loading 77
+reset_ok "$snap"
+served_is loading "$MD_TMP/file.img" "a reset during the lazy load"
+nbdkit_stop loading
+
 # After a save the base is the file it wrote.
 snap=$MD_TMP/p32768.snap
 memdisk_start saved snapshot="$snap" snapshot-load-threads=0
