@@ -191,8 +191,13 @@ test_base_after_save (void **state)
     assert_stores_equal (disk, want);
     store_destroy (want);
   }
-  /* The loaded file decodes nothing more once the base moved on. */
+  /* The loaded file decodes nothing more once the base moved on, and
+   * says so (the loader then reports no unread frame as an error). */
+  struct snap_lazy_progress p;
   assert_true (snap_lazy_complete (lazy));
+  snap_lazy_get_progress (lazy, &p);
+  assert_true (p.retired);
+  assert_int_equal (snap_lazy_load_frame (lazy, 0), 0);
 
   store_destroy (disk);
   snapstore_base_free (base);

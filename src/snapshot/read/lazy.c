@@ -438,6 +438,7 @@ snap_lazy_get_progress (const struct snap_lazy *lazy, struct snap_lazy_progress 
   p->decodes = atomic_load (&lazy->decodes);
   p->bytes_loaded = atomic_load (&lazy->bytes_loaded);
   p->bytes_total = lazy->bytes_total;
+  p->retired = atomic_load (&lazy->retired);
 }
 
 bool

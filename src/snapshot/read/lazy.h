@@ -89,6 +89,7 @@ struct snap_lazy_progress {
   size_t decodes;               /* frames decoded (or tried), for tests */
   uint64_t bytes_loaded;        /* page bytes of the resident frames */
   uint64_t bytes_total;         /* page bytes of every frame */
+  bool retired;                 /* the base moved on: nothing more loads */
 };
 void snap_lazy_get_progress (const struct snap_lazy *lazy, struct snap_lazy_progress *progress);
 /* Every frame resident or damaged: the file is not needed to serve. */
