@@ -1,13 +1,14 @@
-/* The control thread: answers `memdisk-tool save` and `status` on the
- * control socket (see control.h; the protocol is in
+/* The control thread: answers `memdisk-tool save`, `status` and `reset`
+ * on the control socket (see control.h; the protocol is in
  * src/control/channel.h, the threads and locks in docs/design.md).
  *
  * One thread, one poll loop, every socket non-blocking: a client that
  * sends nothing is dropped after REQUEST_TIMEOUT_MS, one that sends
  * garbage gets an error, one that does not read its answer loses it
  * (replies are sent with MSG_DONTWAIT and fit in a socket buffer).  A
- * `save` only asks the saver for a save (wake_request_save) and waits
- * for the status record's notification (status.h): the saver never
+ * `save` (or `reset`) only asks the saver for a save (wake_request_save,
+ * wake_request_reset) and waits for the status record's notification
+ * (status.h): the saver never
  * waits for this thread, nor calls it.
  */
 #define NBDKIT_API_VERSION 2
@@ -38,7 +39,8 @@
 struct client {
   int fd;                       /* -1: a free slot */
   int64_t deadline_ms;          /* for the request line */
-  bool waiting;                 /* for save number seq */
+  bool waiting;                 /* for save (or reset) number seq */
+  bool reset;                   /* it waits for a reset */
   uint64_t seq;
   size_t len;
   char request[CONTROL_REQUEST_MAX];
@@ -72,6 +74,7 @@ client_close (struct client *c)
     close (c->fd);
   c->fd = -1;
   c->waiting = false;
+  c->reset = false;
   c->len = 0;
 }
 
@@ -176,6 +179,8 @@ answer_status (struct client *c)
   }
   control_reply_add (&reply, "saves", "%" PRIu64, st.saves);
   control_reply_add (&reply, "failed-saves", "%" PRIu64, st.failed_saves);
+  control_reply_add (&reply, "resets", "%" PRIu64, st.resets);
+  control_reply_add (&reply, "failed-resets", "%" PRIu64, st.failed_resets);
   if (st.have_last)
     add_outcome (&reply, "last-save-", &st.last);
   client_answer (c, &reply);
@@ -199,13 +204,42 @@ answer_save (struct client *c, const struct save_outcome *o)
 }
 
 static void
+answer_reset (struct client *c, const struct reset_outcome *o)
+{
+  struct control_reply reply;
+  char when[MD_UTC_TEXT_SIZE];
+
+  md_format_utc (o->when, when);
+  control_reply_init (&reply);
+  control_reply_add (&reply, "result", "%s", o->ok ? "ok" : "error");
+  control_reply_add (&reply, "file", "%s", file);
+  control_reply_add (&reply, "reset-time", "%s", when);
+  control_reply_add (&reply, "reset-duration", "%.6f", o->seconds);
+  if (o->ok)
+    control_reply_add (&reply, "reset-regions", "%" PRIu64, o->regions);
+  else
+    control_reply_add (&reply, "error", "%s", o->error);
+  client_answer (c, &reply);
+}
+
+/* A save or a reset is asked of the saver, which answers through the
+ * status record (answer_waiting). */
+static void
 handle_request (struct client *c, enum control_request request)
 {
-  if (request == CONTROL_REQUEST_STATUS)
+  switch (request) {
+  case CONTROL_REQUEST_STATUS:
     answer_status (c);
-  else {
+    break;
+  case CONTROL_REQUEST_SAVE:
     c->seq = wake_request_save ();
     c->waiting = true;
+    break;
+  case CONTROL_REQUEST_RESET:
+    c->seq = wake_request_reset ();
+    c->waiting = true;
+    c->reset = true;
+    break;
   }
 }
 
@@ -269,15 +303,20 @@ accept_clients (void)
   }
 }
 
-/* Answer every client whose save has ended. */
+/* Answer every client whose save or reset has ended. */
 static void
 answer_waiting (void)
 {
   for (size_t i = 0; i < MAX_CLIENTS; i++) {
+    struct client *c = &clients[i];
     struct save_outcome o;
-    if (clients[i].fd >= 0 && clients[i].waiting
-        && status_save_outcome (clients[i].seq, &o))
-      answer_save (&clients[i], &o);
+    struct reset_outcome ro;
+    if (c->fd < 0 || !c->waiting)
+      continue;
+    if (c->reset && status_reset_outcome (c->seq, &ro))
+      answer_reset (c, &ro);
+    else if (!c->reset && status_save_outcome (c->seq, &o))
+      answer_save (c, &o);
   }
 }
 

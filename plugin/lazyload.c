@@ -105,7 +105,9 @@ load_finished (void)
                   "with EIO, and saves fail",
                   memdisk_config.snapshot, p.frames_damaged);
   size_t unread = p.frames - p.frames_resident - p.frames_damaged;
-  if (unread)
+  /* Retired (a reset went back to a later file): what is unread is not
+   * needed any more. */
+  if (unread && !p.retired)
     nbdkit_error ("snapshot %s: %zu frame(s) could not be loaded (the errors are "
                   "above): requests to their pages fail while the cause lasts, and "
                   "each tries again", memdisk_config.snapshot, unread);
@@ -333,7 +335,7 @@ lazyload_get_status (struct lazyload_status *st)
     return;
   snap_lazy_get_progress (lazy, &p);
   st->lazy = true;
-  st->loaded = p.frames_resident + p.frames_damaged == p.frames
+  st->loaded = (p.retired || p.frames_resident + p.frames_damaged == p.frames)
                && atomic_load (&end_reported);
   st->frames = p.frames;
   st->frames_resident = p.frames_resident;

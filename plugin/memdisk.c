@@ -92,6 +92,7 @@ memdisk_unload (void)
   if (disk != NULL)
     store_destroy (disk);
   disk = NULL;
+  persist_free ();              /* after the store, whose fault hook it routes */
   lazyload_free ();             /* after the store, whose fault hook it is */
   httpconfig_unload ();
   memdisk_config_unload ();

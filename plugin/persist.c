@@ -62,7 +62,11 @@ persist_open_disk (void)
   disk = load_disk (memdisk_config.snapshot, &previous, &origin);
   if (disk == NULL)
     return NULL;
-  saver_adopt_file (&previous, origin);
+  if (saver_adopt_file (disk, &previous, origin) == -1) {
+    snapstore_previous_close (&previous);
+    store_destroy (disk);
+    return NULL;
+  }
   /* nbdkit may fork now: no thread of ours may run across it. */
   control_pause ();
   status_set_state (SERVER_SERVING);
@@ -101,6 +105,12 @@ persist_unload (void)
   wake_uninstall ();
   control_close ();
   writer_lock_release (&lock);
+}
+
+void
+persist_free (void)
+{
+  saver_unload ();
 }
 
 int

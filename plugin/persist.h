@@ -34,6 +34,10 @@ void persist_stop (struct store *disk);
  * control socket, release the writer lock. */
 void persist_unload (void);
 
+/* .unload, after store_destroy: free what resets used (the disk's base,
+ * which routes the store's fault hook). */
+void persist_free (void);
+
 /* EXIT_FAILURE when the final save failed (its error is logged), else
  * EXIT_SUCCESS.  nbdkit 1.32 exits 0 whatever a plugin's .cleanup or
  * .unload does (server/main.c returns EXIT_SUCCESS after top->free), so

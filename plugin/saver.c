@@ -22,6 +22,7 @@
 #include "lazyload.h"
 #include "saver.h"
 #include "snapshot/read/reader.h"
+#include "snapshot/storereset.h"
 #include "files/replace.h"
 #include "status.h"
 #include "wake.h"
@@ -171,6 +172,41 @@ save_disk (struct store *disk, const char *why)
   return 0;
 }
 
+/* The disk's base for resets (snapshot/storereset.h): made with the disk
+ * (saver_adopt_file, before any client), used by the saver only, freed
+ * after the store (saver_unload).  NULL on a read-only server. */
+static struct snapstore_base *base;
+
+/* Reset the disk to the file it last loaded or saved (zeros for a disk
+ * that has neither), logging one line; the outcome goes to the status
+ * record for the `memdisk-tool reset` waiting for it. */
+static void
+reset_disk (struct store *disk)
+{
+  struct reset_outcome outcome = { .when = time (NULL) };
+  const bool has_file = strcmp (file_origin, "start") != 0;
+  const double start = md_monotonic_seconds ();
+
+  status_reset_begins ();
+  int r = snapstore_reset (base, &previous, has_file, &outcome.regions);
+  outcome.seconds = md_monotonic_seconds () - start;
+  /* FILE does not exist yet: the exit save still makes it. */
+  if (!has_file)
+    store_mark_changed (disk);
+  if (r == -1) {
+    snprintf (outcome.error, sizeof outcome.error, "resetting the disk of %s failed: %s",
+              memdisk_config.snapshot, md_error ());
+    nbdkit_error ("%s", outcome.error);
+  }
+  else {
+    outcome.ok = true;
+    nbdkit_debug ("reset the disk to %s in %.3f ms: %" PRIu64 " regions put back",
+                  has_file ? "its base file" : "zeros (it has no file yet)",
+                  outcome.seconds * 1000, outcome.regions);
+  }
+  status_reset_ends (&outcome);
+}
+
 /* The saving thread: a save per SIGUSR1 or save request (coalesced), and
  * one every snapshot-interval seconds when the disk changed. */
 static void *
@@ -183,7 +219,7 @@ saver_main (void *arg)
   while (!atomic_load (&saver_stopping)) {
     struct pollfd pfd = { .fd = wake_fd (), .events = POLLIN };
     int timeout_ms = -1;
-    bool requested;
+    struct wake_asked asked;
 
     if (interval_ms > 0) {
       int64_t ms = next_interval - md_monotonic_ms ();
@@ -192,12 +228,15 @@ saver_main (void *arg)
     int r = poll (&pfd, 1, timeout_ms);
     if (atomic_load (&saver_stopping))
       break;
-    if (r > 0 && wake_take (&requested)) {
-      if (memdisk_config.snapshot_readonly)
+    if (r > 0 && wake_take (&asked)) {
+      /* Resets run here too, so that one never runs during a save. */
+      if (asked.reset)
+        reset_disk (disk);
+      if (asked.save && memdisk_config.snapshot_readonly)
         nbdkit_debug ("SIGUSR1: snapshot-readonly is set, %s is not written",
                       memdisk_config.snapshot);
-      else
-        save_disk (disk, requested ? "request" : "SIGUSR1");
+      else if (asked.save)
+        save_disk (disk, asked.requested ? "request" : "SIGUSR1");
     }
     else if (r == 0 && interval_ms > 0) {
       if (store_changed (disk) && !memdisk_config.snapshot_readonly)
@@ -208,15 +247,30 @@ saver_main (void *arg)
   return NULL;
 }
 
-void
-saver_adopt_file (struct snapstore_previous *loaded, const char *origin)
+int
+saver_adopt_file (struct store *disk, struct snapstore_previous *loaded, const char *origin)
 {
+  if (!memdisk_config.snapshot_readonly) {
+    base = snapstore_base_new (disk, lazyload_file (), memdisk_config.snapshot);
+    if (base == NULL) {
+      nbdkit_error ("snapshot: %s", md_error ());
+      return -1;
+    }
+  }
   previous = *loaded;
   *loaded = (struct snapstore_previous) { 0 };
   if (memdisk_config.snapshot_load_eager && previous.reader != NULL)
     keep_eager_touch_order (previous.reader);
   file_time = time (NULL);
   file_origin = origin;
+  return 0;
+}
+
+void
+saver_unload (void)
+{
+  snapstore_base_free (base);
+  base = NULL;
 }
 
 int

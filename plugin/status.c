@@ -23,6 +23,8 @@ static struct {
   double since_mono;            /* md_monotonic_seconds () then */
   uint64_t pages_total;         /* allocated pages when it began */
   struct save_outcome last;     /* valid when finished > 0 */
+  uint64_t resets_started, resets_finished, resets_failed;
+  struct reset_outcome last_reset;      /* valid when resets_finished > 0 */
 } record = { .state = SERVER_LOADING };
 static _Atomic uint64_t pages_done;
 static void (*notify_fn) (void);
@@ -69,6 +71,48 @@ status_save_ends (const struct save_outcome *outcome)
   pthread_mutex_unlock (&record_lock);
   if (notify_fn != NULL)
     notify_fn ();
+}
+
+void
+status_reset_begins (void)
+{
+  pthread_mutex_lock (&record_lock);
+  record.resets_started++;
+  pthread_mutex_unlock (&record_lock);
+}
+
+void
+status_reset_ends (const struct reset_outcome *outcome)
+{
+  pthread_mutex_lock (&record_lock);
+  record.resets_finished++;
+  if (!outcome->ok)
+    record.resets_failed++;
+  record.last_reset = *outcome;
+  pthread_mutex_unlock (&record_lock);
+  if (notify_fn != NULL)
+    notify_fn ();
+}
+
+uint64_t
+status_next_reset (void)
+{
+  pthread_mutex_lock (&record_lock);
+  /* The reset that answers begins after this request: the next one. */
+  uint64_t seq = record.resets_started + 1;
+  pthread_mutex_unlock (&record_lock);
+  return seq;
+}
+
+bool
+status_reset_outcome (uint64_t seq, struct reset_outcome *outcome)
+{
+  pthread_mutex_lock (&record_lock);
+  bool done = record.resets_finished >= seq;
+  if (done)
+    *outcome = record.last_reset;
+  pthread_mutex_unlock (&record_lock);
+  return done;
 }
 
 void
@@ -125,6 +169,8 @@ status_get (struct store *disk, struct server_status *status)
   status->failed_saves = record.failed;
   status->have_last = record.finished > 0;
   status->last = record.last;
+  status->resets = record.resets_finished;
+  status->failed_resets = record.resets_failed;
   if (record.state == SERVER_SAVING) {
     status->trigger = record.trigger;
     status->since = record.since;

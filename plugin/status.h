@@ -31,12 +31,22 @@ struct save_outcome {
   char error[1024];             /* when !ok: the logged error */
 };
 
+/* How a reset ended. */
+struct reset_outcome {
+  bool ok;
+  time_t when;                  /* the instant it began (UTC) */
+  double seconds;
+  uint64_t regions;             /* regions put back */
+  char error[1024];             /* when !ok: the logged error */
+};
+
 struct server_status {
   enum server_state state;
   uint64_t saves;               /* saves ended since the start */
   uint64_t failed_saves;        /* of which failed */
   bool have_last;
   struct save_outcome last;
+  uint64_t resets, failed_resets;
   /* while saving: */
   const char *trigger;
   time_t since;
@@ -63,6 +73,10 @@ void status_set_notify (void (*notify) (void));
 uint64_t status_next_save (void);
 /* Whether save SEQ (or a later one) has ended, and how (*OUTCOME). */
 bool status_save_outcome (uint64_t seq, struct save_outcome *outcome);
+/* The number of the reset that will answer a request made now, and
+ * whether reset SEQ (or a later one) has ended, and how. */
+uint64_t status_next_reset (void);
+bool status_reset_outcome (uint64_t seq, struct reset_outcome *outcome);
 /* The state now; DISK is NULL while loading. */
 void status_get (struct store *disk, struct server_status *status);
 
@@ -74,6 +88,9 @@ void status_set_state (enum server_state state);
 _Atomic uint64_t *status_save_begins (struct store *disk, const char *why);
 /* It ended: record *OUTCOME and notify. */
 void status_save_ends (const struct save_outcome *outcome);
+/* A reset begins; it ended (*OUTCOME recorded, and notify). */
+void status_reset_begins (void);
+void status_reset_ends (const struct reset_outcome *outcome);
 /* No save will start any more (the exit save is over): requests still
  * waiting get the last outcome, or "up to date". */
 void status_close (void);

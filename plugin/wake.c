@@ -12,11 +12,14 @@
 static struct md_wakepipe wake_pipe = MD_WAKEPIPE_CLOSED;
 static bool sigusr1_installed;
 static atomic_bool save_requested;      /* a memdisk-tool save is waiting */
+static atomic_bool reset_requested;     /* a memdisk-tool reset is waiting */
+static atomic_bool sigusr1_came;        /* lock-free: signal-safe */
 
 static void
 sigusr1_handler (int sig)
 {
   (void) sig;
+  atomic_store (&sigusr1_came, true);
   md_wakepipe_poke (&wake_pipe);
 }
 
@@ -48,6 +51,16 @@ wake_request_save (void)
   return seq;
 }
 
+uint64_t
+wake_request_reset (void)
+{
+  uint64_t seq = status_next_reset ();
+
+  atomic_store (&reset_requested, true);
+  md_wakepipe_poke (&wake_pipe);
+  return seq;
+}
+
 void
 wake_saver (void)
 {
@@ -61,11 +74,13 @@ wake_fd (void)
 }
 
 bool
-wake_take (bool *requested)
+wake_take (struct wake_asked *asked)
 {
   if (!md_wakepipe_drain (&wake_pipe))
     return false;
-  *requested = atomic_exchange (&save_requested, false);
+  asked->requested = atomic_exchange (&save_requested, false);
+  asked->reset = atomic_exchange (&reset_requested, false);
+  asked->save = atomic_exchange (&sigusr1_came, false) || asked->requested;
   return true;
 }
 

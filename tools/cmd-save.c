@@ -106,24 +106,6 @@ print_json (const char *file, const char *reply, bool ok)
 int
 cmd_save (int argc, char **argv)
 {
-  struct tool_server_args args = { .timeout_ms = TOOL_SAVE_TIMEOUT_MS };
-  int r = tool_parse_server_args ("save", argc, argv, save_usage, &args);
-  if (r != -1)
-    return r;
-  const char *file = args.file;
-  const bool json = args.json;
-  const int timeout_ms = args.timeout_ms;
-  char reply[CONTROL_REPLY_MAX], result[16];
-
-  r = tool_ask_server (file, "save", timeout_ms, reply, sizeof reply);
-  if (r != TOOL_EXIT_OK)
-    return r;
-  bool ok = control_reply_get (reply, "result", result, sizeof result)
-            && strcmp (result, "ok") == 0;
-  if (json)
-    print_json (file, reply, ok);
-  else
-    print_text (file, reply, ok);
-  r = tool_finish_stdout ();
-  return ok ? r : TOOL_EXIT_FAILURE;
+  return tool_server_command ("save", argc, argv, save_usage, TOOL_SAVE_TIMEOUT_MS, print_text,
+                              print_json);
 }

@@ -131,6 +131,9 @@ print_human (const char *file, struct status *s)
   print_load (s);
   printf ("saves: %" PRIu64 " (%" PRIu64 " failed)\n", get_u64 (s, "saves"),
           get_u64 (s, "failed-saves"));
+  if (get_u64 (s, "resets") > 0)
+    printf ("resets: %" PRIu64 " (%" PRIu64 " failed)\n", get_u64 (s, "resets"),
+            get_u64 (s, "failed-resets"));
   if (get (s, "last-save-time") == NULL) {
     print_line ("last save", "none since the start");
     return;
@@ -187,6 +190,8 @@ print_json (const char *file, struct status *s)
   json_member (s, "  ", "changed", "changed", false, &sep);
   json_member (s, "  ", "saves", "saves", true, &sep);
   json_member (s, "  ", "failed-saves", "failed-saves", true, &sep);
+  json_member (s, "  ", "resets", "resets", true, &sep);
+  json_member (s, "  ", "failed-resets", "failed-resets", true, &sep);
   json_member (s, "  ", "load", "load", false, &sep);
   if (get (s, "load-frames")) {
     const char *inner = "";

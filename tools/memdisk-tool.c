@@ -22,6 +22,8 @@ static const struct command commands[] = {
   { "create", "write a snapshot of an empty disk of a given size", cmd_create },
   { "save", "ask the server that writes a snapshot to save it now, and wait", cmd_save },
   { "status", "show what the server that writes a snapshot is doing", cmd_status },
+  { "reset", "ask the server that writes a snapshot to go back to it, and wait",
+    cmd_reset },
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -1,5 +1,5 @@
 /* The command lines of the commands that take one FILE: info and map
- * (COMMAND [--json] FILE), save and status (with --timeout=SECS). */
+ * (COMMAND [--json] FILE), save, status and reset (with --timeout=SECS). */
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
-/* Talking to the server that writes a snapshot (memdisk-tool save and
- * status): connect through the control channel, send one request, read
- * the reply (src/control/channel.h). */
+/* Talking to the server that writes a snapshot (memdisk-tool save,
+ * status and reset): connect through the control channel, send one
+ * request, read the reply (src/control/channel.h). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +34,27 @@ tool_ask_server (const char *file, const char *request, int timeout_ms,
     tool_error ("%s: the server: %s", file, md_error ());
     return TOOL_EXIT_FAILURE;
   }
+}
+
+int
+tool_server_command (const char *request, int argc, char **argv, void (*usage) (FILE *),
+                     int timeout_ms, tool_reply_printer print_text,
+                     tool_reply_printer print_json)
+{
+  struct tool_server_args args = { .timeout_ms = timeout_ms };
+  int r = tool_parse_server_args (request, argc, argv, usage, &args);
+  if (r != -1)
+    return r;
+  char reply[CONTROL_REPLY_MAX], result[16];
+
+  r = tool_ask_server (args.file, request, args.timeout_ms, reply, sizeof reply);
+  if (r != TOOL_EXIT_OK)
+    return r;
+  bool ok = control_reply_get (reply, "result", result, sizeof result)
+            && strcmp (result, "ok") == 0;
+  (args.json ? print_json : print_text) (args.file, reply, ok);
+  r = tool_finish_stdout ();
+  return ok ? r : TOOL_EXIT_FAILURE;
 }
 
 /* The output's writer lock, held until the tool exits (the kernel would

@@ -22,6 +22,7 @@ int cmd_map (int argc, char **argv);
 int cmd_verify (int argc, char **argv);
 int cmd_save (int argc, char **argv);
 int cmd_status (int argc, char **argv);
+int cmd_reset (int argc, char **argv);
 
 /* Send REQUEST to the server that writes FILE and read its reply into
  * REPLY (SIZE bytes), waiting at most TIMEOUT_MS (-1: forever).
@@ -37,7 +38,7 @@ int tool_lock_output (const char *path);
  * reset): long enough for a save of hundreds of GiB, short enough that a
  * server that never answers cannot hang a script (docs/memdisk-tool.pod). */
 #define TOOL_SAVE_TIMEOUT_MS (10 * 60 * 1000)
-/* The arguments of the commands that ask a server (save, status):
+/* The arguments of the commands that ask a server (save, status, reset):
  * [--json] [--timeout=SECS] FILE. */
 struct tool_server_args {
   bool json;
@@ -49,6 +50,15 @@ struct tool_server_args {
  * parses info and map the same way but without --timeout) */
 int tool_parse_server_args (const char *command, int argc, char **argv,
                             void (*usage) (FILE *), struct tool_server_args *args);
+/* A command that asks the server of FILE to do REQUEST and waits (save,
+ * reset): parse [--json] [--timeout=SECS] FILE (default TIMEOUT_MS), ask,
+ * print the reply with PRINT_JSON or PRINT_TEXT (OK: its result is "ok"),
+ * and return the exit status: 0, 1 when the server's result is an error,
+ * else as tool_ask_server.  (tool-control.c) */
+typedef void (*tool_reply_printer) (const char *file, const char *reply, bool ok);
+int tool_server_command (const char *request, int argc, char **argv, void (*usage) (FILE *),
+                         int timeout_ms, tool_reply_printer print_text,
+                         tool_reply_printer print_json);
 /* --timeout=SECS (decimals allowed; 0: no limit).  0, or -1 after
  * printing what is wrong.  (tool-options.c) */
 int tool_parse_timeout (const char *arg, int *timeout_ms);

@@ -346,21 +346,23 @@ control_request_parse (const char *buf, size_t len, enum control_request *reques
   size_t line = (size_t) (nl - buf);
   if (line > 0 && buf[line - 1] == '\r')
     line--;
-  for (int r = CONTROL_REQUEST_SAVE; r <= CONTROL_REQUEST_STATUS; r++) {
+  for (int r = CONTROL_REQUEST_SAVE; r <= CONTROL_REQUEST_RESET; r++) {
     const char *name = control_request_name ((enum control_request) r);
     if (line == strlen (name) && memcmp (buf, name, line) == 0) {
       *request = (enum control_request) r;
       return 1;
     }
   }
-  md_error_set ("unknown request (expected save or status)");
+  md_error_set ("unknown request (expected save, status or reset)");
   return -1;
 }
 
 const char *
 control_request_name (enum control_request request)
 {
-  return request == CONTROL_REQUEST_SAVE ? "save" : "status";
+  static const char *const names[] = { "save", "status", "reset" };
+
+  return (unsigned) request < 3 ? names[request] : "unknown";
 }
 
 bool
@@ -376,10 +378,7 @@ control_reply_complete (const char *buf, size_t len)
 static ssize_t
 recv_with_sender (int fd, void *buf, size_t size, pid_t *pid, uid_t *uid)
 {
-  union {
-    struct cmsghdr align;
-    char space[CMSG_SPACE (sizeof (struct ucred))];
-  } control;
+  union { struct cmsghdr align; char space[CMSG_SPACE (sizeof (struct ucred))]; } control;
   struct iovec iov = { .iov_base = buf, .iov_len = size };
   struct msghdr msg = {
     .msg_iov = &iov, .msg_iovlen = 1,

@@ -22,7 +22,7 @@
  *
  * Messages are text.  A request is one line, at most
  * CONTROL_REQUEST_MAX bytes with its newline (and an optional carriage
- * return before it): "save" or "status".  A reply is lines of
+ * return before it): "save", "status" or "reset".  A reply is lines of
  * "KEY VALUE" (KEY without spaces, VALUE may hold spaces, never a control
  * character) ended by an empty line, at most CONTROL_REPLY_MAX bytes in
  * all.  Every reply has the key "result": "ok" or "error" (then "error"
@@ -114,9 +114,9 @@ const char *control_reply_get (const char *text, const char *key,
  * yet (read more); -1 with md_error set: an unknown request, a line
  * holding a NUL byte, or no newline within CONTROL_REQUEST_MAX - 1
  * bytes. */
-enum control_request { CONTROL_REQUEST_SAVE, CONTROL_REQUEST_STATUS };
+enum control_request { CONTROL_REQUEST_SAVE, CONTROL_REQUEST_STATUS, CONTROL_REQUEST_RESET };
 int control_request_parse (const char *buf, size_t len, enum control_request *request);
-/* "save", "status". */
+/* "save", "status", "reset". */
 const char *control_request_name (enum control_request request);
 
 /* Tool: whether the LEN bytes in BUF are a whole reply: lines ended by an

@@ -220,6 +220,27 @@ epoch_enter (struct store *store, struct inflight_shard *shard)
   }
 }
 
+uint64_t
+epoch_enter_read (struct store *store, struct inflight_shard *shard)
+{
+  unsigned spins = 0;
+
+  for (;;) {
+    uint64_t epoch = atomic_load (&store->epoch);
+    atomic_fetch_add (&shard->count[epoch & 1], 1);
+    /* As epoch_enter; and while a reset runs, a read that came after its
+     * instant waits for its end (store_reset sets resetting before it
+     * moves the epoch, so a read that sees neither is waited for). */
+    if (atomic_load (&store->epoch) != epoch || atomic_load (&store->resetting)) {
+      atomic_fetch_sub (&shard->count[epoch & 1], 1);
+      while (atomic_load (&store->resetting))
+        spin_backoff (&spins);
+      continue;
+    }
+    return epoch;
+  }
+}
+
 void
 epoch_exit (struct inflight_shard *shard, uint64_t epoch)
 {
@@ -228,8 +249,8 @@ epoch_exit (struct inflight_shard *shard, uint64_t epoch)
 
 /* ---- snapshots ------------------------------------------------------- */
 
-static uint64_t
-inflight_count (struct store *store, unsigned parity)
+uint64_t
+epoch_inflight (struct store *store, unsigned parity)
 {
   uint64_t total = 0;
   for (unsigned i = 0; i < INFLIGHT_SHARDS; i++)
@@ -254,7 +275,7 @@ store_snapshot_begin (struct store *store)
   if (store->snapshot_running) {
     pthread_mutex_unlock (&store->snapshot_lock);
     free (snap);
-    md_error_set ("a snapshot of this disk is already running");
+    md_error_set ("a snapshot or reset of this disk is already running");
     errno = EBUSY;
     return NULL;
   }
@@ -289,7 +310,7 @@ store_snapshot_begin (struct store *store)
 
   /* Wait for the requests of the old epoch: they were issued before the
    * instant and belong in the snapshot whole. */
-  while (inflight_count (store, old_epoch & 1) != 0)
+  while (epoch_inflight (store, old_epoch & 1) != 0)
     spin_backoff (&spins);
   atomic_store (&store->draining_epoch, 0);
   return snap;

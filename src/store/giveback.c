@@ -84,7 +84,7 @@ part_changed (const struct store *store, const struct leaf *leaf, uint64_t first
 }
 
 uint64_t
-store_region_to_file (struct store *store, uint64_t region, uint64_t since, bool *whole)
+store_region_give_back (struct store *store, uint64_t region, uint64_t since, bool *whole)
 {
   const uint64_t first = region << store->region_shift;
   uint64_t end = first + (UINT64_C (1) << store->region_shift), back = 0;

@@ -6,7 +6,7 @@
  * through store_install_page.
  *
  *   data[i] == PAGE_IN_FILE ──(hook: store_install_page, under lock[i])──► page
- *   page (unchanged since the base) ──(store_region_to_file, giveback.c)──► PAGE_IN_FILE
+ *   page (unchanged since the base) ──(store_region_give_back, giveback.c; reset.c's store_region_to_file under a drain)──► PAGE_IN_FILE
  *
  * Both moves happen under the slot's write lock.  After a give-back the
  * hook may say "loaded" before the caller made the frame loadable again:

@@ -45,7 +45,8 @@
  *     consistent atomics, written only by the one running snapshot;
  *   - inflight[].count[]: atomics, one cache line per shard;
  *   - snapshot_running: snapshot_lock, a mutex taken only when a snapshot
- *     begins or ends;
+ *     or a reset begins or ends (they never run at once);
+ *   - resetting: atomic, written only by the one running reset (reset.c);
  *   - regions[r].epoch, .epoch_at_snap: atomics, written by a modifying
  *     request only the first time in its epoch that it changes region r
  *     (regions.c has the protocol).
@@ -143,6 +144,7 @@ struct store {
     _Atomic uint64_t draining_epoch;   /* writers of this epoch wait; 0 = none */
     _Atomic uint64_t snap_epoch;       /* epoch that began the running snapshot */
     _Atomic uint64_t snap_cursor;      /* pages below it are visited; UINT64_MAX = no snapshot */
+    _Atomic bool resetting;            /* a reset runs: new reads wait too (reset.c) */
   } __attribute__ ((aligned (64)));
 
   /* Written when a page is allocated or freed, or kept for a snapshot. */
@@ -310,6 +312,12 @@ struct inflight_shard *epoch_shard (struct store *store);
  * store_snapshot_begin can wait for every request of the old epoch. */
 uint64_t epoch_enter (struct store *store, struct inflight_shard *shard);
 void epoch_exit (struct inflight_shard *shard, uint64_t epoch);
+/* Enter a read: counted in flight like a change, so that a reset waits
+ * for it, but waiting only while a reset runs (a snapshot's drain does
+ * not hold reads back).  Leave with epoch_exit. */
+uint64_t epoch_enter_read (struct store *store, struct inflight_shard *shard);
+/* The in-flight requests of the epochs of PARITY (cow.c). */
+uint64_t epoch_inflight (struct store *store, unsigned parity);
 
 /* ---- copy-on-write records (cow.c) ------------------------------------- */
 

@@ -1,9 +1,7 @@
 /* The store's I/O path: read, write, zero, trim, extents and loading on
  * the page table (pagetable.c), with a reader/writer spinlock per page.
- * store/internal.h draws the data structure and says what guards what;
- * cow.c holds what a running snapshot needs (epochs,
- * copy-on-write records, the snapshot walk).
- */
+ * store/internal.h draws it and says what guards what; cow.c holds what a
+ * running snapshot needs (epochs, copy-on-write records, the walk). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -140,8 +138,7 @@ store_resident_bytes (const struct store *store)
   return (allocated > infile ? allocated - infile : 0) << store->page_shift;
 }
 
-/* ---- change tracking --------------------------------------------------- */
-
+/* The change flag: set by every change, cleared by a snapshot or a load. */
 bool
 store_changed (const struct store *store)
 {
@@ -189,14 +186,10 @@ hole_run_bytes (const struct store *store, uint64_t page_index,
   return bytes < len ? bytes : len;
 }
 
-int
-store_read (struct store *store, void *buf, uint64_t len, uint64_t offset)
+/* Copy [OFFSET, OFFSET+LEN) out, page by page under each slot's lock. */
+static int
+read_pages (struct store *store, uint8_t *out, uint64_t len, uint64_t offset)
 {
-  uint8_t *out = buf;
-
-  if (check_range (store, len, offset, "read") == -1)
-    return -1;
-
   while (len > 0) {
     uint64_t page_index = offset >> store->page_shift;
     uint32_t in_page = offset & (store->page_size - 1);
@@ -232,6 +225,19 @@ store_read (struct store *store, void *buf, uint64_t len, uint64_t offset)
     len -= n;
   }
   return 0;
+}
+
+/* Counted in flight: a reset's instant waits for it (reset.c). */
+int
+store_read (struct store *store, void *buf, uint64_t len, uint64_t offset)
+{
+  if (check_range (store, len, offset, "read") == -1)
+    return -1;
+  struct inflight_shard *shard = epoch_shard (store);
+  uint64_t epoch = epoch_enter_read (store, shard);
+  int r = read_pages (store, buf, len, offset);
+  epoch_exit (shard, epoch);
+  return r;
 }
 
 /* A change to one page, in steps: find its slot, lock it holding a page

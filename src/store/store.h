@@ -173,6 +173,41 @@ void store_snapshot_skip_unchanged (struct store_snapshot *snap, uint64_t since,
 uint64_t store_preallocate_bytes (const struct store *store);
 int store_preallocate (struct store *store);
 
+/* Reset (src/store/reset.c): the disk goes back to its base, the file it
+ * last loaded or saved, whose instant is the epoch SINCE
+ * (store_load_epoch, store_snapshot_epoch); a disk without a base passes
+ * FN NULL and goes back to all zeros.
+ *
+ * store_reset is an instant like a snapshot's: requests in flight (reads
+ * too) finish first; requests that start later wait until the reset
+ * returns and then see the base; no request sees a region half reset.
+ * Meanwhile FN (OPAQUE, STORE_RESET_INSTANT) is called once, when no
+ * request runs (to change what the fault hook serves from), then every
+ * region changed since SINCE, and only those (found by a walk over the
+ * allocated leaves, store_next_leaf), is handed to FN (OPAQUE, REGION),
+ * which puts it back (store_region_to_file); with FN NULL,
+ * store_region_to_file (STORE, REGION, NULL, NULL).  Unchanged
+ * regions, loaded or not, are not touched.  The change flag is cleared.
+ * Not while a snapshot runs (EBUSY): the caller serializes them.
+ * 0, or -1 with md_error set when FN failed for a region (the other
+ * regions are reset; the disk stays marked changed). */
+#define STORE_RESET_INSTANT UINT64_MAX
+typedef int (*store_reset_fn) (void *opaque, uint64_t region);
+int store_reset (struct store *store, uint64_t since, store_reset_fn fn, void *opaque);
+
+/* Put region REGION back to the file: each of its pages for which
+ * IN_FILE (OPAQUE, PAGE_INDEX) is true becomes "in the file" (faulted in
+ * on its next touch, store_set_fault_hook), every other page a hole; the
+ * pages it held are freed, and the region counts as unchanged since any
+ * instant (its stamps go to 0).  IN_FILE NULL: every page a hole.  Each
+ * slot changes under its write lock, so a read sees a page before or
+ * after, never a torn one; that no request sees the region half done, and
+ * that no change of the region runs meanwhile, is the caller's (the
+ * reset's drain).  0, or -1 with md_error set (ENOMEM for a leaf). */
+typedef bool (*store_in_file_fn) (void *opaque, uint64_t page_index);
+int store_region_to_file (struct store *store, uint64_t region, store_in_file_fn in_file,
+                          void *opaque);
+
 /* Loading: the page PAGE_INDEX, allocated (zero-filled) if absent, for the
  * caller to fill in place.  Only while no client I/O or snapshot runs;
  * safe to call from several loader threads on distinct pages.  Returns
@@ -217,7 +252,7 @@ bool store_page_in_file (struct store *store, uint64_t page_index);
  * again (the fault hook must load it on the next touch): until then a
  * request that meets one of those pages waits.  Safe with concurrent I/O
  * and a running save; one caller per region at a time. */
-uint64_t store_region_to_file (struct store *store, uint64_t region, uint64_t since,
-                               bool *whole);
+uint64_t store_region_give_back (struct store *store, uint64_t region, uint64_t since,
+                                 bool *whole);
 
 #endif

@@ -4,7 +4,7 @@
  *
  * - request: control_request_parse of the first bytes of the input (as
  *   many as the server's buffer holds) says "whole" exactly when a
- *   newline ends a line that is "save" or "status" (one carriage return
+ *   newline ends a line that is "save", "status" or "reset" (one carriage return
  *   allowed before the newline), "more" exactly when no newline came in
  *   fewer than CONTROL_REQUEST_MAX - 1 bytes, "refused" otherwise; a
  *   request it names, formatted as the tool sends it, parses back to
@@ -57,7 +57,8 @@ check_request (const char *data, size_t size)
   if (line > 0 && data[line - 1] == '\r')
     line--;
   bool known = (line == 4 && memcmp (data, "save", 4) == 0)
-               || (line == 6 && memcmp (data, "status", 6) == 0);
+               || (line == 6 && memcmp (data, "status", 6) == 0)
+               || (line == 5 && memcmp (data, "reset", 5) == 0);
   CHECK (r == (known ? 1 : -1), "a line of %zu bytes: %d", line, r);
   if (r != 1)
     return;

@@ -3,7 +3,8 @@
 # block after a "<!-- file: PATH -->" line), run its shell flow with the
 # built plugin and tool, and check what the page promises: the first run
 # builds, later runs hit the cache and serve the fixture, the tests' writes
-# never reach the cached file, a changed input rebuilds, COMMAND's exit
+# never reach the cached file, tests on one server see the fixture again
+# after each reset, a changed input rebuilds, COMMAND's exit
 # status comes back, and the workflow uses the script's key in actions/cache.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -19,7 +20,8 @@ doc, root = sys.argv[1], sys.argv[2]
 text = open(doc).read()
 blocks = re.findall(r"<!-- file: (\S+) -->\n```\w*\n(.*?)\n```\n", text, re.S)
 names = [name for name, _ in blocks]
-if sorted(names) != sorted(["fixture/build", "ci-fixture.sh", ".github/workflows/tests.yml"]):
+if sorted(names) != sorted(["fixture/build", "ci-fixture.sh", "ci-fixture-each.sh",
+                            ".github/workflows/tests.yml"]):
     sys.exit("ci-fixtures.md: unexpected file blocks %s" % names)
 for name, body in blocks:
     path = os.path.join(root, name)
@@ -71,6 +73,20 @@ cmp "$snap" "$MD_TMP/before.snap" || fail "a read-only run changed the cached sn
   >run3.log 2>&1 || fail "third run failed: $(cat run3.log)"
 cmp data.out fixture/files/sub/data.bin || fail "the fixture's data.bin differs"
 grep -q "cache hit" run3.log || fail "no cache hit: $(cat run3.log)"
+
+# Many tests on one server, reset between them (the page's example): the
+# first wrecks the file system, the second still reads the fixture; a
+# failing test makes the script exit 1; the cached file is never written.
+./ci-fixture-each.sh 'nbdsh -u "$FIXTURE_URI" -c "h.zero(1 << 20, 0)"' \
+  'nbdcopy "$FIXTURE_URI" disk.img && debugfs -R "cat /hello.txt" disk.img' \
+  >each.log 2>&1 || fail "ci-fixture-each.sh failed: $(cat each.log)"
+grep -q "^hello from the fixture$" each.log || fail "no reset between the tests: $(cat each.log)"
+[[ $(grep -c "^reset .* changed regions put back$" each.log) == 2 ]] ||
+  fail "not one reset per test: $(cat each.log)"
+status=0
+./ci-fixture-each.sh 'exit 3' true >each2.log 2>&1 || status=$?
+((status == 1)) || fail "ci-fixture-each.sh exited $status for a failing test: $(cat each2.log)"
+cmp "$snap" "$MD_TMP/before.snap" || fail "ci-fixture-each.sh changed the cached snapshot"
 
 # COMMAND's exit status comes back.
 status=0

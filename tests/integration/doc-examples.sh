@@ -28,7 +28,7 @@ export PATH=$MD_TMP/bin:$PATH
 # Each document and how many marked blocks it has (a marker lost in an
 # edit must not leave its example unchecked).
 failed=0
-for doc_blocks in README.md:6 docs/memdisk-tool.pod:9; do
+for doc_blocks in README.md:6 docs/memdisk-tool.pod:10; do
   doc=${doc_blocks%:*}
   dir=$MD_TMP/$(basename "$doc")
   mkdir "$dir"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 23, item 2: root's memdisk-tool save and status do not trust a
+# Issue 23, item 2: root's memdisk-tool save, status and reset do not trust a
 # fake server of nobody's.  nobody makes FILE's lock file in a sticky
 # folder, holds its locks (as a real server does), writes a socket name
 # into it and binds that name and the one older versions derived from
@@ -37,6 +37,8 @@ refused save
 refused save --json
 refused status
 refused status --json
+refused reset
+refused reset --json
 kill "$fake"
 rm -f -- "$lockfile"
 

@@ -37,7 +37,7 @@ MANWIDTH=100 man -l "$page" 2>"$MD_TMP/man.err" | col -b >"$MD_TMP/man.txt" || f
 [[ ! -s $MD_TMP/man.err ]] || fail "man -l warned: $(cat "$MD_TMP/man.err")"
 grep -q "^ *memdisk-tool - " "$MD_TMP/man.txt" || fail "the page has no NAME line"
 commands=$("$tool" --help | awk '/^Commands:/ { on = 1; next } /^$/ { on = 0 } on { print $1 }')
-[[ $(wc -w <<<"$commands") == 8 ]] || fail "--help lists: $commands"
+[[ $(wc -w <<<"$commands") == 9 ]] || fail "--help lists: $commands"
 for c in $commands; do
   grep -Eq "^ *memdisk-tool $c( |$)" "$MD_TMP/man.txt" || fail "the man page has no section for '$c'"
   for opt in $(long_options "$c"); do
@@ -70,7 +70,7 @@ check_offers() {  # EXPECTED WORDS...
   got=$(offers "$@")
   [[ $got == "$want" ]] || fail "completing '$*': got '$got', expected '$want'"
 }
-check_offers "convert create diff help info map save status verify " memdisk-tool ""
+check_offers "convert create diff help info map reset save status verify " memdisk-tool ""
 check_offers "convert create " memdisk-tool c
 check_offers "--help --version " memdisk-tool --
 check_offers "--help --json " memdisk-tool info -

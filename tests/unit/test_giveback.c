@@ -128,7 +128,7 @@ give_back (struct fake_file *f, unsigned r, bool *whole)
   *whole = false;
   if (atomic_load (&f->state[r]) != RESIDENT)
     return 0;
-  back = store_region_to_file (f->store, r, f->since, whole);
+  back = store_region_give_back (f->store, r, f->since, whole);
   if (back > 0)
     atomic_store (&f->state[r], ABSENT);
   return back;
@@ -161,7 +161,7 @@ test_clean_region_goes_back (void **state)
   assert_int_equal (store_in_file_bytes (f->store), SIZE);
   assert_int_equal (store_allocated_bytes (f->store), SIZE);
   /* Nothing left to give back in a region in the file. */
-  assert_int_equal (store_region_to_file (f->store, 0, f->since, &whole), 0);
+  assert_int_equal (store_region_give_back (f->store, 0, f->since, &whole), 0);
   read_page (f->store, 63, 0);                            /* loaded again */
   assert_int_equal (atomic_load (&f->loads[0]), 2);
   store_destroy (f->store);
@@ -184,7 +184,7 @@ test_changed_region_stays (void **state)
   read_page (f->store, REGION_PAGES + 4, 0);
   assert_int_equal (atomic_load (&f->loads[1]), 1);
   /* A region beyond the disk: nothing. */
-  assert_int_equal (store_region_to_file (f->store, REGIONS, f->since, &whole), 0);
+  assert_int_equal (store_region_give_back (f->store, REGIONS, f->since, &whole), 0);
   free (buf);
   store_destroy (f->store);
   free (f);

@@ -68,21 +68,6 @@ save_original (struct store *s, const char *name)
 }
 
 static void
-assert_stores_equal (struct store *a, struct store *b)
-{
-  const size_t chunk = 1 << 20;
-  unsigned char *x = malloc (chunk), *y = malloc (chunk);
-
-  for (uint64_t off = 0; off < SIZE; off += chunk) {
-    assert_int_equal (store_read (a, x, chunk, off), 0);
-    assert_int_equal (store_read (b, y, chunk, off), 0);
-    assert_memory_equal (x, y, chunk);
-  }
-  free (x);
-  free (y);
-}
-
-static void
 test_open_serves_before_loading (void **state)
 {
   (void) state;

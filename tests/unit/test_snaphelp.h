@@ -182,6 +182,26 @@ save_store (struct store *store, const char *path, const struct snap_write_optio
   return snapstore_save (store, path, o, NULL, NULL, NULL, NULL);
 }
 
+/* Stores A and B read the same, MiB by MiB, over A's size. */
+static inline void
+assert_stores_equal (struct store *a, struct store *b)
+{
+  const size_t chunk = 1 << 20;
+  unsigned char *x = malloc (chunk), *y = malloc (chunk);
+
+  assert_non_null (x);
+  assert_non_null (y);
+  for (uint64_t off = 0; off < store_size (a); off += chunk) {
+    size_t n = store_size (a) - off < chunk ? (size_t) (store_size (a) - off) : chunk;
+    assert_int_equal (store_read (a, x, n, off), 0);
+    assert_int_equal (store_read (b, y, n, off), 0);
+    if (memcmp (x, y, n) != 0)
+      fail_msg ("the stores differ in the MiB at %llu", (unsigned long long) off);
+  }
+  free (x);
+  free (y);
+}
+
 /* ---- whole files ---- */
 
 static inline unsigned char *

@@ -52,53 +52,11 @@
 #include "snapshot/format/touchorder.h"
 #include "snapshot/read/decoder.h"
 #include "snapshot/read/decoderpool.h"
+#include "snapshot/read/lazy-internal.h"
 #include "snapshot/read/lazy.h"
 #include "snapshot/read/reader.h"
 
-enum { ABSENT, LOADING, RESIDENT, DAMAGED };
-
-struct snap_lazy {
-  char *path;
-  struct snap_reader *reader;
-  struct store *store;
-  const struct snap_metadata *meta;     /* the reader's */
-  const struct snap_index *index;       /* the reader's */
-  uint32_t page_size;
-
-  _Atomic uint32_t *state;              /* per frame */
-  char **message;                       /* per frame, when DAMAGED */
-  _Atomic size_t resident, damaged, decodes;
-  _Atomic uint64_t bytes_loaded;
-  uint64_t bytes_total;
-  /* The frame after the one a client faulted in last
-   * (SNAP_LAZY_NO_FRONT before the first): where the background loader
-   * looks first. */
-  _Atomic size_t client_front;
-  /* Client faults so far, and how many threads wait for the next one
-   * (snap_lazy_wait_for_fault): the wake is a syscall only when someone
-   * waits.  Both sequentially consistent: a fault's increment and its
-   * look at the waiters, and a waiter's increment and its look at the
-   * count, are never both missed. */
-  _Atomic uint32_t faults;
-  _Atomic uint32_t fault_waiters;
-
-  /* The touch order: recorded only when the file's regions are the
-   * store's (format 2, the size the next saves write), so that the next
-   * save's key counts in the same regions. */
-  bool records_touches;
-  _Atomic bool *touched;                /* per frame: a client faulted it */
-  struct snap_touch_recorder *recorder;
-  /* The file's touch order as frames, for the background loader. */
-  size_t *prefetch;
-  size_t prefetch_count;
-  _Atomic size_t prefetch_next;
-
-  struct snap_decoder_pool pool;
-};
-
 /* ---- a client's fault ---- */
-
-static int load_frame (struct snap_lazy *lazy, size_t k, bool wait);
 
 static uint64_t
 frame_region (const struct snap_lazy *lazy, size_t k)
@@ -111,8 +69,8 @@ frame_region (const struct snap_lazy *lazy, size_t k)
  * loaded (or being loaded) goes into the touch order; the snapshot
  * walk's faults do not (BY_CLIENT false), nor the background loader's
  * loads, which do not fault. */
-static int
-lazy_fault (void *opaque, uint64_t page, bool by_client)
+int
+snap_lazy_fault (void *opaque, uint64_t page, bool by_client)
 {
   struct snap_lazy *lazy = opaque;
   size_t k = snap_index_frame_of_page (lazy->index, page);
@@ -124,7 +82,7 @@ lazy_fault (void *opaque, uint64_t page, bool by_client)
   atomic_fetch_add (&lazy->faults, 1);
   if (atomic_load (&lazy->fault_waiters) > 0)
     md_futex_wake_all (&lazy->faults);
-  return load_frame (lazy, k, true);
+  return snap_lazy_load (lazy, k, true);
 }
 
 /* ---- loading one frame ---- */
@@ -212,8 +170,8 @@ load_frame_now (struct snap_lazy *lazy, size_t k)
  * read error, ENOMEM): then it is absent again and the next call tries
  * again (lazy.h, snap_lazy_load_frame).  Without WAIT, 1 at once when
  * another thread is loading it. */
-static int
-load_frame (struct snap_lazy *lazy, size_t k, bool wait)
+int
+snap_lazy_load (struct snap_lazy *lazy, size_t k, bool wait)
 {
   _Atomic uint32_t *state = &lazy->state[k];
 
@@ -226,10 +184,16 @@ load_frame (struct snap_lazy *lazy, size_t k, bool wait)
       frame_damaged_error (lazy, k);
       return -1;
     case ABSENT:
-      if (atomic_compare_exchange_strong_explicit (state, &s, LOADING,
-                                                   memory_order_acq_rel,
-                                                   memory_order_acquire))
+      if (atomic_compare_exchange_strong (state, &s, LOADING)) {
+        /* Retired after the exchange: the retire waits for this frame
+         * (seen LOADING), so give it back; retired before: it was not. */
+        if (atomic_load (&lazy->retired)) {
+          atomic_store (state, ABSENT);
+          md_futex_wake_all (state);
+          return 0;             /* the base moved on: nothing to load */
+        }
         return load_frame_now (lazy, k);
+      }
       break;
     default:                    /* LOADING: another thread decodes it */
       if (!wait)
@@ -243,7 +207,7 @@ load_frame (struct snap_lazy *lazy, size_t k, bool wait)
 int
 snap_lazy_load_frame (struct snap_lazy *lazy, size_t k)
 {
-  return load_frame (lazy, k, true);
+  return snap_lazy_load (lazy, k, true);
 }
 
 int
@@ -253,7 +217,7 @@ snap_lazy_try_load_frame (struct snap_lazy *lazy, size_t k)
 
   if (s == RESIDENT)
     return 0;
-  return load_frame (lazy, k, false);
+  return snap_lazy_load (lazy, k, false);
 }
 
 size_t
@@ -362,23 +326,23 @@ snap_lazy_touch_order (const struct snap_lazy *lazy, uint64_t *out)
 /* ---- opening and closing ---- */
 
 struct snap_lazy *
-snap_lazy_open (const char *path, uint64_t min_size, uint32_t region_size,
-                struct store **store, uint64_t *file_virtual_size)
+snap_lazy_new (const char *path, struct snap_reader *reader, uint32_t region_size)
 {
   struct snap_lazy *lazy = calloc (1, sizeof *lazy);
   const struct snap_metadata *meta;
   char shown[1024];
 
-  *store = NULL;
   /* Messages name a URL without its credentials. */
   md_url_shown (path, shown, sizeof shown);
   if (lazy == NULL || (lazy->path = strdup (md_url_is_http (path) ? shown : path)) == NULL) {
     free (lazy);
+    snap_reader_close (reader);
     md_error_set ("opening a snapshot: out of memory");
     return NULL;
   }
   snap_decoder_pool_init (&lazy->pool);
-  lazy->reader = snap_reader_open (path);
+  lazy->client_front = SNAP_LAZY_NO_FRONT;
+  lazy->reader = reader;
   if (lazy->reader == NULL)
     goto fail;
   meta = lazy->meta = snap_reader_metadata (lazy->reader);
@@ -392,7 +356,6 @@ snap_lazy_open (const char *path, uint64_t min_size, uint32_t region_size,
   lazy->index = snap_reader_index (lazy->reader);
   lazy->page_size = meta->page_size;
   lazy->bytes_total = lazy->index->page_count * meta->page_size;
-  *file_virtual_size = meta->virtual_size;
 
   size_t n = lazy->index->frame_count;
   lazy->state = calloc (n ? n : 1, sizeof *lazy->state);
@@ -410,18 +373,35 @@ snap_lazy_open (const char *path, uint64_t min_size, uint32_t region_size,
   lazy->records_touches = meta->version_major >= 2 && meta->region_size == region_size;
   if (meta->version_major >= 2 && prefetch_from_touch_order (lazy) == -1)
     goto fail;
+  return lazy;
+
+ fail:
+  snap_lazy_free (lazy);
+  return NULL;
+}
+
+struct snap_lazy *
+snap_lazy_open (const char *path, uint64_t min_size, uint32_t region_size,
+                struct store **store, uint64_t *file_virtual_size)
+{
+  struct snap_lazy *lazy = snap_lazy_new (path, snap_reader_open (path), region_size);
+
+  *store = NULL;
+  if (lazy == NULL)
+    return NULL;
+  const struct snap_metadata *meta = lazy->meta;
+  *file_virtual_size = meta->virtual_size;
   lazy->store = store_create_regions (meta->virtual_size > min_size ? meta->virtual_size
                                                                     : min_size,
-                                      meta->page_size, region_size);
+                                      meta->page_size, snap_store_region_size (meta, region_size));
   if (lazy->store == NULL)
     goto fail;
-  store_set_fault_hook (lazy->store, lazy_fault, lazy);
+  store_set_fault_hook (lazy->store, snap_lazy_fault, lazy);
   for (size_t i = 0; i < lazy->index->run_count; i++)
     if (store_mark_in_file (lazy->store, lazy->index->runs[i].first_page,
                             lazy->index->runs[i].page_count) == -1)
       goto fail;
   store_clear_changed (lazy->store);
-  lazy->client_front = SNAP_LAZY_NO_FRONT;
   *store = lazy->store;
   return lazy;
 
@@ -437,7 +417,7 @@ snap_lazy_free (struct snap_lazy *lazy)
 {
   if (lazy == NULL)
     return;
-  if (lazy->message != NULL)
+  if (lazy->message != NULL && lazy->index != NULL)
     for (size_t k = 0; k < lazy->index->frame_count; k++)
       free (lazy->message[k]);
   free (lazy->message);
@@ -466,13 +446,15 @@ snap_lazy_get_progress (const struct snap_lazy *lazy, struct snap_lazy_progress 
   p->decodes = atomic_load (&lazy->decodes);
   p->bytes_loaded = atomic_load (&lazy->bytes_loaded);
   p->bytes_total = lazy->bytes_total;
+  p->retired = atomic_load (&lazy->retired);
 }
 
 bool
 snap_lazy_complete (const struct snap_lazy *lazy)
 {
-  return atomic_load (&lazy->resident) + atomic_load (&lazy->damaged)
-         == lazy->index->frame_count;
+  return atomic_load (&lazy->retired)
+         || atomic_load (&lazy->resident) + atomic_load (&lazy->damaged)
+            == lazy->index->frame_count;
 }
 
 bool

@@ -90,6 +90,7 @@ struct snap_lazy_progress {
   size_t decodes;               /* frames decoded (or tried), for tests */
   uint64_t bytes_loaded;        /* page bytes of the resident frames */
   uint64_t bytes_total;         /* page bytes of every frame */
+  bool retired;                 /* the base moved on: nothing more loads */
 };
 void snap_lazy_get_progress (const struct snap_lazy *lazy, struct snap_lazy_progress *progress);
 /* Every frame resident or damaged: the file is not needed to serve. */
@@ -98,6 +99,32 @@ bool snap_lazy_complete (const struct snap_lazy *lazy);
 /* Whether a load of frame K failed for good (the frame is damaged); then
  * md_error says where and why, as snap_lazy_load_frame did.  Any thread. */
 bool snap_lazy_frame_damaged (const struct snap_lazy *lazy, size_t k);
+
+/* Resets (lazyreset.c, docs/design.md "Reset"): the file a reset goes
+ * back to is served lazily, whether it was loaded lazily, eagerly or
+ * written by a save.
+ *
+ * snap_lazy_attach: a snap_lazy over the snapshot open on FD (dup'ed:
+ * the caller keeps FD), PATH for messages, whose pages are in STORE
+ * already (an eager load, a save): every frame absent, nothing marked,
+ * no hook set (the caller routes the store's fault hook to
+ * snap_lazy_fault with it).  NULL with md_error set. */
+struct snap_lazy *snap_lazy_attach (const char *path, int fd, struct store *store);
+/* The store's fault hook (store_fault_fn) for LAZY, the OPAQUE. */
+int snap_lazy_fault (void *opaque, uint64_t page, bool by_client);
+/* Region REGION (REGION_PAGES pages from REGION * REGION_PAGES) back to
+ * this file: its frames absent again, its pages in the file or holes
+ * (store_region_to_file), under the claim of those frames.  Only while
+ * no request runs (a store_reset's callback).  0, or -1 with md_error
+ * set. */
+int snap_lazy_reset_region (struct snap_lazy *lazy, uint64_t region, uint64_t region_pages);
+/* Whether the file holds page PAGE (a store_in_file_fn, OPAQUE the
+ * snap_lazy). */
+bool snap_lazy_holds_page (void *opaque, uint64_t page);
+/* The file is no longer the base: decode nothing more from it (loads
+ * return 0 at once, snap_lazy_complete says true), once the loads under
+ * way have ended. */
+void snap_lazy_retire (struct snap_lazy *lazy);
 
 /* The loaded file, for whoever still needs it once everything is loaded
  * (incremental saves copy unchanged frames from it): its reader (index,
