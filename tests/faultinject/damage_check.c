@@ -9,10 +9,11 @@
  *                files whose frames are slow to decode;
  *   --jobs N     share the offsets among N processes.
  *
- * The zero bytes of a format 2.1 file's padding before frame 0 (bytes 40
- * to 4095: the padding is checked byte by byte against fixed contents,
- * so one value tells as much as another) are changed only by XOR 01, 80
- * and ff, which keeps the run as long as it was for a 2.0 file.
+ * The zeros of a format 2.1 file's padding frames (runs of 64 zero bytes
+ * or more: the reader checks the padding byte by byte against fixed
+ * contents, so one byte and one value tell as much as another): every
+ * 61st of them is changed, by XOR 01, 80 and ff, which keeps the run as
+ * long as it was for a 2.0 file, whose frames had no padding.
  *
  * Each damaged copy is written to a memfd and opened by its /proc path,
  * so the file-level code is the real one.  Prints one line per damaged
@@ -76,14 +77,20 @@ put_bytes (int fd, const unsigned char *data, size_t len)
   }
 }
 
-/* Where the zeros of a format 2.1 file's padding before frame 0 end
- * (4096), or 0 when DATA has none. */
-static size_t
-padding_zeros_end (const unsigned char *data, size_t size)
+/* Whether the byte at OFFSET lies in a run of 64 zero bytes or more:
+ * a format 2.1 padding frame's contents. */
+static bool
+in_zero_run (const unsigned char *data, size_t size, size_t offset)
 {
-  static const unsigned char magic[] = { 0x5D, 0x2A, 0x4D, 0x18, 0xD8, 0x0F, 0x00, 0x00 };
+  size_t first = offset, end = offset;
 
-  return size > 4096 && memcmp (data + 32, magic, sizeof magic) == 0 ? 4096 : 0;
+  if (data[offset] != 0)
+    return false;
+  while (first > 0 && data[first - 1] == 0 && offset - first < 64)
+    first--;
+  while (end < size && data[end] == 0 && end - first < 64)
+    end++;
+  return end - first >= 64;
 }
 
 /* Try the damaged copies of DATA (SIZE bytes) whose offset or length is
@@ -100,11 +107,11 @@ check_share (unsigned char *data, size_t size, const unsigned char *masks,
     exit (2);
   }
   static const unsigned char padding_masks[] = { 0x01, 0x80, 0xff };
-  const size_t padding_end = padding_zeros_end (data, size);
-
   for (size_t offset = job; offset < size; offset += jobs) {
     const unsigned char original = data[offset];
-    const bool in_padding = nmasks == 0 && offset >= 40 && offset < padding_end;
+    const bool in_padding = in_zero_run (data, size, offset);
+    if (in_padding && offset % 61 != 0)
+      continue;
     const unsigned char *m = in_padding ? padding_masks : masks;
     const size_t n = in_padding ? sizeof padding_masks : nmasks;
     for (unsigned i = 0; i < (n ? n : 255); i++) {

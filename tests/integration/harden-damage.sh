@@ -6,8 +6,8 @@
 #      a partial last page; 4 KiB of it the format 2.1 padding before the
 #      frame): all 255 other values at every offset, and every truncation,
 #      through the reader's verification and the plugin's loader in
-#      process (tests/faultinject/damage_check.c, about 520,000 copies:
-#      the padding's zeros take 3 values each, not 255).
+#      process (tests/faultinject/damage_check.c, about 510,000 copies:
+#      every 61st of the padding's zeros, by 3 values).
 #   2. A snapshot with two frames (5 MiB of pages, 0.5 KiB of file; each
 #      copy decodes megabytes, so not all values): every offset changed by
 #      XOR 01, 80 and ff, and every truncation, the same way.
