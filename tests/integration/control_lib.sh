@@ -25,14 +25,15 @@ chmod 0755 "$MD_TMP/plugin.so" "$MD_TMP/memdisk-tool" "$MD_TMP/control_fake.py"
 CONTROL_WW=$MD_TMP/ww
 mkdir -m 1777 "$CONTROL_WW"
 
-CONTROL_FAKES=()
+# The fakes' pids, in a file: control_fake runs in $(...), a subshell.
+CONTROL_FAKES=$MD_TMP/fakes.pids
 control_cleanup ()
 {
   local status=$? pid
   set +e
-  for pid in "${CONTROL_FAKES[@]}"; do
+  [[ -f $CONTROL_FAKES ]] && while read -r pid; do
     kill "$pid" 2>/dev/null
-  done
+  done <"$CONTROL_FAKES"
   (exit "$status")
   md_cleanup
 }
@@ -45,7 +46,9 @@ control_fake ()
   ready=$CONTROL_WW/fake.$RANDOM.ready
   as_nobody /usr/bin/python3 "$MD_TMP/control_fake.py" "$file" "$ready" "$@" \
     </dev/null >/dev/null 2>>"$CONTROL_WW/fake.err" &
-  CONTROL_FAKES+=($!)
+  echo "$!" >>"$CONTROL_FAKES"
   wait_until 10 "nobody's fake server of $file" test -s "$ready"
+  # Its own pid ($! is the subshell that runs as_nobody).
+  cat -- "$ready" >>"$CONTROL_FAKES"
   cat -- "$ready"
 }
