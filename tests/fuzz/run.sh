@@ -24,10 +24,10 @@ clang=${CLANG:-clang}
 sources=(snapshot/format/cbor snapshot/format/digest snapshot/format/index
          snapshot/format/metadata snapshot/format/touchorder
          snapshot/read/loader snapshot/read/reader snapshot/read/decoder
-         snapshot/read/readat snapshot/read/urlsource files/trust
+         snapshot/read/readat snapshot/read/padding snapshot/read/urlsource files/trust
          remote/url remote/http remote/httpparse
          common/threads common/fullio
-         common/iszero common/error)
+         common/iszero common/error common/username)
 files=()
 for s in "${sources[@]}"; do files+=("$src/$s.c"); done
 "$clang" -std=c11 -D_GNU_SOURCE -DMEMDISK_VERSION='"fuzz"' -g -O1 \
