@@ -150,6 +150,12 @@ check_reply (const char *data, size_t size)
   memcpy (text, data, size);
   text[size] = '\0';
   size_t n = model_lines (text, lines, 64);
+  /* The model holds 64 lines: past them it cannot say what the parser
+   * finds (a reply has a few dozen). */
+  if (n == 64) {
+    free (text);
+    return;
+  }
   for (size_t i = 0; i < n; i++)
     check_get (text, lines[i].key, model_get (lines, n, lines[i].key));
   check_get (text, "no-such-key", model_get (lines, n, "no-such-key"));
